@@ -1,0 +1,54 @@
+/**
+ * The storage interface every cache backend implements: a flat map from cache key to bundle bytes.
+ * Integrity (content hash, signature) lives in the bundle itself, so a store only moves bytes.
+ * @module
+ */
+
+/** One bundle as a store lists it, for `status` and `gc`. */
+export interface StoredEntry {
+  /** The cache key: 64 lowercase hex characters. */
+  key: string;
+  /** Size of the stored bundle in bytes. */
+  size: number;
+  /** When the bundle was last read or written, in milliseconds since the epoch. */
+  lastUsed: number;
+}
+
+/** The result of a store's health check. */
+export interface StoreHealth {
+  ok: boolean;
+  /** A short human sentence: "reachable, 12 ms" or the error met. */
+  detail: string;
+}
+
+/**
+ * A place bundles are kept. Methods reject with {@linkcode StoreUnavailableError} when the
+ * backend cannot be reached or refuses the request; callers on the build path turn that into a
+ * miss, never into a failed build.
+ */
+export interface Store {
+  /** "local", "redis" or "s3". */
+  readonly kind: string;
+  /** Where the store lives, for status lines: a directory, `redis://host:6379/0`, `s3://bucket/prefix`. */
+  readonly location: string;
+  /** The bundle stored under `key`, or `undefined` when there is none. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Stores `bundle` under `key`, replacing what was there; atomic for readers. */
+  put(key: string, bundle: Uint8Array): Promise<void>;
+  has(key: string): Promise<boolean>;
+  /** Removes `key`; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every stored bundle with its size and last use. */
+  list(): Promise<StoredEntry[]>;
+  health(): Promise<StoreHealth>;
+  /** Releases connections; the store is not used afterwards. */
+  close(): Promise<void>;
+}
+
+/** A backend could not be reached or refused a request. */
+export class StoreUnavailableError extends Error {
+  constructor(location: string, detail: string, options?: ErrorOptions) {
+    super(`Cannot reach cache store "${location}": ${detail}`, options);
+    this.name = "StoreUnavailableError";
+  }
+}
