@@ -1,0 +1,149 @@
+/**
+ * The local disk store, the embedded default: one file per bundle under `bundles/`, written to a
+ * temporary file and renamed into place so that a reader never sees half a bundle.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Store, StoredEntry, StoreHealth } from "./store.ts";
+import { StoreUnavailableError } from "./store.ts";
+
+/** Options for {@linkcode createLocalStore}. */
+export interface LocalStoreOptions {
+  /** The cache directory; bundles go to `<dir>/bundles/`. */
+  dir: string;
+}
+
+const KEY_PATTERN = /^[0-9a-f]{64}$/;
+/** Temporary files older than this are left over by a killed writer and may be removed. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * A store on local disk.
+ *
+ * @example
+ * ```ts
+ * import { createLocalStore } from "./local.ts";
+ * const store = createLocalStore({ dir: await Deno.makeTempDir() });
+ * await store.put("a".repeat(64), new Uint8Array([1, 2, 3]));
+ * console.log((await store.get("a".repeat(64)))?.length); // 3
+ * ```
+ */
+export function createLocalStore(options: LocalStoreOptions): Store {
+  const bundlesDir = join(options.dir, "bundles");
+  const tempDir = join(options.dir, "tmp");
+  const pathOf = (key: string) => {
+    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
+    return join(bundlesDir, key.slice(0, 2), `${key}.tzst`);
+  };
+
+  return {
+    kind: "local",
+    location: options.dir,
+
+    async get(key) {
+      const path = pathOf(key);
+      try {
+        const bytes = await Deno.readFile(path);
+        // The file's mtime is its last use: gc evicts by it.
+        const now = new Date();
+        await Deno.utime(path, now, now).catch(() => {});
+        return bytes;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw new StoreUnavailableError(options.dir, String(error), { cause: error });
+      }
+    },
+
+    async put(key, bundle) {
+      const path = pathOf(key);
+      try {
+        await Deno.mkdir(join(bundlesDir, key.slice(0, 2)), { recursive: true });
+        await Deno.mkdir(tempDir, { recursive: true });
+        const temp = join(tempDir, `${key}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
+        try {
+          await Deno.writeFile(temp, bundle);
+          await Deno.rename(temp, path);
+        } catch (error) {
+          await Deno.remove(temp).catch(() => {});
+          throw error;
+        }
+      } catch (error) {
+        throw new StoreUnavailableError(options.dir, String(error), { cause: error });
+      }
+    },
+
+    async has(key) {
+      try {
+        await Deno.stat(pathOf(key));
+        return true;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return false;
+        throw new StoreUnavailableError(options.dir, String(error), { cause: error });
+      }
+    },
+
+    async delete(key) {
+      try {
+        await Deno.remove(pathOf(key));
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          throw new StoreUnavailableError(options.dir, String(error), { cause: error });
+        }
+      }
+    },
+
+    async list() {
+      const entries: StoredEntry[] = [];
+      for (const shard of await readDirNames(bundlesDir)) {
+        for (const name of await readDirNames(join(bundlesDir, shard))) {
+          const key = name.replace(/\.tzst$/, "");
+          if (!KEY_PATTERN.test(key)) continue;
+          const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
+          if (!info?.isFile) continue;
+          entries.push({ key, size: info.size, lastUsed: info.mtime?.getTime() ?? 0 });
+        }
+      }
+      await removeStaleTemporaries(tempDir);
+      return entries;
+    },
+
+    async health(): Promise<StoreHealth> {
+      try {
+        await Deno.mkdir(tempDir, { recursive: true });
+        const probe = join(tempDir, `health.${Deno.pid}.tmp`);
+        await Deno.writeFile(probe, new Uint8Array(0));
+        await Deno.remove(probe);
+        return { ok: true, detail: "writable" };
+      } catch (error) {
+        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
+
+    close() {
+      return Promise.resolve();
+    },
+  };
+}
+
+async function readDirNames(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names;
+}
+
+/** A writer killed between write and rename leaves its temporary file; sweep old ones. */
+async function removeStaleTemporaries(tempDir: string): Promise<void> {
+  const cutoff = Date.now() - STALE_TEMP_MS;
+  for (const name of await readDirNames(tempDir)) {
+    const path = join(tempDir, name);
+    const info = await Deno.stat(path).catch(() => undefined);
+    if (info?.isFile && (info.mtime?.getTime() ?? 0) < cutoff) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+}
