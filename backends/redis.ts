@@ -1,0 +1,235 @@
+/**
+ * The Redis store: each bundle is one string value under `<prefix><key>`, and a sorted set
+ * `<prefix>lru` scores every key by its last use so that gc can evict the oldest first.
+ * Imported only when the Redis backend is configured.
+ * @module
+ */
+
+import type { Store, StoredEntry, StoreHealth } from "./store.ts";
+import { StoreUnavailableError } from "./store.ts";
+import {
+  RespConnection,
+  RespConnectionError,
+  RespServerError,
+  replyText,
+  type RespValue,
+} from "./_resp.ts";
+
+/** Options for {@linkcode createRedisStore}. */
+export interface RedisStoreOptions {
+  /** `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. */
+  url: string;
+  /** Prepended to every Redis key; default `"cargo-warmup:"`. */
+  prefix?: string;
+  /** When set, bundles expire this many seconds after their last use. */
+  ttlSeconds?: number;
+  /** Record each read's time for LRU gc; read-only clients turn this off. Default true. */
+  recordUse?: boolean;
+  /** Default 1500 ms. */
+  connectTimeoutMs?: number;
+  /** Milliseconds without a byte from the server before a command fails; default 10000. */
+  idleTimeoutMs?: number;
+}
+
+const KEY_PATTERN = /^[0-9a-f]{64}$/;
+const SCAN_COUNT = 1000;
+
+/**
+ * The location string for a Redis URL: the URL without its password.
+ *
+ * @example
+ * ```ts
+ * import { redisLocation } from "./redis.ts";
+ * console.log(redisLocation("redis://ci:secret@cache:6380/2")); // "redis://ci@cache:6380/2"
+ * ```
+ */
+export function redisLocation(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = "";
+  return parsed.href.replace(/\/$/, "");
+}
+
+/**
+ * A store in Redis. The connection opens on first use; `close()` releases it.
+ *
+ * @example
+ * ```ts ignore
+ * import { createRedisStore } from "./redis.ts";
+ * const store = createRedisStore({ url: "redis://127.0.0.1:6379/0", ttlSeconds: 7 * 86400 });
+ * await store.put("a".repeat(64), new Uint8Array([1, 2, 3]));
+ * console.log((await store.get("a".repeat(64)))?.length); // 3
+ * await store.close();
+ * ```
+ */
+export function createRedisStore(options: RedisStoreOptions): Store {
+  const url = new URL(options.url);
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new TypeError(`Invalid Redis URL "${redisLocation(options.url)}": expected redis:// or rediss://`);
+  }
+  const location = redisLocation(options.url);
+  const prefix = options.prefix ?? "cargo-warmup:";
+  const lruKey = `${prefix}lru`;
+  const recordUse = options.recordUse ?? true;
+  const db = url.pathname.replace(/^\//, "");
+  if (db !== "" && !/^\d+$/.test(db)) {
+    throw new TypeError(`Invalid Redis URL "${location}": the database must be a number`);
+  }
+  let connecting: Promise<RespConnection> | undefined;
+
+  const redisKey = (key: string) => {
+    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
+    return `${prefix}${key}`;
+  };
+
+  /** Opens the connection and pipelines AUTH and SELECT in front of the first command. */
+  function connection(): Promise<RespConnection> {
+    connecting ??= (async () => {
+      const conn = await RespConnection.open({
+        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        port: Number(url.port || 6379),
+        tls: url.protocol === "rediss:",
+        connectTimeoutMs: options.connectTimeoutMs ?? 1500,
+        idleTimeoutMs: options.idleTimeoutMs ?? 10_000,
+      });
+      const handshake: Promise<RespValue>[] = [];
+      const password = decodeURIComponent(url.password);
+      const username = decodeURIComponent(url.username);
+      if (password !== "" || username !== "") {
+        handshake.push(
+          conn.command(username !== "" ? ["AUTH", username, password] : ["AUTH", password]),
+        );
+      }
+      if (db !== "" && db !== "0") handshake.push(conn.command(["SELECT", db]));
+      try {
+        await Promise.all(handshake);
+      } catch (error) {
+        conn.close();
+        throw error;
+      }
+      return conn;
+    })();
+    // A failed connection is not retried: the tiered store skips this store after one failure.
+    return connecting;
+  }
+
+  /** Runs commands pipelined, mapping failures to StoreUnavailableError. */
+  async function run(commands: (string | number | Uint8Array)[][]): Promise<RespValue[]> {
+    try {
+      const conn = await connection();
+      return await Promise.all(commands.map((args) => conn.command(args)));
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  function unavailable(error: unknown): StoreUnavailableError {
+    if (error instanceof RespServerError) {
+      const detail = /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)
+        ? `authentication failed: ${error.message}`
+        : error.message;
+      return new StoreUnavailableError(location, detail, { cause: error });
+    }
+    if (error instanceof RespConnectionError) {
+      return new StoreUnavailableError(location, error.message, { cause: error });
+    }
+    return new StoreUnavailableError(location, String(error), { cause: error });
+  }
+
+  const expiry = options.ttlSeconds ? ["EX", options.ttlSeconds] : [];
+
+  return {
+    kind: "redis",
+    location,
+
+    async get(key) {
+      const name = redisKey(key);
+      const commands: (string | number)[][] = [["GET", name]];
+      if (recordUse) {
+        // XX: a miss must not leave a member behind for a key that does not exist.
+        commands.push(["ZADD", lruKey, "XX", Date.now(), key]);
+        if (options.ttlSeconds) commands.push(["EXPIRE", name, options.ttlSeconds]);
+      }
+      const [value] = await run(commands);
+      return value instanceof Uint8Array ? value : undefined;
+    },
+
+    async put(key, bundle) {
+      const name = redisKey(key);
+      await run([["SET", name, bundle, ...expiry], ["ZADD", lruKey, Date.now(), key]]);
+    },
+
+    async has(key) {
+      const [count] = await run([["EXISTS", redisKey(key)]]);
+      return count === 1;
+    },
+
+    async delete(key) {
+      await run([["DEL", redisKey(key)], ["ZREM", lruKey, key]]);
+    },
+
+    async list() {
+      const startedAt = Date.now();
+      const keys: string[] = [];
+      let cursor = "0";
+      const match = `${escapeGlob(prefix)}*`;
+      do {
+        const [reply] = await run([["SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT]]);
+        const [next, batch] = Array.isArray(reply) ? reply : [];
+        cursor = replyText(next ?? null) ?? "0";
+        for (const item of Array.isArray(batch) ? batch : []) {
+          const key = replyText(item)?.slice(prefix.length);
+          if (key !== undefined && KEY_PATTERN.test(key)) keys.push(key);
+        }
+      } while (cursor !== "0");
+      const unique = [...new Set(keys)];
+      const replies = await run(
+        unique.flatMap((key) => [["STRLEN", `${prefix}${key}`], ["ZSCORE", lruKey, key]]),
+      );
+      const entries: StoredEntry[] = [];
+      unique.forEach((key, i) => {
+        const size = replies[2 * i];
+        const score = replyText(replies[2 * i + 1] ?? null);
+        // A key that expired between SCAN and STRLEN reads as length 0.
+        if (typeof size === "number" && size > 0) {
+          entries.push({ key, size, lastUsed: score === undefined ? 0 : Number(score) });
+        }
+      });
+      await pruneExpiredMembers(new Set(entries.map((entry) => entry.key)), startedAt);
+      return entries;
+    },
+
+    async health(): Promise<StoreHealth> {
+      const started = performance.now();
+      try {
+        await run([["PING"]]);
+        return { ok: true, detail: `reachable, ${Math.round(performance.now() - started)} ms` };
+      } catch (error) {
+        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
+
+    async close() {
+      const pending = connecting;
+      connecting = undefined;
+      if (pending) (await pending.catch(() => undefined))?.close();
+    },
+  };
+
+  /** Keys that expired by TTL leave their LRU member behind; drop those. */
+  async function pruneExpiredMembers(live: Set<string>, before: number): Promise<void> {
+    const [count] = await run([["ZCARD", lruKey]]);
+    if (typeof count !== "number" || count <= live.size) return;
+    // Members scored after the scan began may belong to keys written since: keep those.
+    const [members] = await run([["ZRANGEBYSCORE", lruKey, "-inf", before]]);
+    const stale = (Array.isArray(members) ? members : [])
+      .map((member) => replyText(member) ?? "")
+      .filter((member) => !live.has(member));
+    for (let i = 0; i < stale.length; i += SCAN_COUNT) {
+      await run([["ZREM", lruKey, ...stale.slice(i, i + SCAN_COUNT)]]);
+    }
+  }
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, "\\$&");
+}

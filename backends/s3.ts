@@ -1,0 +1,330 @@
+/**
+ * The S3 store (AWS, MinIO, R2, Ceph): each bundle is the object `<prefix><key>`, requests are
+ * plain `fetch` signed with SigV4 by aws4fetch. S3 keeps no read time, so a read writes an empty
+ * marker object `<prefix>used/<key>` whose LastModified is the bundle's last use.
+ * Imported only when the S3 backend is configured.
+ * @module
+ */
+
+import { AwsClient } from "npm:aws4fetch@^1.0.20";
+import type { Store, StoredEntry, StoreHealth } from "./store.ts";
+import { StoreUnavailableError } from "./store.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** Static AWS credentials. */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Options for {@linkcode createS3Store}. */
+export interface S3StoreOptions {
+  bucket: string;
+  region: string;
+  /** `https://host[:port]` of an S3-compatible server; default AWS's regional endpoint. */
+  endpoint?: string;
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`; default true when `endpoint` is set. */
+  pathStyle?: boolean;
+  /** Prepended to every object key; default `"cargo-warmup/"`. */
+  prefix?: string;
+  /** Default: the AWS environment variables, then the shared credentials file; else unsigned. */
+  credentials?: AwsCredentials;
+  /** Record each read's time for LRU gc; read-only clients turn this off. Default true. */
+  recordUse?: boolean;
+  /** Milliseconds without progress (headers, body bytes) before a request fails; default 5000. */
+  timeoutMs?: number;
+  /** Environment for credential lookup; default `Deno.env.toObject()`. */
+  env?: Record<string, string | undefined>;
+}
+
+const KEY_PATTERN = /^[0-9a-f]{64}$/;
+const USED_DIR = "used/";
+
+/**
+ * A store in an S3 bucket.
+ *
+ * @example
+ * ```ts ignore
+ * import { createS3Store } from "./s3.ts";
+ * const store = createS3Store({ bucket: "team-cache", region: "eu-west-1" });
+ * console.log(await store.health());
+ * ```
+ */
+export function createS3Store(options: S3StoreOptions): Store {
+  const prefix = options.prefix ?? "cargo-warmup/";
+  const endpoint = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
+  const pathStyle = options.pathStyle ?? options.endpoint !== undefined;
+  const bucketUrl = pathStyle
+    ? `${endpoint.origin}${endpoint.pathname.replace(/\/$/, "")}/${encodeURIComponent(options.bucket)}`
+    : `${endpoint.protocol}//${options.bucket}.${endpoint.host}${endpoint.pathname.replace(/\/$/, "")}`;
+  const location = `s3://${options.bucket}/${prefix}` +
+    (options.endpoint ? ` at ${endpoint.origin}` : "");
+  const recordUse = options.recordUse ?? true;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const credentials = options.credentials ?? loadAwsCredentials(options.env ?? Deno.env.toObject());
+  const client = credentials
+    ? new AwsClient({ ...credentials, service: "s3", region: options.region, retries: 0 })
+    : undefined;
+  /** Marker writes in flight; close() waits for them. */
+  const background = new Set<Promise<void>>();
+
+  const objectUrl = (name: string) => `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
+  const bundleName = (key: string) => {
+    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
+    return `${prefix}${key}`;
+  };
+
+  /** One signed request; resolves with the response whose body is read in full. */
+  async function request(
+    method: string,
+    url: string,
+    body?: Uint8Array,
+  ): Promise<{ status: number; body: Uint8Array }> {
+    const controller = new AbortController();
+    // Uploads show no progress to watch: allow a second per MiB on top.
+    const allowance = timeoutMs + Math.ceil((body?.length ?? 0) / 1048576) * 1000;
+    let watchdog = arm(controller, allowance);
+    try {
+      const init: RequestInit = { method, signal: controller.signal };
+      if (body) init.body = body as Uint8Array<ArrayBuffer>;
+      const signed = client ? await client.sign(url, init) : new Request(url, init);
+      const response = await fetch(signed, { signal: controller.signal });
+      watchdog.cancel();
+      watchdog = arm(controller, timeoutMs);
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      if (response.body) {
+        for await (const chunk of response.body) {
+          chunks.push(chunk);
+          size += chunk.length;
+          watchdog.cancel();
+          watchdog = arm(controller, timeoutMs);
+        }
+      }
+      return { status: response.status, body: concat(chunks, size) };
+    } catch (error) {
+      if (watchdog.fired) {
+        throw new StoreUnavailableError(location, `no answer within ${timeoutMs} ms`, { cause: error });
+      }
+      const detail = error instanceof Error ? (error.cause as Error)?.message ?? error.message : String(error);
+      throw new StoreUnavailableError(location, `request failed: ${detail}`, { cause: error });
+    } finally {
+      watchdog.cancel();
+    }
+  }
+
+  /** Throws StoreUnavailableError for any status but the expected ones. */
+  function check(response: { status: number; body: Uint8Array }, expected: number[]): void {
+    if (expected.includes(response.status)) return;
+    const text = new TextDecoder().decode(response.body);
+    const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? "";
+    const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? "";
+    const said = [code, decodeXml(message)].filter(Boolean).join(": ");
+    const detail = response.status === 403 || response.status === 401
+      ? `access denied (HTTP ${response.status}${said ? `, ${said}` : ""}): check the credentials`
+      : `HTTP ${response.status}${said ? ` (${said})` : ""}`;
+    throw new StoreUnavailableError(location, detail);
+  }
+
+  function touch(key: string): void {
+    if (!recordUse) return;
+    // Best effort: a client without write permission still reads.
+    const marker = request("PUT", objectUrl(`${prefix}${USED_DIR}${key}`), new Uint8Array(0))
+      .then(() => {}, () => {});
+    background.add(marker);
+    marker.finally(() => background.delete(marker));
+  }
+
+  async function listAll(listPrefix: string, maxKeys?: number): Promise<S3Object[]> {
+    const objects: S3Object[] = [];
+    let token: string | undefined;
+    do {
+      const query = new URLSearchParams({ "list-type": "2", prefix: listPrefix });
+      if (maxKeys !== undefined) query.set("max-keys", String(maxKeys));
+      if (token) query.set("continuation-token", token);
+      const response = await request("GET", `${bucketUrl}/?${query}`);
+      check(response, [200]);
+      const page = parseListing(new TextDecoder().decode(response.body));
+      objects.push(...page.objects);
+      token = maxKeys === undefined ? page.nextToken : undefined;
+    } while (token);
+    return objects;
+  }
+
+  return {
+    kind: "s3",
+    location,
+
+    async get(key) {
+      const response = await request("GET", objectUrl(bundleName(key)));
+      if (response.status === 404 && !/<Code>NoSuchBucket</.test(new TextDecoder().decode(response.body))) {
+        return undefined;
+      }
+      check(response, [200]);
+      touch(key);
+      return response.body;
+    },
+
+    async put(key, bundle) {
+      check(await request("PUT", objectUrl(bundleName(key)), bundle), [200]);
+    },
+
+    async has(key) {
+      const response = await request("HEAD", objectUrl(bundleName(key)));
+      if (response.status === 404) return false;
+      check(response, [200]);
+      return true;
+    },
+
+    async delete(key) {
+      const name = bundleName(key);
+      check(await request("DELETE", objectUrl(name)), [200, 204, 404]);
+      check(await request("DELETE", objectUrl(`${prefix}${USED_DIR}${key}`)), [200, 204, 404]);
+    },
+
+    async list() {
+      const bundles = new Map<string, StoredEntry>();
+      const used = new Map<string, number>();
+      for (const object of await listAll(prefix)) {
+        const rest = object.key.slice(prefix.length);
+        if (KEY_PATTERN.test(rest)) {
+          bundles.set(rest, { key: rest, size: object.size, lastUsed: object.lastModified });
+        } else if (rest.startsWith(USED_DIR) && KEY_PATTERN.test(rest.slice(USED_DIR.length))) {
+          used.set(rest.slice(USED_DIR.length), object.lastModified);
+        }
+      }
+      for (const [key, entry] of bundles) {
+        entry.lastUsed = Math.max(entry.lastUsed, used.get(key) ?? 0);
+      }
+      return [...bundles.values()];
+    },
+
+    async health(): Promise<StoreHealth> {
+      const started = performance.now();
+      try {
+        await listAll(prefix, 1);
+        return { ok: true, detail: `reachable, ${Math.round(performance.now() - started)} ms` };
+      } catch (error) {
+        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+      }
+    },
+
+    async close() {
+      await Promise.all(background);
+    },
+  };
+}
+
+/**
+ * Credentials the way the AWS CLI finds static ones: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+ * (+ `AWS_SESSION_TOKEN`), else the `AWS_PROFILE` (or `default`) section of
+ * `AWS_SHARED_CREDENTIALS_FILE` (or `~/.aws/credentials`); `undefined` when there are none.
+ *
+ * @example
+ * ```ts
+ * import { loadAwsCredentials } from "./s3.ts";
+ * const found = loadAwsCredentials({ AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "secret" });
+ * console.log(found?.accessKeyId); // "AKID"
+ * ```
+ */
+export function loadAwsCredentials(
+  env: Record<string, string | undefined>,
+): AwsCredentials | undefined {
+  const fromEnv = (id?: string, secret?: string, token?: string) =>
+    id && secret ? { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) } : undefined;
+  const direct = fromEnv(env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN);
+  if (direct) return direct;
+  const home = env.HOME ?? env.USERPROFILE;
+  const file = env.AWS_SHARED_CREDENTIALS_FILE ?? (home ? join(home, ".aws", "credentials") : undefined);
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const wanted = env.AWS_PROFILE ?? "default";
+  const values: Record<string, string> = {};
+  let section = "";
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[\s*(?:profile\s+)?([^\]]+?)\s*\]$/.exec(line);
+    if (header) {
+      section = header[1]!;
+      continue;
+    }
+    const pair = /^([\w.-]+)\s*=\s*(.*)$/.exec(line);
+    if (pair && section === wanted) values[pair[1]!.toLowerCase()] = pair[2]!.trim();
+  }
+  return fromEnv(values.aws_access_key_id, values.aws_secret_access_key, values.aws_session_token);
+}
+
+interface S3Object {
+  key: string;
+  size: number;
+  lastModified: number;
+}
+
+/** Reads a ListObjectsV2 answer; S3's XML is flat and regular enough for patterns. */
+function parseListing(xml: string): { objects: S3Object[]; nextToken: string | undefined } {
+  const objects: S3Object[] = [];
+  for (const [, contents] of xml.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+    const field = (name: string) =>
+      new RegExp(`<${name}>([^<]*)</${name}>`).exec(contents ?? "")?.[1] ?? "";
+    objects.push({
+      key: decodeXml(field("Key")),
+      size: Number(field("Size")),
+      lastModified: Date.parse(field("LastModified")) || 0,
+    });
+  }
+  const truncated = /<IsTruncated>true<\/IsTruncated>/.test(xml);
+  const token = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1];
+  return { objects, nextToken: truncated && token ? decodeXml(token) : undefined };
+}
+
+function decodeXml(text: string): string {
+  return text.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-f]+);/gi, (_, entity: string) => {
+    const named: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+    if (entity[0] !== "#") return named[entity.toLowerCase()] ?? "";
+    return String.fromCodePoint(
+      entity[1] === "x" || entity[1] === "X" ? parseInt(entity.slice(2), 16) : Number(entity.slice(1)),
+    );
+  });
+}
+
+function encodeRfc3986(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** Aborts `controller` after `ms` unless cancelled; `fired` tells a timeout from other errors. */
+function arm(controller: AbortController, ms: number): { cancel(): void; readonly fired: boolean } {
+  let cancelled = false;
+  let fired = false;
+  AbortSignal.timeout(ms).addEventListener("abort", () => {
+    if (cancelled) return;
+    fired = true;
+    controller.abort();
+  }, { once: true });
+  return {
+    cancel() {
+      cancelled = true;
+    },
+    get fired() {
+      return fired;
+    },
+  };
+}

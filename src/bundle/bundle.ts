@@ -1,0 +1,170 @@
+/**
+ * The bundle: one cached compilation as bytes, self-verifying wherever it was stored.
+ *
+ * Layout: a 70-byte envelope (magic `CWUB`, format 1, flags, SHA-256 of the payload, HMAC of the
+ * cache key and that hash when signed), then the payload: a zstd-compressed ustar archive of
+ * `meta.json`, one `out.<role>` file per output, and the dep-info, stdout and stderr templates.
+ * @module
+ */
+
+import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
+import { packTar, type TarEntry, unpackTar } from "./_tar.ts";
+import { sha256Hex } from "../index/file_digest.ts";
+import type { OutputRole, UnitKind } from "../dispatch/outputs.ts";
+
+const MAGIC = new TextEncoder().encode("CWUB");
+const FORMAT = 1;
+const FLAG_SIGNED = 1;
+const HEADER_SIZE = 4 + 1 + 1 + 32 + 32;
+/** A bundle that inflates past this is refused rather than exhausting memory. */
+const MAX_UNPACKED_BYTES = 2 ** 31 - 1;
+const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
+
+/** What a bundle says about itself. */
+export interface BundleMeta {
+  format: 1;
+  key: string;
+  crate: string;
+  version: string;
+  kind: UnitKind;
+  /** Each output's role with the SHA-256 of its bytes (recorded so dependents need not re-hash). */
+  outputs: Array<{ role: OutputRole; digest: string }>;
+  /** Source files the compilation read (templated paths) and their digests. */
+  sources: Array<{ path: string; digest: string }>;
+  /** Environment variables the crate read, values templated; value absent when unset. */
+  envDeps: Array<{ name: string; value?: string }>;
+  compileMs: number;
+  createdAt: string;
+}
+
+/** One cached compilation. */
+export interface Bundle {
+  meta: BundleMeta;
+  files: Map<OutputRole, Uint8Array>;
+  /** The dep-info file as a template, when the invocation emitted one. */
+  depInfo?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** A bundle that must not be served: truncated, altered, unsigned, hostile or for another key. */
+export class BundleError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BundleError";
+  }
+}
+
+/** Options for packing and opening bundles. */
+export interface BundleCodecOptions {
+  /** zstd level for packing; 3 when not given. */
+  compressionLevel?: number;
+  /** When set, packed bundles are signed and opened bundles must carry a valid signature. */
+  signingKey?: Uint8Array | undefined;
+}
+
+/**
+ * Packs a bundle into its stored bytes.
+ *
+ * @example
+ * ```ts
+ * import { openBundle, packBundle } from "./bundle.ts";
+ * const key = "0".repeat(64);
+ * const bytes = packBundle({
+ *   meta: { format: 1, key, crate: "itoa", version: "1.0.1", kind: "lib", outputs: [],
+ *     sources: [], envDeps: [], compileMs: 5, createdAt: new Date().toISOString() },
+ *   files: new Map(), stdout: "", stderr: "",
+ * });
+ * console.log(openBundle(bytes, key).meta.crate); // "itoa"
+ * ```
+ */
+export function packBundle(bundle: Bundle, options: BundleCodecOptions = {}): Uint8Array {
+  const encoder = new TextEncoder();
+  const entries: TarEntry[] = [
+    { name: "meta.json", data: encoder.encode(JSON.stringify(bundle.meta)) },
+    { name: "stdout.tmpl", data: encoder.encode(bundle.stdout) },
+    { name: "stderr.tmpl", data: encoder.encode(bundle.stderr) },
+  ];
+  if (bundle.depInfo !== undefined) {
+    entries.push({ name: "dep-info.tmpl", data: encoder.encode(bundle.depInfo) });
+  }
+  for (const [role, data] of bundle.files) entries.push({ name: `out.${role}`, data });
+  const payload = zstdCompressSync(packTar(entries), {
+    params: { [constants.ZSTD_c_compressionLevel]: options.compressionLevel ?? 3 },
+  });
+
+  const hash = Buffer.from(sha256Hex(payload), "hex");
+  const envelope = new Uint8Array(HEADER_SIZE + payload.length);
+  envelope.set(MAGIC, 0);
+  envelope[4] = FORMAT;
+  envelope[5] = options.signingKey ? FLAG_SIGNED : 0;
+  envelope.set(hash, 6);
+  if (options.signingKey) envelope.set(signature(options.signingKey, bundle.meta.key, hash), 38);
+  envelope.set(payload, HEADER_SIZE);
+  return envelope;
+}
+
+/** Verifies and unpacks stored bytes; throws {@linkcode BundleError} for anything not servable. */
+export function openBundle(
+  bytes: Uint8Array,
+  expectedKey: string,
+  options: BundleCodecOptions = {},
+): Bundle {
+  if (bytes.length < HEADER_SIZE || !MAGIC.every((byte, i) => bytes[i] === byte)) {
+    throw new BundleError("Not a cargo-warmup bundle: bad magic or truncated header");
+  }
+  if (bytes[4] !== FORMAT) throw new BundleError(`Unknown bundle format ${bytes[4]}`);
+  const hash = bytes.subarray(6, 38);
+  const payload = bytes.subarray(HEADER_SIZE);
+  if (sha256Hex(payload) !== Buffer.from(hash).toString("hex")) {
+    throw new BundleError("Content hash mismatch: the bundle is truncated or altered");
+  }
+  if (options.signingKey) {
+    const signed = (bytes[5]! & FLAG_SIGNED) !== 0;
+    const expected = signature(options.signingKey, expectedKey, hash);
+    if (!signed || !timingSafeEqual(expected, bytes.subarray(38, 70))) {
+      throw new BundleError("Bad signature: the bundle was not written by a holder of the key");
+    }
+  }
+
+  let entries: TarEntry[];
+  try {
+    entries = unpackTar(zstdDecompressSync(payload, { maxOutputLength: MAX_UNPACKED_BYTES }));
+  } catch (error) {
+    throw new BundleError(`Cannot unpack bundle: ${(error as Error).message}`, { cause: error });
+  }
+  const byName = new Map(entries.map((entry) => [entry.name, entry.data]));
+  const text = (name: string) => {
+    const data = byName.get(name);
+    if (data === undefined) throw new BundleError(`Bundle has no "${name}"`);
+    return new TextDecoder().decode(data);
+  };
+
+  let meta: BundleMeta;
+  try {
+    meta = JSON.parse(text("meta.json"));
+  } catch (error) {
+    if (error instanceof BundleError) throw error;
+    throw new BundleError("Bundle meta.json is not valid JSON", { cause: error });
+  }
+  if (meta.format !== 1 || meta.key !== expectedKey) {
+    throw new BundleError(`Bundle is for key "${meta.key}", not "${expectedKey}"`);
+  }
+  const files = new Map<OutputRole, Uint8Array>();
+  for (const output of meta.outputs ?? []) {
+    const data = byName.get(`out.${output.role}`);
+    if (!ROLES.has(output.role) || data === undefined) {
+      throw new BundleError(`Bundle output "${output.role}" is missing or unknown`);
+    }
+    files.set(output.role, data);
+  }
+  const bundle: Bundle = { meta, files, stdout: text("stdout.tmpl"), stderr: text("stderr.tmpl") };
+  if (byName.has("dep-info.tmpl")) bundle.depInfo = text("dep-info.tmpl");
+  return bundle;
+}
+
+function signature(key: Uint8Array, cacheKey: string, hash: Uint8Array): Uint8Array {
+  return createHmac("sha256", key).update(cacheKey).update(hash).digest();
+}

@@ -1,0 +1,114 @@
+/**
+ * `cargo-warmup status`: what is cached, how big it is, how often it served, and why crates were
+ * not cacheable. `--json` prints the same as one object for scripts.
+ * @module
+ */
+
+import { createLocalStore } from "../../backends/local.ts";
+import { IndexDb } from "../index/index_db.ts";
+import { cacheDirOf } from "../dispatch/settings.ts";
+import { formatBytes, formatDuration } from "../units.ts";
+import { parseFlags } from "./parse_flags.ts";
+
+export const STATUS_HELP = `Show what the cache holds and how well it serves.
+
+Usage: cargo-warmup status [--json] [--recent N]
+
+Options:
+  --json        Print one JSON object (entries, bytes, hits, misses, notCacheable, …)
+  --recent N    List the N most recently used entries (default 10)
+  -h, --help    Print this help`;
+
+/** The status report, as `--json` prints it. */
+export interface StatusReport {
+  location: string;
+  healthy: boolean;
+  health: string;
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+  notCacheable: number;
+  notCacheableReasons: Record<string, number>;
+  corrupt: number;
+  stale: number;
+  storeErrors: number;
+  savedMs: number;
+  recent: Array<Record<string, string | number>>;
+}
+
+/** Runs `status`; resolves to the exit code. */
+export async function runStatus(argv: string[]): Promise<number> {
+  const { values } = parseFlags("status", argv, {
+    json: { type: "boolean" },
+    recent: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    console.log(STATUS_HELP);
+    return 0;
+  }
+  const report = await statusReport(Deno.env.toObject(), Number(values.recent ?? 10));
+  console.log(values.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+  return 0;
+}
+
+/** Gathers the status report from the store and the index. */
+export async function statusReport(env: Record<string, string>, recent: number): Promise<StatusReport> {
+  const cacheDir = cacheDirOf(env);
+  const store = createLocalStore({ dir: cacheDir });
+  const health = await store.health();
+  const entries = await store.list().catch(() => []);
+  const index = new IndexDb(cacheDir);
+  try {
+    const counters = index.counters();
+    const reasons: Record<string, number> = {};
+    for (const [name, value] of Object.entries(counters)) {
+      if (name.startsWith("not_cacheable:")) reasons[name.slice("not_cacheable:".length)] = value;
+    }
+    return {
+      location: store.location,
+      healthy: health.ok,
+      health: health.detail,
+      entries: entries.length,
+      bytes: entries.reduce((sum, entry) => sum + entry.size, 0),
+      hits: counters.hits ?? 0,
+      misses: counters.misses ?? 0,
+      notCacheable: counters.not_cacheable ?? 0,
+      notCacheableReasons: reasons,
+      corrupt: counters.corrupt ?? 0,
+      stale: counters.stale ?? 0,
+      storeErrors: counters.store_errors ?? 0,
+      savedMs: counters.saved_ms ?? 0,
+      recent: index.artefacts(Number.isFinite(recent) ? recent : 10),
+    };
+  } finally {
+    index.close();
+  }
+}
+
+function renderStatus(report: StatusReport): string {
+  const lookups = report.hits + report.misses;
+  const rate = lookups === 0 ? "n/a" : `${Math.round((report.hits / lookups) * 100)}%`;
+  const lines = [
+    `cache        ${report.location} (local, ${report.healthy ? report.health : `unhealthy: ${report.health}`})`,
+    `entries      ${report.entries} (${formatBytes(report.bytes)})`,
+    `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,
+    `time saved   ${formatDuration(report.savedMs)}`,
+    `not cached   ${report.notCacheable} rustc calls` +
+    (report.corrupt ? `, ${report.corrupt} corrupt entries dropped` : "") +
+    (report.stale ? `, ${report.stale} stale entries recompiled` : ""),
+  ];
+  const reasons = Object.entries(report.notCacheableReasons).sort((a, b) => b[1] - a[1]);
+  for (const [reason, count] of reasons.slice(0, 8)) lines.push(`  ${String(count).padStart(6)}  ${reason}`);
+  if (report.recent.length > 0) {
+    lines.push("recently used");
+    for (const row of report.recent) {
+      lines.push(
+        `  ${String(row.crate)} ${row.version} ${row.kind} [${row.profile}] ` +
+          `${formatBytes(Number(row.size))}, ${row.hits} hits, cached ${row.cached_at}`,
+      );
+    }
+  }
+  return lines.join("\n");
+}

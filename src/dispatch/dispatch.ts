@@ -1,0 +1,310 @@
+/**
+ * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A cacheable
+ * invocation whose key is in the store is restored (a hit); otherwise rustc runs and its outputs
+ * are stored (a miss). Nothing the cache does may fail the build: every cache fault degrades to
+ * running rustc.
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { type Bundle, BundleError, type BundleMeta, openBundle, packBundle } from "../bundle/bundle.ts";
+import { type DigestMemo, digestFile, rememberWrittenFile, sha256Hex } from "../index/file_digest.ts";
+import { cacheKeyOf } from "./cache_key.ts";
+import { parseDepInfo } from "./dep_info.ts";
+import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
+import { depInfoPath, expectedOutputs, type ExpectedOutput, unitKindOf } from "./outputs.ts";
+import { fromTemplate, type PathRoots, pathRootsOf, toTemplate } from "./path_roots.ts";
+import { parseRustcArgs, type RustcArgs } from "./rustc_args.ts";
+import { rustcIdentity } from "./rustc_identity.ts";
+import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
+import { sourceIdentity } from "./source_identity.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
+import { type DispatchSettings, openDispatchSettings } from "./settings.ts";
+
+/** One cacheable invocation with everything a hit or a miss needs. */
+interface Unit {
+  rustc: string;
+  argv: string[];
+  args: RustcArgs;
+  env: Record<string, string>;
+  roots: PathRoots;
+  outputs: ExpectedOutput[];
+  key: string;
+  crate: string;
+  version: string;
+  source: string;
+  target: string;
+  rustcRelease: string;
+}
+
+/** Runs one rustc invocation through the cache; resolves to the exit code to exit with. */
+export async function dispatch(rustc: string, argv: string[]): Promise<number> {
+  const started = performance.now();
+  const env = Deno.env.toObject();
+  const settings = await openDispatchSettings(env);
+  const log = (line: Omit<DispatchLogLine, "ms">) =>
+    appendDispatchLog(env.CARGO_WARMUP_LOG, { ...line, ms: Math.round(performance.now() - started) });
+
+  try {
+    const prepared = await prepareUnit(rustc, argv, env, settings);
+    if ("reason" in prepared) {
+      settings.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
+      log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
+      return await runRustcPassthrough(rustc, argv);
+    }
+    const unit = prepared;
+    const logUnit = { crate: unit.crate, version: unit.version, kind: unitKindOf(unit.args), key: unit.key };
+
+    const stale = await serveHit(unit, settings, started);
+    if (stale === "served") {
+      log({ ...logUnit, outcome: "hit" });
+      return 0;
+    }
+    const code = await compileAndStore(unit, settings);
+    log({ ...logUnit, outcome: "miss", ...(stale ? { reason: stale } : {}), ...(code ? { reason: "compile failed" } : {}) });
+    return code;
+  } finally {
+    await settings.close();
+  }
+}
+
+/** Parses and keys an invocation, or says why it is not cacheable. */
+async function prepareUnit(
+  rustc: string,
+  argv: string[],
+  env: Record<string, string>,
+  settings: DispatchSettings,
+): Promise<Unit | { reason: string }> {
+  if (settings.disabled) return { reason: "disabled by CARGO_WARMUP_DISABLE" };
+  const parsed = parseRustcArgs(argv);
+  if (!parsed.cacheable) return { reason: parsed.reason };
+  const args = parsed.args;
+  if (env.CARGO_PRIMARY_PACKAGE) return { reason: "workspace member" };
+  const manifestDir = env.CARGO_MANIFEST_DIR;
+  if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
+  const cargoHome = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
+  const source = await sourceIdentity(manifestDir, cargoHome);
+  if (source === undefined) return { reason: "path or workspace crate" };
+
+  try {
+    const identity = await rustcIdentity(rustc, env, settings.index);
+    const target = args.target ?? identity.host;
+    const outputs = expectedOutputs(args, target);
+    if ("unsupported" in outputs) return { reason: outputs.unsupported };
+    const roots = pathRootsOf({
+      outDir: args.outDir,
+      outputStem: args.crateName + args.extraFilename,
+      extraFilename: args.extraFilename,
+      manifestDir,
+      outDirEnv: env.OUT_DIR,
+      cargoHome,
+    });
+    const { key } = await cacheKeyOf({ args, env, roots, rustc: identity, source, memo: settings.memo });
+    return {
+      rustc,
+      argv,
+      args,
+      env,
+      roots,
+      outputs,
+      key,
+      crate: env.CARGO_PKG_NAME,
+      version: env.CARGO_PKG_VERSION ?? "",
+      source,
+      target,
+      rustcRelease: identity.release,
+    };
+  } catch (error) {
+    settings.warn("key", `cannot compute a cache key, compiling without the cache: ${message(error)}`);
+    return { reason: "key error" };
+  }
+}
+
+/**
+ * Restores a hit. Resolves to "served", to a reason the cached entry could not be used (its
+ * sources or environment changed, it was corrupt), or to undefined when nothing was cached.
+ */
+async function serveHit(
+  unit: Unit,
+  settings: DispatchSettings,
+  started: number,
+): Promise<"served" | string | undefined> {
+  const bytes = await settings.get(unit.key);
+  if (bytes === undefined) return undefined;
+  let bundle: Bundle;
+  try {
+    bundle = openBundle(bytes, unit.key, { signingKey: settings.signingKey });
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    settings.warn(`corrupt-${unit.key}`, `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`);
+    settings.count({ corrupt: 1 });
+    await settings.drop(unit.key);
+    return "corrupt entry";
+  }
+  const staleReason = await whyStale(bundle.meta, unit, settings.memo);
+  if (staleReason) {
+    settings.count({ stale: 1 });
+    return staleReason;
+  }
+
+  try {
+    await restoreOutputs(bundle, unit, settings.memo);
+  } catch (error) {
+    settings.warn("restore", `cannot restore ${unit.crate} from the cache, compiling it: ${message(error)}`);
+    return "restore failed";
+  }
+  const elapsed = performance.now() - started;
+  const compileMs = settings.recordHit(unit.key) ?? bundle.meta.compileMs;
+  settings.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - elapsed)) });
+  return "served";
+}
+
+/** A cached entry is only valid if the sources and environment it was built from still match. */
+async function whyStale(meta: BundleMeta, unit: Unit, memo: DigestMemo): Promise<string | undefined> {
+  for (const source of meta.sources) {
+    const path = fromTemplate(source.path, unit.roots);
+    const digest = await digestFile(path, memo).catch(() => undefined);
+    if (digest !== source.digest) return `source changed: ${path}`;
+  }
+  for (const dep of meta.envDeps) {
+    const value = unit.env[dep.name];
+    const now = value === undefined ? undefined : toTemplate(value, unit.roots);
+    if (now !== dep.value) return `environment changed: ${dep.name}`;
+  }
+  return undefined;
+}
+
+async function restoreOutputs(bundle: Bundle, unit: Unit, memo: DigestMemo): Promise<void> {
+  const digests = new Map(bundle.meta.outputs.map((output) => [output.role, output.digest]));
+  for (const output of unit.outputs) {
+    const data = bundle.files.get(output.role);
+    const digest = digests.get(output.role);
+    if (data === undefined || digest === undefined) throw new BundleError(`no ${output.role} in bundle`);
+    await writeAtomically(output.path, data, output.role === "bin" ? 0o755 : 0o644);
+    await rememberWrittenFile(output.path, digest, memo);
+  }
+  const depInfo = depInfoPath(unit.args);
+  if (depInfo !== undefined && bundle.depInfo !== undefined) {
+    await writeAtomically(depInfo, new TextEncoder().encode(fromTemplate(bundle.depInfo, unit.roots, true)), 0o644);
+  }
+  await writeAll(Deno.stdout, fromTemplate(bundle.stdout, unit.roots));
+  await writeAll(Deno.stderr, fromTemplate(bundle.stderr, unit.roots));
+}
+
+/** Runs rustc and, when it succeeds, stores its outputs; a failure to store never fails the build. */
+async function compileAndStore(unit: Unit, settings: DispatchSettings): Promise<number> {
+  const run = await runRustcRecorded(unit.rustc, unit.argv);
+  settings.count({ misses: 1 });
+  if (run.code !== 0) return run.code;
+  try {
+    const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, settings.memo);
+    const bytes = packBundle(bundle, { compressionLevel: settings.compressionLevel, signingKey: settings.signingKey });
+    await settings.put(unit.key, bytes, {
+      key: unit.key,
+      crate: unit.crate,
+      version: unit.version,
+      kind: bundle.meta.kind,
+      crateTypes: unit.args.crateTypes.join(","),
+      source: unit.source,
+      features: featuresOf(unit.args),
+      profile: profileOf(unit.args),
+      target: unit.target,
+      rustc: unit.rustcRelease,
+      size: bytes.length,
+      compileMs: Math.round(run.elapsedMs),
+    });
+  } catch (error) {
+    settings.warn("store", `cannot store ${unit.crate} ${unit.version} in the cache: ${message(error)}`);
+    settings.count({ store_errors: 1 });
+  }
+  return 0;
+}
+
+async function bundleOutputs(
+  unit: Unit,
+  stdout: string,
+  stderr: string,
+  compileMs: number,
+  memo: DigestMemo,
+): Promise<Bundle> {
+  const files = new Map<ExpectedOutput["role"], Uint8Array>();
+  const outputs: BundleMeta["outputs"] = [];
+  for (const output of unit.outputs) {
+    const data = await Deno.readFile(output.path);
+    const digest = sha256Hex(data);
+    files.set(output.role, data);
+    outputs.push({ role: output.role, digest });
+    await rememberWrittenFile(output.path, digest, memo);
+  }
+
+  const depInfoFile = depInfoPath(unit.args);
+  const depInfoText = depInfoFile === undefined ? undefined : await Deno.readTextFile(depInfoFile);
+  const depInfo = depInfoText === undefined ? { sources: [], envDeps: [] } : parseDepInfo(depInfoText);
+  const sources = await Promise.all(
+    depInfo.sources.map(async (path) => ({
+      path: toTemplate(path, unit.roots),
+      digest: await digestFile(path, memo),
+    })),
+  );
+  const envDeps = depInfo.envDeps.map((dep) =>
+    dep.value === undefined ? { name: dep.name } : { name: dep.name, value: toTemplate(dep.value, unit.roots) }
+  );
+
+  const bundle: Bundle = {
+    meta: {
+      format: 1,
+      key: unit.key,
+      crate: unit.crate,
+      version: unit.version,
+      kind: unitKindOf(unit.args),
+      outputs,
+      sources,
+      envDeps,
+      compileMs: Math.round(compileMs),
+      createdAt: new Date().toISOString(),
+    },
+    files,
+    stdout: toTemplate(stdout, unit.roots),
+    stderr: toTemplate(stderr, unit.roots),
+  };
+  if (depInfoText !== undefined) bundle.depInfo = toTemplate(depInfoText, unit.roots);
+  return bundle;
+}
+
+/** The crate's enabled features, from its `--cfg feature="…"` flags. */
+function featuresOf(args: RustcArgs): string {
+  return args.keyedUnordered
+    .map((arg) => /^--cfg feature="(.*)"$/.exec(arg)?.[1])
+    .filter((feature): feature is string => feature !== undefined)
+    .sort()
+    .join(",");
+}
+
+/** A short profile summary for the index: optimisation and debug-info levels. */
+function profileOf(args: RustcArgs): string {
+  const opt = args.codegen.get("opt-level") ?? "0";
+  const debug = args.codegen.get("debuginfo") ?? "0";
+  return `opt-level=${opt},debuginfo=${debug}`;
+}
+
+/** Writes through a temporary file and a rename, so cargo never sees half an artefact. */
+async function writeAtomically(path: string, data: Uint8Array, mode: number): Promise<void> {
+  const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
+  try {
+    await Deno.writeFile(temp, data, { mode });
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+async function writeAll(sink: { write(p: Uint8Array): Promise<number> }, text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  let written = 0;
+  while (written < bytes.length) written += await sink.write(bytes.subarray(written));
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,90 @@
+/**
+ * Who the compiler is: `rustc -vV` plus the names of the sysroot's target libraries (their
+ * file names carry rustc's own hashes), remembered in the index per binary and stat so that a
+ * hit does not pay for starting rustc.
+ * @module
+ */
+
+import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { sha256Hex, statSignature } from "../index/file_digest.ts";
+import type { IndexDb, RustcIdentityRow } from "../index/index_db.ts";
+
+/**
+ * The identity of the rustc at `rustc`, from the index when the binary has not changed.
+ *
+ * @example
+ * ```ts
+ * import { rustcIdentity } from "./rustc_identity.ts";
+ * const identity = await rustcIdentity("rustc", Deno.env.toObject(), undefined);
+ * console.log(identity.host); // e.g. "x86_64-unknown-linux-gnu"
+ * ```
+ */
+export async function rustcIdentity(
+  rustc: string,
+  env: Record<string, string>,
+  index: IndexDb | undefined,
+): Promise<RustcIdentityRow> {
+  const path = resolveExecutable(rustc, env.PATH ?? "");
+  const info = await Deno.stat(path);
+  // A rustup proxy stays the same file while the toolchain behind it is updated, so its stat
+  // says nothing: ask it every time. Cargo run through rustup passes the real toolchain rustc.
+  const probe = isRustupProxy(path, info)
+    ? undefined
+    : JSON.stringify([path, statSignature(info), env.RUSTUP_TOOLCHAIN ?? ""]);
+  const remembered = probe === undefined ? undefined : safely(() => index?.rustcIdentity(probe));
+  if (remembered) return remembered;
+
+  const versionText = await runText(rustc, ["-vV"], env);
+  const host = /^host: (.+)$/m.exec(versionText)?.[1]?.trim() ?? "unknown";
+  const release = /^release: (.+)$/m.exec(versionText)?.[1]?.trim() ?? "unknown";
+  const sysroot = (await runText(rustc, ["--print", "sysroot"], env)).trim();
+  const libraries: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(join(sysroot, "lib", "rustlib", host, "lib"))) {
+      libraries.push(entry.name);
+    }
+  } catch {
+    // A sysroot without target libraries still has a version; the -vV text identifies it.
+  }
+  const identity = sha256Hex(JSON.stringify([versionText, libraries.sort()]));
+  const row = { identity, host, release };
+  if (probe !== undefined) safely(() => index?.rememberRustcIdentity(probe, row));
+  return row;
+}
+
+function isRustupProxy(path: string, info: Deno.FileInfo): boolean {
+  try {
+    const rustup = Deno.statSync(join(dirname(path), "rustup"));
+    return rustup.size === info.size;
+  } catch {
+    return false;
+  }
+}
+
+function resolveExecutable(program: string, pathList: string): string {
+  if (isAbsolute(program) || program.includes("/")) return program;
+  for (const dir of pathList.split(delimiter)) {
+    const candidate = join(dir, program);
+    try {
+      if (Deno.statSync(candidate).isFile) return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return program;
+}
+
+async function runText(program: string, args: string[], env: Record<string, string>) {
+  const output = await new Deno.Command(program, { args, env, clearEnv: true, stdin: "null" })
+    .output();
+  if (!output.success) throw new Error(`"${program} ${args.join(" ")}" failed`);
+  return new TextDecoder().decode(output.stdout);
+}
+
+function safely<T>(action: () => T): T | undefined {
+  try {
+    return action();
+  } catch {
+    return undefined;
+  }
+}

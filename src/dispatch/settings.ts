@@ -1,0 +1,117 @@
+/**
+ * What one dispatcher process works with: the cache directory, the index and the store, each
+ * opened so that a fault (unwritable directory, locked index, dead remote) becomes a warning and
+ * a cache miss, never a failed build.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { Store } from "../../backends/store.ts";
+import { createLocalStore } from "../../backends/local.ts";
+import { type DigestMemo, indexDigestMemo } from "../index/file_digest.ts";
+import { type ArtefactRow, IndexDb } from "../index/index_db.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
+
+/** The dispatcher's view of the cache, fault-tolerant throughout. */
+export interface DispatchSettings {
+  disabled: boolean;
+  cacheDir: string;
+  index: IndexDb | undefined;
+  memo: DigestMemo;
+  compressionLevel: number;
+  signingKey: Uint8Array | undefined;
+  /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Stores a bundle and records it in the index; rejects when the store refuses. */
+  put(key: string, bundle: Uint8Array, row: ArtefactRow): Promise<void>;
+  /** Removes a bad bundle, where the store allows. */
+  drop(key: string): Promise<void>;
+  /** Counts a hit in the index; the recorded compile time when known. */
+  recordHit(key: string): number | undefined;
+  /** Adds to the status counters (written once, at close). */
+  count(deltas: Record<string, number>): void;
+  warn(topic: string, message: string): void;
+  close(): Promise<void>;
+}
+
+/** The cache directory: CARGO_WARMUP_DIR, else `$CARGO_HOME/warmup-cache`. */
+export function cacheDirOf(env: Record<string, string>): string {
+  if (env.CARGO_WARMUP_DIR) return env.CARGO_WARMUP_DIR;
+  const cargoHome = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
+  return join(cargoHome, "warmup-cache");
+}
+
+/** Opens what a dispatcher needs; never throws. */
+export async function openDispatchSettings(env: Record<string, string>): Promise<DispatchSettings> {
+  const cacheDir = cacheDirOf(env);
+  const warn = (topic: string, message: string) => warnOncePerBuild(cacheDir, topic, message);
+  let index: IndexDb | undefined;
+  try {
+    index = new IndexDb(cacheDir);
+  } catch (error) {
+    warn("index", `cache index in ${cacheDir} unavailable, building without it: ${describe(error)}`);
+  }
+  const guardedIndex = <T>(action: (db: IndexDb) => T): T | undefined => {
+    if (!index) return undefined;
+    try {
+      return action(index);
+    } catch (error) {
+      warn("index-op", `cache index in ${cacheDir} is locked or broken: ${describe(error)}`);
+      return undefined;
+    }
+  };
+  const store: Store = createLocalStore({ dir: cacheDir });
+  const pending: Record<string, number> = {};
+
+  return {
+    disabled: env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true",
+    cacheDir,
+    index,
+    memo: indexDigestMemo(index),
+    compressionLevel: Number(env.CARGO_WARMUP_COMPRESSION_LEVEL ?? 3) || 3,
+    signingKey: undefined,
+
+    async get(key) {
+      try {
+        return await store.get(key);
+      } catch (error) {
+        warn(`get-${store.location}`, `cache store unavailable, compiling normally: ${describe(error)}`);
+        return undefined;
+      }
+    },
+
+    async put(key, bundle, row) {
+      await store.put(key, bundle);
+      guardedIndex((db) => db.recordArtefact(row));
+    },
+
+    async drop(key) {
+      await store.delete(key).catch(() => {});
+      guardedIndex((db) => db.forgetArtefact(key));
+    },
+
+    recordHit(key) {
+      return guardedIndex((db) => db.recordHit(key));
+    },
+
+    count(deltas) {
+      for (const [name, delta] of Object.entries(deltas)) pending[name] = (pending[name] ?? 0) + delta;
+    },
+
+    warn,
+
+    async close() {
+      if (Object.keys(pending).length > 0) guardedIndex((db) => db.addCounters(pending));
+      await store.close().catch(() => {});
+      try {
+        index?.close();
+      } catch {
+        // closing a broken index changes nothing for the build
+      }
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

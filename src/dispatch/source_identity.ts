@@ -1,0 +1,41 @@
+/**
+ * Where a crate's sources come from, and whether that place is immutable: a registry, a git
+ * checkout, or a vendored/directory source with a package checksum. Workspace and path crates
+ * have no such identity and are never cached.
+ * @module
+ */
+
+import { join, relative } from "node:path";
+
+/**
+ * A path-free identity for the crate at `manifestDir`, or undefined when it is not from an
+ * immutable source.
+ *
+ * @example
+ * ```ts
+ * import { sourceIdentity } from "./source_identity.ts";
+ * const id = await sourceIdentity("/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/itoa-1.0.1", "/h/.cargo");
+ * console.log(id); // "registry:index.crates.io-1949cf8c6b5b557f"
+ * ```
+ */
+export async function sourceIdentity(
+  manifestDir: string,
+  cargoHome: string,
+): Promise<string | undefined> {
+  const inHome = relative(cargoHome, manifestDir);
+  const registry = /^registry\/src\/([^/]+)\/[^/]+$/.exec(inHome) ??
+    /\/registry\/src\/([^/]+)\/[^/]+$/.exec(manifestDir);
+  if (registry) return `registry:${registry[1]}`;
+  const git = /^git\/checkouts\/([^/]+\/[^/]+)(\/.*)?$/.exec(inHome);
+  if (git) return `git:${git[1]}${git[2] ?? ""}`;
+  // `cargo vendor` and directory registries keep the .crate file's checksum beside the sources.
+  try {
+    const checksums = JSON.parse(await Deno.readTextFile(join(manifestDir, ".cargo-checksum.json")));
+    if (typeof checksums.package === "string" && /^[0-9a-f]{64}$/.test(checksums.package)) {
+      return `checksum:${checksums.package}`;
+    }
+  } catch {
+    // no checksum file: a path or workspace crate
+  }
+  return undefined;
+}

@@ -1,0 +1,73 @@
+/**
+ * SHA-256 digests of files, memoised in the index by path and stat signature, so that a
+ * dependency's rlib is hashed once per change rather than once per dependent crate.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { IndexDb } from "./index_db.ts";
+
+/** The hex SHA-256 of `bytes`. */
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Size, mtime, inode and ctime: any rewrite of the file changes at least one of them. */
+export function statSignature(info: Deno.FileInfo): string {
+  return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}:${info.ctime?.getTime() ?? 0}`;
+}
+
+/**
+ * The digest of the file at `path`, from the memo when its stat signature still matches.
+ *
+ * @example
+ * ```ts
+ * import { digestFile } from "./file_digest.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abc");
+ * console.log(await digestFile(path)); // "ba7816bf…"
+ * ```
+ */
+export async function digestFile(path: string, memo?: DigestMemo): Promise<string> {
+  const signature = statSignature(await Deno.stat(path));
+  const known = memo?.lookup(path, signature);
+  if (known !== undefined) return known;
+  const digest = sha256Hex(await Deno.readFile(path));
+  memo?.remember(path, signature, digest);
+  return digest;
+}
+
+/** Records a digest already known (a file just written from bytes we hold) under its new stat. */
+export async function rememberWrittenFile(
+  path: string,
+  digest: string,
+  memo: DigestMemo,
+): Promise<void> {
+  memo.remember(path, statSignature(await Deno.stat(path)), digest);
+}
+
+/** Where digests are remembered; a failing memo only costs a re-hash. */
+export interface DigestMemo {
+  lookup(path: string, signature: string): string | undefined;
+  remember(path: string, signature: string, digest: string): void;
+}
+
+/** A memo backed by the index; a locked or broken index degrades to no memo. */
+export function indexDigestMemo(index: IndexDb | undefined): DigestMemo {
+  return {
+    lookup(path, signature) {
+      try {
+        return index?.fileDigest(path, signature);
+      } catch {
+        return undefined;
+      }
+    },
+    remember(path, signature, digest) {
+      try {
+        index?.rememberFileDigest(path, signature, digest);
+      } catch {
+        // A memo that cannot be written only means hashing again next time.
+      }
+    },
+  };
+}

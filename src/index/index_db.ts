@@ -1,0 +1,204 @@
+/**
+ * The SQLite index beside the bundles (`index.db`): what is cached (table `artefacts`, queryable
+ * with the sqlite3 CLI), counters for `status`, and memos that keep hashing off the hit path.
+ * Many dispatchers open it at once under `cargo -j`, so it runs in WAL mode with a busy timeout.
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+
+const SCHEMA_VERSION = 1;
+const BUSY_TIMEOUT_MS = 10_000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS artefacts (
+  key TEXT PRIMARY KEY,
+  crate TEXT NOT NULL,
+  version TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  crate_types TEXT NOT NULL,
+  source TEXT NOT NULL,
+  features TEXT NOT NULL,
+  profile TEXT NOT NULL,
+  target TEXT NOT NULL,
+  rustc TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  compile_ms INTEGER NOT NULL,
+  cached_at TEXT NOT NULL,
+  last_used TEXT NOT NULL,
+  hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS artefacts_last_used ON artefacts(last_used);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS file_digests (
+  path TEXT PRIMARY KEY,
+  stat TEXT NOT NULL,
+  digest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rustc_identities (
+  probe TEXT PRIMARY KEY,
+  identity TEXT NOT NULL,
+  host TEXT NOT NULL,
+  release TEXT NOT NULL,
+  recorded_at TEXT NOT NULL
+);
+`;
+
+/** One row of `artefacts`, as the dispatcher records it. */
+export interface ArtefactRow {
+  key: string;
+  crate: string;
+  version: string;
+  kind: string;
+  crateTypes: string;
+  source: string;
+  features: string;
+  profile: string;
+  target: string;
+  rustc: string;
+  size: number;
+  compileMs: number;
+}
+
+/** A remembered `rustc -vV` identity. */
+export interface RustcIdentityRow {
+  identity: string;
+  host: string;
+  release: string;
+}
+
+/**
+ * The open index. Every method may throw (a locked or broken database); the dispatcher wraps it
+ * so that such a failure costs the cache, never the build.
+ */
+export class IndexDb {
+  readonly #db: DatabaseSync;
+
+  constructor(cacheDir: string) {
+    Deno.mkdirSync(cacheDir, { recursive: true });
+    this.#db = new DatabaseSync(join(cacheDir, "index.db"), { timeout: BUSY_TIMEOUT_MS });
+    this.#db.exec("PRAGMA busy_timeout = " + BUSY_TIMEOUT_MS);
+    const version = this.#db.prepare("PRAGMA user_version").get() as { user_version: number };
+    if (version.user_version !== SCHEMA_VERSION) {
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec(SCHEMA);
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    }
+    // Losing the last transactions on power loss only costs cache entries, never correctness.
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  /** Records a stored bundle (replacing an older row with the same key). */
+  recordArtefact(row: ArtefactRow): void {
+    this.#db.prepare(
+      `INSERT OR REPLACE INTO artefacts (key, crate, version, kind, crate_types, source, features,
+         profile, target, rustc, size, compile_ms, cached_at, last_used, hits)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now'), datetime('now'),
+         COALESCE((SELECT hits FROM artefacts WHERE key = ?), 0))`,
+    ).run(
+      row.key,
+      row.crate,
+      row.version,
+      row.kind,
+      row.crateTypes,
+      row.source,
+      row.features,
+      row.profile,
+      row.target,
+      row.rustc,
+      row.size,
+      row.compileMs,
+      row.key,
+    );
+  }
+
+  /** Counts a served hit on an artefact; returns its recorded compile time, if known. */
+  recordHit(key: string): number | undefined {
+    const row = this.#db.prepare(
+      `UPDATE artefacts SET hits = hits + 1, last_used = datetime('now') WHERE key = ?
+       RETURNING compile_ms`,
+    ).get(key) as { compile_ms: number } | undefined;
+    return row?.compile_ms;
+  }
+
+  forgetArtefact(key: string): void {
+    this.#db.prepare("DELETE FROM artefacts WHERE key = ?").run(key);
+  }
+
+  /** Adds to named counters in one transaction. */
+  addCounters(deltas: Record<string, number>): void {
+    const statement = this.#db.prepare(
+      `INSERT INTO counters (name, value) VALUES (?, ?)
+       ON CONFLICT(name) DO UPDATE SET value = value + excluded.value`,
+    );
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const [name, delta] of Object.entries(deltas)) statement.run(name, delta);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  counters(): Record<string, number> {
+    const rows = this.#db.prepare("SELECT name, value FROM counters").all() as Array<
+      { name: string; value: number }
+    >;
+    return Object.fromEntries(rows.map((row) => [row.name, row.value]));
+  }
+
+  /** A memoised digest of the file at `path`, valid only while its stat signature is `stat`. */
+  fileDigest(path: string, stat: string): string | undefined {
+    const row = this.#db.prepare("SELECT stat, digest FROM file_digests WHERE path = ?").get(
+      path,
+    ) as { stat: string; digest: string } | undefined;
+    return row?.stat === stat ? row.digest : undefined;
+  }
+
+  rememberFileDigest(path: string, stat: string, digest: string): void {
+    this.#db.prepare("INSERT OR REPLACE INTO file_digests (path, stat, digest) VALUES (?, ?, ?)")
+      .run(path, stat, digest);
+  }
+
+  rustcIdentity(probe: string): RustcIdentityRow | undefined {
+    return this.#db.prepare(
+      "SELECT identity, host, release FROM rustc_identities WHERE probe = ?",
+    ).get(probe) as RustcIdentityRow | undefined;
+  }
+
+  rememberRustcIdentity(probe: string, row: RustcIdentityRow): void {
+    this.#db.prepare(
+      `INSERT OR REPLACE INTO rustc_identities (probe, identity, host, release, recorded_at)
+       VALUES (?, ?, ?, ?, datetime('now'))`,
+    ).run(probe, row.identity, row.host, row.release);
+  }
+
+  /** Rows for `status` and re-warming, most recently used first. */
+  artefacts(limit = -1): Array<Record<string, string | number>> {
+    return this.#db.prepare(
+      `SELECT key, crate, version, kind, crate_types, source, features, profile, target, rustc,
+         size, compile_ms, cached_at, last_used, hits
+       FROM artefacts ORDER BY last_used DESC LIMIT ?`,
+    ).all(limit) as Array<Record<string, string | number>>;
+  }
+
+  /** Keeps only the rows whose keys are in `present` (after gc or a store wiped by hand). */
+  retainArtefacts(present: ReadonlySet<string>): number {
+    const keys = this.#db.prepare("SELECT key FROM artefacts").all() as Array<{ key: string }>;
+    const remove = this.#db.prepare("DELETE FROM artefacts WHERE key = ?");
+    let removed = 0;
+    for (const { key } of keys) {
+      if (!present.has(key)) {
+        remove.run(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,72 @@
+// Reading the dispatch log: the dispatcher appends one JSON object per rustc invocation to the
+// file named by CARGO_WARMUP_LOG, which is how tests see hits and misses.
+
+/** The outcome of one rustc invocation, as the dispatcher reports it. */
+export type DispatchOutcome = "hit" | "miss" | "not-cacheable";
+
+/** One line of the dispatch log (CARGO_WARMUP_LOG). */
+export interface DispatchLogEntry {
+  crate: string;
+  version?: string;
+  outcome: DispatchOutcome;
+  reason?: string;
+  key?: string;
+  kind?: string;
+  [field: string]: unknown;
+}
+
+/**
+ * Reads the dispatch log: one JSON object per line. A log that was never written (no rustc
+ * invocation went through the wrapper) reads as empty.
+ *
+ * @example
+ * ```ts ignore
+ * const entries = await readDispatchLog(log);
+ * assert.equal(countOutcomes(entries).miss, 0);
+ * ```
+ */
+export async function readDispatchLog(path: string): Promise<DispatchLogEntry[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  return text.split("\n").filter((line) => line.trim() !== "").map((line, index) => {
+    try {
+      return JSON.parse(line) as DispatchLogEntry;
+    } catch (error) {
+      throw new SyntaxError(`Cannot parse dispatch log "${path}" line ${index + 1}: ${error}`);
+    }
+  });
+}
+
+/**
+ * Counts the entries per outcome, optionally only those matching `filter`.
+ *
+ * @example
+ * ```ts ignore
+ * const deps = countOutcomes(entries, (entry) => entry.crate !== "server");
+ * assert.deepEqual(deps, { hit: 17, miss: 0, "not-cacheable": 0 });
+ * ```
+ */
+export function countOutcomes(
+  entries: DispatchLogEntry[],
+  filter: (entry: DispatchLogEntry) => boolean = () => true,
+): Record<DispatchOutcome, number> {
+  const counts: Record<DispatchOutcome, number> = { hit: 0, miss: 0, "not-cacheable": 0 };
+  for (const entry of entries) {
+    if (filter(entry) && entry.outcome in counts) counts[entry.outcome]++;
+  }
+  return counts;
+}
+
+/**
+ * Builds `fixture` through cargo-warmup into `cacheDir`, in a throwaway copy with its own
+ * CARGO_HOME and target dir; throws with cargo's output when the build fails. Returns the
+ * dispatch log entries of that build.
+ *
+ * @example
+ * ```ts ignore
+ * const entries = await warmFixture("seed003", cacheDir);

@@ -1,0 +1,101 @@
+// Running cargo and bin/cargo-warmup as subprocesses in a controlled environment, and the
+// environment of a build that goes through cargo-warmup.
+
+import { WARMUP_BIN } from "./_fixtures.ts";
+
+/** What a finished subprocess left behind. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock duration of the subprocess, for the benchmark and for slow-test messages. */
+  seconds: number;
+}
+
+ */
+export function cleanEnv(): Record<string, string> {
+  const env = Deno.env.toObject();
+  for (const name of Object.keys(env)) {
+    const buildSetting = /^(CARGO_(?!HOME$)|RUSTC|RUSTFLAGS$|RUSTDOCFLAGS$|SCCACHE_)/.test(name);
+    if (buildSetting) delete env[name];
+  }
+  return env;
+}
+
+/** Options for {@linkcode runCargo} and {@linkcode runWarmup}. */
+export interface RunOptions {
+  cwd?: string;
+  /** Added to (and overriding) {@linkcode cleanEnv}; pass `warmupEnv(...)` for cached builds. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs `cargo` with `args` in a clean environment and collects its output.
+ *
+ * @example
+ * ```ts ignore
+ * const build = await runCargo(["build", "--locked"], { cwd: project, env: { CARGO_HOME } });
+ * ```
+ */
+export function runCargo(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run("cargo", args, options);
+}
+
+/**
+ * Runs `bin/cargo-warmup` with `args` in a clean environment and collects its output.
+ *
+ * @example
+ * ```ts ignore
+ * const status = await runWarmup(["status"], { env: warmupEnv({ cacheDir, cargoHome }) });
+ * ```
+ */
+export function runWarmup(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(WARMUP_BIN, args, options);
+}
+
+async function run(command: string, args: string[], options: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const output = await new Deno.Command(command, {
+    args,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    clearEnv: true,
+    env: { ...cleanEnv(), ...options.env },
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Inputs of {@linkcode warmupEnv}. */
+export interface WarmupEnvOptions {
+  cacheDir: string;
+  cargoHome: string;
+  /** File the dispatcher appends its JSON lines to; see {@linkcode readDispatchLog}. */
+  log?: string;
+}
+
+/**
+ * The environment of a build through cargo-warmup: the launcher as RUSTC_WRAPPER, the given
+ * cache and CARGO_HOME, and no colour codes in cargo's output.
+ *
+ * @example
+ * ```ts ignore
+ * const env = warmupEnv({ cacheDir, cargoHome, log: `${dir}/dispatch.jsonl` });
+ * await runCargo(["build", "--locked"], { cwd: project, env });
+ * ```
+ */
+export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
+  return {
+    RUSTC_WRAPPER: WARMUP_BIN,
+    CARGO_WARMUP_DIR: options.cacheDir,
+    CARGO_HOME: options.cargoHome,
+    CARGO_TERM_COLOR: "never",
+    ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),
+  };
+}
+
