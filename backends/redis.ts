@@ -8,10 +8,10 @@
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
 import {
+  replyText,
   RespConnection,
   RespConnectionError,
   RespServerError,
-  replyText,
   type RespValue,
 } from "./_resp.ts";
 
@@ -64,7 +64,9 @@ export function redisLocation(url: string): string {
 export function createRedisStore(options: RedisStoreOptions): Store {
   const url = new URL(options.url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    throw new TypeError(`Invalid Redis URL "${redisLocation(options.url)}": expected redis:// or rediss://`);
+    throw new TypeError(
+      `Invalid Redis URL "${redisLocation(options.url)}": expected redis:// or rediss://`,
+    );
   }
   const location = redisLocation(options.url);
   const prefix = options.prefix ?? "cargo-warmup:";

@@ -57,8 +57,12 @@ export function createS3Store(options: S3StoreOptions): Store {
   const endpoint = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
   const pathStyle = options.pathStyle ?? options.endpoint !== undefined;
   const bucketUrl = pathStyle
-    ? `${endpoint.origin}${endpoint.pathname.replace(/\/$/, "")}/${encodeURIComponent(options.bucket)}`
-    : `${endpoint.protocol}//${options.bucket}.${endpoint.host}${endpoint.pathname.replace(/\/$/, "")}`;
+    ? `${endpoint.origin}${endpoint.pathname.replace(/\/$/, "")}/${
+      encodeURIComponent(options.bucket)
+    }`
+    : `${endpoint.protocol}//${options.bucket}.${endpoint.host}${
+      endpoint.pathname.replace(/\/$/, "")
+    }`;
   const location = `s3://${options.bucket}/${prefix}` +
     (options.endpoint ? ` at ${endpoint.origin}` : "");
   const recordUse = options.recordUse ?? true;
@@ -70,7 +74,8 @@ export function createS3Store(options: S3StoreOptions): Store {
   /** Marker writes in flight; close() waits for them. */
   const background = new Set<Promise<void>>();
 
-  const objectUrl = (name: string) => `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
+  const objectUrl = (name: string) =>
+    `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
   const bundleName = (key: string) => {
     if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
     return `${prefix}${key}`;
@@ -106,9 +111,13 @@ export function createS3Store(options: S3StoreOptions): Store {
       return { status: response.status, body: concat(chunks, size) };
     } catch (error) {
       if (watchdog.fired) {
-        throw new StoreUnavailableError(location, `no answer within ${timeoutMs} ms`, { cause: error });
+        throw new StoreUnavailableError(location, `no answer within ${timeoutMs} ms`, {
+          cause: error,
+        });
       }
-      const detail = error instanceof Error ? (error.cause as Error)?.message ?? error.message : String(error);
+      const detail = error instanceof Error
+        ? (error.cause as Error)?.message ?? error.message
+        : String(error);
       throw new StoreUnavailableError(location, `request failed: ${detail}`, { cause: error });
     } finally {
       watchdog.cancel();
@@ -159,7 +168,10 @@ export function createS3Store(options: S3StoreOptions): Store {
 
     async get(key) {
       const response = await request("GET", objectUrl(bundleName(key)));
-      if (response.status === 404 && !/<Code>NoSuchBucket</.test(new TextDecoder().decode(response.body))) {
+      if (
+        response.status === 404 &&
+        !/<Code>NoSuchBucket</.test(new TextDecoder().decode(response.body))
+      ) {
         return undefined;
       }
       check(response, [200]);
@@ -233,11 +245,14 @@ export function loadAwsCredentials(
   env: Record<string, string | undefined>,
 ): AwsCredentials | undefined {
   const fromEnv = (id?: string, secret?: string, token?: string) =>
-    id && secret ? { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) } : undefined;
+    id && secret
+      ? { accessKeyId: id, secretAccessKey: secret, ...(token ? { sessionToken: token } : {}) }
+      : undefined;
   const direct = fromEnv(env.AWS_ACCESS_KEY_ID, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN);
   if (direct) return direct;
   const home = env.HOME ?? env.USERPROFILE;
-  const file = env.AWS_SHARED_CREDENTIALS_FILE ?? (home ? join(home, ".aws", "credentials") : undefined);
+  const file = env.AWS_SHARED_CREDENTIALS_FILE ??
+    (home ? join(home, ".aws", "credentials") : undefined);
   if (!file) return undefined;
   let text: string;
   try {
@@ -290,13 +305,18 @@ function decodeXml(text: string): string {
     const named: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
     if (entity[0] !== "#") return named[entity.toLowerCase()] ?? "";
     return String.fromCodePoint(
-      entity[1] === "x" || entity[1] === "X" ? parseInt(entity.slice(2), 16) : Number(entity.slice(1)),
+      entity[1] === "x" || entity[1] === "X"
+        ? parseInt(entity.slice(2), 16)
+        : Number(entity.slice(1)),
     );
   });
 }
 
 function encodeRfc3986(segment: string): string {
-  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(segment).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -109,7 +109,9 @@ export function createTieredStore(
     warned = true;
     const detail = error instanceof StoreUnavailableError
       ? error.message
-      : `Cannot open cache store "${remote.location}": ${error instanceof Error ? error.message : error}`;
+      : `Cannot open cache store "${remote.location}": ${
+        error instanceof Error ? error.message : error
+      }`;
     warn(`warning: ${detail}; continuing without the ${remote.kind} cache for this build`);
     if (options.outageFile) recordOutage(options.outageFile, remote.location, detail);
   }
@@ -180,7 +182,9 @@ export function createTieredStore(
         : { ok: false, detail: "skipped after a failure" };
       return {
         ok: near.ok,
-        detail: `local: ${near.detail}; ${remote.kind}${readOnly ? " (read-only)" : ""}: ${far.detail}`,
+        detail: `local: ${near.detail}; ${remote.kind}${
+          readOnly ? " (read-only)" : ""
+        }: ${far.detail}`,
       };
     },
 
@@ -210,7 +214,10 @@ function outageRecorded(file: string, location: string, holdMs: number): boolean
 function recordOutage(file: string, location: string, detail: string): void {
   try {
     const temp = `${file}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, JSON.stringify({ location, ppid: Deno.ppid, at: Date.now(), detail }));
+    Deno.writeTextFileSync(
+      temp,
+      JSON.stringify({ location, ppid: Deno.ppid, at: Date.now(), detail }),
+    );
     Deno.renameSync(temp, file);
   } catch {
     // Only an optimisation: without the record, the next process tries the remote again.

@@ -33,7 +33,9 @@ export function parseSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const factor = match ? SIZE_UNITS[match[2]!.toUpperCase()] : undefined;
   if (!match || factor === undefined) {
-    throw new RangeError(`Invalid size "${text}": expected a number with an optional unit like 500M or 2G`);
+    throw new RangeError(
+      `Invalid size "${text}": expected a number with an optional unit like 500M or 2G`,
+    );
   }
   return Math.floor(Number(match[1]) * factor);
 }

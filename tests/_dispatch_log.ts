@@ -61,12 +61,3 @@ export function countOutcomes(
   }
   return counts;
 }
-
-/**
- * Builds `fixture` through cargo-warmup into `cacheDir`, in a throwaway copy with its own
- * CARGO_HOME and target dir; throws with cargo's output when the build fails. Returns the
- * dispatch log entries of that build.
- *
- * @example
- * ```ts ignore
- * const entries = await warmFixture("seed003", cacheDir);

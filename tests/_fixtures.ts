@@ -117,10 +117,6 @@ async function copyTree(from: string, to: string, skip: Set<string>): Promise<vo
   }
 }
 
-/**
- * The parent environment minus everything that would change how cargo builds: an inherited
- * target dir, wrapper, flags, or this tool's own settings. `CARGO_HOME` is kept.
-
 /** Whether `path` exists (any kind of file). */
 export async function exists(path: string): Promise<boolean> {
   try {

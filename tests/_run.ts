@@ -12,6 +12,9 @@ export interface RunResult {
   seconds: number;
 }
 
+/**
+ * The parent environment minus everything that would change how cargo builds: an inherited
+ * target dir, wrapper, flags, or this tool's own settings. `CARGO_HOME` is kept.
  */
 export function cleanEnv(): Record<string, string> {
   const env = Deno.env.toObject();
@@ -98,4 +101,3 @@ export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
     ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),
   };
 }
-

@@ -5,12 +5,28 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DispatchLogEntry, readDispatchLog } from "./_dispatch_log.ts";
-import { copyFixture, createCargoHome, exists, FIXTURES_DIR, removeAll, ROOT, tempDir } from "./_fixtures.ts";
+import {
+  copyFixture,
+  createCargoHome,
+  exists,
+  FIXTURES_DIR,
+  removeAll,
+  ROOT,
+  tempDir,
+} from "./_fixtures.ts";
 import { cleanEnv, runCargo, warmupEnv } from "./_run.ts";
 
 /** The fixtures the shared warm cache is built from. */
 export const WARM_FIXTURES: readonly string[] = ["seed001", "seed003"];
 
+/**
+ * Builds `fixture` through cargo-warmup into `cacheDir`, in a throwaway copy with its own
+ * CARGO_HOME and target dir; throws with cargo's output when the build fails. Returns the
+ * dispatch log entries of that build.
+ *
+ * @example
+ * ```ts ignore
+ * const entries = await warmFixture("seed003", cacheDir);
  * ```
  */
 export async function warmFixture(fixture: string, cacheDir: string): Promise<DispatchLogEntry[]> {

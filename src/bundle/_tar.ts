@@ -53,7 +53,7 @@ export function unpackTar(archive: Uint8Array): TarEntry[] {
     const size = readOctal(block, 124, 12);
     offset += BLOCK;
     if (offset + size > archive.length) throw new SyntaxError(`Truncated entry "${name}"`);
-    entries.push({ name, data: archive.slice(offset, offset + size) });
+    entries.push({ name, data: archive.subarray(offset, offset + size) });
     offset += roundUp(size);
   }
 }

@@ -131,7 +131,9 @@ export function openBundle(
 
   let entries: TarEntry[];
   try {
-    entries = unpackTar(zstdDecompressSync(payload, { maxOutputLength: MAX_UNPACKED_BYTES }));
+    entries = unpackTar(
+      zstdDecompressSync(payload, { maxOutputLength: MAX_UNPACKED_BYTES, chunkSize: 1 << 22 }),
+    );
   } catch (error) {
     throw new BundleError(`Cannot unpack bundle: ${(error as Error).message}`, { cause: error });
   }

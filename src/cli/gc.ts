@@ -59,7 +59,9 @@ export async function runGc(argv: string[]): Promise<number> {
   }
   console.log(
     `${values["dry-run"] ? "would evict" : "evicted"} ${result.evicted} entries: ` +
-      `${formatBytes(result.before)} -> ${formatBytes(result.after)} (cap ${formatBytes(cap)}) in ${store.location}`,
+      `${formatBytes(result.before)} -> ${formatBytes(result.after)} (cap ${
+        formatBytes(cap)
+      }) in ${store.location}`,
   );
   return 0;
 }

@@ -54,7 +54,10 @@ export async function runStatus(argv: string[]): Promise<number> {
 }
 
 /** Gathers the status report from the store and the index. */
-export async function statusReport(env: Record<string, string>, recent: number): Promise<StatusReport> {
+export async function statusReport(
+  env: Record<string, string>,
+  recent: number,
+): Promise<StatusReport> {
   const cacheDir = cacheDirOf(env);
   const store = createLocalStore({ dir: cacheDir });
   const health = await store.health();
@@ -91,7 +94,9 @@ function renderStatus(report: StatusReport): string {
   const lookups = report.hits + report.misses;
   const rate = lookups === 0 ? "n/a" : `${Math.round((report.hits / lookups) * 100)}%`;
   const lines = [
-    `cache        ${report.location} (local, ${report.healthy ? report.health : `unhealthy: ${report.health}`})`,
+    `cache        ${report.location} (local, ${
+      report.healthy ? report.health : `unhealthy: ${report.health}`
+    })`,
     `entries      ${report.entries} (${formatBytes(report.bytes)})`,
     `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,
     `time saved   ${formatDuration(report.savedMs)}`,
@@ -100,7 +105,9 @@ function renderStatus(report: StatusReport): string {
     (report.stale ? `, ${report.stale} stale entries recompiled` : ""),
   ];
   const reasons = Object.entries(report.notCacheableReasons).sort((a, b) => b[1] - a[1]);
-  for (const [reason, count] of reasons.slice(0, 8)) lines.push(`  ${String(count).padStart(6)}  ${reason}`);
+  for (const [reason, count] of reasons.slice(0, 8)) {
+    lines.push(`  ${String(count).padStart(6)}  ${reason}`);
+  }
   if (report.recent.length > 0) {
     lines.push("recently used");
     for (const row of report.recent) {

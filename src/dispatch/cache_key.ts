@@ -6,7 +6,7 @@
  */
 
 import { join, relative } from "node:path";
-import { type DigestMemo, digestFile, sha256Hex } from "../index/file_digest.ts";
+import { digestFile, type DigestMemo, sha256Hex } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
@@ -85,7 +85,9 @@ export async function directoryDigest(dir: string, memo: DigestMemo): Promise<st
       if (entry.isDirectory) await walk(path);
       else if (entry.isFile) files.push(path);
       else if (entry.isSymlink) files.push(path);
-      if (files.length > MAX_OUT_DIR_FILES) throw new Error(`OUT_DIR has over ${MAX_OUT_DIR_FILES} files`);
+      if (files.length > MAX_OUT_DIR_FILES) {
+        throw new Error(`OUT_DIR has over ${MAX_OUT_DIR_FILES} files`);
+      }
     }
   };
   await walk(dir);

@@ -35,7 +35,9 @@ export function parseDepInfo(text: string): DepInfo {
     if (!line.startsWith("# env-dep:")) continue;
     const entry = line.slice("# env-dep:".length);
     const eq = entry.indexOf("=");
-    envDeps.push(eq === -1 ? { name: entry } : { name: entry.slice(0, eq), value: entry.slice(eq + 1) });
+    envDeps.push(
+      eq === -1 ? { name: entry } : { name: entry.slice(0, eq), value: entry.slice(eq + 1) },
+    );
   }
   return { sources, envDeps };
 }

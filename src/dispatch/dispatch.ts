@@ -7,12 +7,23 @@
  */
 
 import { dirname, join } from "node:path";
-import { type Bundle, BundleError, type BundleMeta, openBundle, packBundle } from "../bundle/bundle.ts";
-import { type DigestMemo, digestFile, rememberWrittenFile, sha256Hex } from "../index/file_digest.ts";
+import {
+  type Bundle,
+  BundleError,
+  type BundleMeta,
+  openBundle,
+  packBundle,
+} from "../bundle/bundle.ts";
+import {
+  digestFile,
+  type DigestMemo,
+  rememberWrittenFile,
+  sha256Hex,
+} from "../index/file_digest.ts";
 import { cacheKeyOf } from "./cache_key.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
-import { depInfoPath, expectedOutputs, type ExpectedOutput, unitKindOf } from "./outputs.ts";
+import { depInfoPath, type ExpectedOutput, expectedOutputs, unitKindOf } from "./outputs.ts";
 import { fromTemplate, type PathRoots, pathRootsOf, toTemplate } from "./path_roots.ts";
 import { parseRustcArgs, type RustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
@@ -43,7 +54,10 @@ export async function dispatch(rustc: string, argv: string[]): Promise<number> {
   const env = Deno.env.toObject();
   const settings = await openDispatchSettings(env);
   const log = (line: Omit<DispatchLogLine, "ms">) =>
-    appendDispatchLog(env.CARGO_WARMUP_LOG, { ...line, ms: Math.round(performance.now() - started) });
+    appendDispatchLog(env.CARGO_WARMUP_LOG, {
+      ...line,
+      ms: Math.round(performance.now() - started),
+    });
 
   try {
     const prepared = await prepareUnit(rustc, argv, env, settings);
@@ -53,7 +67,12 @@ export async function dispatch(rustc: string, argv: string[]): Promise<number> {
       return await runRustcPassthrough(rustc, argv);
     }
     const unit = prepared;
-    const logUnit = { crate: unit.crate, version: unit.version, kind: unitKindOf(unit.args), key: unit.key };
+    const logUnit = {
+      crate: unit.crate,
+      version: unit.version,
+      kind: unitKindOf(unit.args),
+      key: unit.key,
+    };
 
     const stale = await serveHit(unit, settings, started);
     if (stale === "served") {
@@ -61,7 +80,12 @@ export async function dispatch(rustc: string, argv: string[]): Promise<number> {
       return 0;
     }
     const code = await compileAndStore(unit, settings);
-    log({ ...logUnit, outcome: "miss", ...(stale ? { reason: stale } : {}), ...(code ? { reason: "compile failed" } : {}) });
+    log({
+      ...logUnit,
+      outcome: "miss",
+      ...(stale ? { reason: stale } : {}),
+      ...(code ? { reason: "compile failed" } : {}),
+    });
     return code;
   } finally {
     await settings.close();
@@ -99,7 +123,14 @@ async function prepareUnit(
       outDirEnv: env.OUT_DIR,
       cargoHome,
     });
-    const { key } = await cacheKeyOf({ args, env, roots, rustc: identity, source, memo: settings.memo });
+    const { key } = await cacheKeyOf({
+      args,
+      env,
+      roots,
+      rustc: identity,
+      source,
+      memo: settings.memo,
+    });
     return {
       rustc,
       argv,
@@ -115,7 +146,10 @@ async function prepareUnit(
       rustcRelease: identity.release,
     };
   } catch (error) {
-    settings.warn("key", `cannot compute a cache key, compiling without the cache: ${message(error)}`);
+    settings.warn(
+      "key",
+      `cannot compute a cache key, compiling without the cache: ${message(error)}`,
+    );
     return { reason: "key error" };
   }
 }
@@ -136,7 +170,10 @@ async function serveHit(
     bundle = openBundle(bytes, unit.key, { signingKey: settings.signingKey });
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
-    settings.warn(`corrupt-${unit.key}`, `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`);
+    settings.warn(
+      `corrupt-${unit.key}`,
+      `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
+    );
     settings.count({ corrupt: 1 });
     await settings.drop(unit.key);
     return "corrupt entry";
@@ -150,7 +187,10 @@ async function serveHit(
   try {
     await restoreOutputs(bundle, unit, settings.memo);
   } catch (error) {
-    settings.warn("restore", `cannot restore ${unit.crate} from the cache, compiling it: ${message(error)}`);
+    settings.warn(
+      "restore",
+      `cannot restore ${unit.crate} from the cache, compiling it: ${message(error)}`,
+    );
     return "restore failed";
   }
   const elapsed = performance.now() - started;
@@ -160,7 +200,11 @@ async function serveHit(
 }
 
 /** A cached entry is only valid if the sources and environment it was built from still match. */
-async function whyStale(meta: BundleMeta, unit: Unit, memo: DigestMemo): Promise<string | undefined> {
+async function whyStale(
+  meta: BundleMeta,
+  unit: Unit,
+  memo: DigestMemo,
+): Promise<string | undefined> {
   for (const source of meta.sources) {
     const path = fromTemplate(source.path, unit.roots);
     const digest = await digestFile(path, memo).catch(() => undefined);
@@ -179,13 +223,19 @@ async function restoreOutputs(bundle: Bundle, unit: Unit, memo: DigestMemo): Pro
   for (const output of unit.outputs) {
     const data = bundle.files.get(output.role);
     const digest = digests.get(output.role);
-    if (data === undefined || digest === undefined) throw new BundleError(`no ${output.role} in bundle`);
+    if (data === undefined || digest === undefined) {
+      throw new BundleError(`no ${output.role} in bundle`);
+    }
     await writeAtomically(output.path, data, output.role === "bin" ? 0o755 : 0o644);
     await rememberWrittenFile(output.path, digest, memo);
   }
   const depInfo = depInfoPath(unit.args);
   if (depInfo !== undefined && bundle.depInfo !== undefined) {
-    await writeAtomically(depInfo, new TextEncoder().encode(fromTemplate(bundle.depInfo, unit.roots, true)), 0o644);
+    await writeAtomically(
+      depInfo,
+      new TextEncoder().encode(fromTemplate(bundle.depInfo, unit.roots, true)),
+      0o644,
+    );
   }
   await writeAll(Deno.stdout, fromTemplate(bundle.stdout, unit.roots));
   await writeAll(Deno.stderr, fromTemplate(bundle.stderr, unit.roots));
@@ -198,7 +248,10 @@ async function compileAndStore(unit: Unit, settings: DispatchSettings): Promise<
   if (run.code !== 0) return run.code;
   try {
     const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, settings.memo);
-    const bytes = packBundle(bundle, { compressionLevel: settings.compressionLevel, signingKey: settings.signingKey });
+    const bytes = packBundle(bundle, {
+      compressionLevel: settings.compressionLevel,
+      signingKey: settings.signingKey,
+    });
     await settings.put(unit.key, bytes, {
       key: unit.key,
       crate: unit.crate,
@@ -214,7 +267,10 @@ async function compileAndStore(unit: Unit, settings: DispatchSettings): Promise<
       compileMs: Math.round(run.elapsedMs),
     });
   } catch (error) {
-    settings.warn("store", `cannot store ${unit.crate} ${unit.version} in the cache: ${message(error)}`);
+    settings.warn(
+      "store",
+      `cannot store ${unit.crate} ${unit.version} in the cache: ${message(error)}`,
+    );
     settings.count({ store_errors: 1 });
   }
   return 0;
@@ -239,7 +295,9 @@ async function bundleOutputs(
 
   const depInfoFile = depInfoPath(unit.args);
   const depInfoText = depInfoFile === undefined ? undefined : await Deno.readTextFile(depInfoFile);
-  const depInfo = depInfoText === undefined ? { sources: [], envDeps: [] } : parseDepInfo(depInfoText);
+  const depInfo = depInfoText === undefined
+    ? { sources: [], envDeps: [] }
+    : parseDepInfo(depInfoText);
   const sources = await Promise.all(
     depInfo.sources.map(async (path) => ({
       path: toTemplate(path, unit.roots),
@@ -247,7 +305,9 @@ async function bundleOutputs(
     })),
   );
   const envDeps = depInfo.envDeps.map((dep) =>
-    dep.value === undefined ? { name: dep.name } : { name: dep.name, value: toTemplate(dep.value, unit.roots) }
+    dep.value === undefined
+      ? { name: dep.name }
+      : { name: dep.name, value: toTemplate(dep.value, unit.roots) }
   );
 
   const bundle: Bundle = {
@@ -299,7 +359,10 @@ async function writeAtomically(path: string, data: Uint8Array, mode: number): Pr
   }
 }
 
-async function writeAll(sink: { write(p: Uint8Array): Promise<number> }, text: string): Promise<void> {
+async function writeAll(
+  sink: { write(p: Uint8Array): Promise<number> },
+  text: string,
+): Promise<void> {
   const bytes = new TextEncoder().encode(text);
   let written = 0;
   while (written < bytes.length) written += await sink.write(bytes.subarray(written));

@@ -49,7 +49,10 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   try {
     index = new IndexDb(cacheDir);
   } catch (error) {
-    warn("index", `cache index in ${cacheDir} unavailable, building without it: ${describe(error)}`);
+    warn(
+      "index",
+      `cache index in ${cacheDir} unavailable, building without it: ${describe(error)}`,
+    );
   }
   const guardedIndex = <T>(action: (db: IndexDb) => T): T | undefined => {
     if (!index) return undefined;
@@ -75,7 +78,10 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       try {
         return await store.get(key);
       } catch (error) {
-        warn(`get-${store.location}`, `cache store unavailable, compiling normally: ${describe(error)}`);
+        warn(
+          `get-${store.location}`,
+          `cache store unavailable, compiling normally: ${describe(error)}`,
+        );
         return undefined;
       }
     },
@@ -95,7 +101,9 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     },
 
     count(deltas) {
-      for (const [name, delta] of Object.entries(deltas)) pending[name] = (pending[name] ?? 0) + delta;
+      for (const [name, delta] of Object.entries(deltas)) {
+        pending[name] = (pending[name] ?? 0) + delta;
+      }
     },
 
     warn,

@@ -6,6 +6,7 @@
  */
 
 import { join, relative } from "node:path";
+import { sha256Hex } from "../index/file_digest.ts";
 
 /**
  * A path-free identity for the crate at `manifestDir`, or undefined when it is not from an
@@ -28,14 +29,23 @@ export async function sourceIdentity(
   if (registry) return `registry:${registry[1]}`;
   const git = /^git\/checkouts\/([^/]+\/[^/]+)(\/.*)?$/.exec(inHome);
   if (git) return `git:${git[1]}${git[2] ?? ""}`;
-  // `cargo vendor` and directory registries keep the .crate file's checksum beside the sources.
+  // `cargo vendor` and directory registries keep a checksum file beside the sources: the
+  // .crate file's checksum when known, else (some distributions) only per-file checksums or
+  // none. Either way the directory is a published package, and the sources a bundle was built
+  // from are verified on every hit (see whyStale in dispatch.ts).
+  let checksumText: string;
   try {
-    const checksums = JSON.parse(await Deno.readTextFile(join(manifestDir, ".cargo-checksum.json")));
+    checksumText = await Deno.readTextFile(join(manifestDir, ".cargo-checksum.json"));
+  } catch {
+    return undefined; // no checksum file: a path or workspace crate
+  }
+  try {
+    const checksums = JSON.parse(checksumText);
     if (typeof checksums.package === "string" && /^[0-9a-f]{64}$/.test(checksums.package)) {
       return `checksum:${checksums.package}`;
     }
   } catch {
-    // no checksum file: a path or workspace crate
+    // unreadable JSON still marks a vendored package; its text identifies it
   }
-  return undefined;
+  return `vendored:${sha256Hex(checksumText)}`;
 }

@@ -14,7 +14,9 @@ export function sha256Hex(bytes: Uint8Array | string): string {
 
 /** Size, mtime, inode and ctime: any rewrite of the file changes at least one of them. */
 export function statSignature(info: Deno.FileInfo): string {
-  return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}:${info.ctime?.getTime() ?? 0}`;
+  return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}:${
+    info.ctime?.getTime() ?? 0
+  }`;
 }
 
 /**

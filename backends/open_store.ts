@@ -1,0 +1,109 @@
+/**
+ * Builds the configured store: local disk alone, or local disk in front of Redis or S3. A remote's
+ * module is imported only when it is configured, and only when the local level first misses, so a
+ * local hit loads nothing else.
+ * @module
+ */
+
+import { join } from "node:path";
+import { createLocalStore } from "./local.ts";
+import type { Store } from "./store.ts";
+import { createTieredStore, type LazyStore, type TieredStore } from "./tiered.ts";
+import type { WarmupConfig } from "../src/config/config.ts";
+
+/** Options for {@linkcode openStore}. */
+export interface OpenStoreOptions {
+  /** Where the one warning about a failed remote goes; default stderr. */
+  warn?: (message: string) => void;
+  /** Environment for S3 credentials; default `Deno.env.toObject()`. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The store `config` asks for: a local store, or a {@linkcode TieredStore} with the remote behind
+ * it. Close it when done: that waits for remote writes still running.
+ *
+ * @example
+ * ```ts
+ * import { openStore } from "./open_store.ts";
+ * import { loadConfig } from "../src/config/config.ts";
+ * const dir = await Deno.makeTempDir();
+ * const { config } = await loadConfig({ cwd: dir, env: { CARGO_HOME: dir, CARGO_WARMUP_DIR: dir } });
+ * const store = await openStore(config);
+ * console.log(store.kind); // "local"
+ * await store.close();
+ * ```
+ */
+export function openStore(
+  config: WarmupConfig,
+  options: OpenStoreOptions = {},
+): Promise<Store | TieredStore> {
+  const local = createLocalStore({ dir: config.dir });
+  const remote = remoteOf(config, options);
+  if (!remote) return Promise.resolve(local);
+  return Promise.resolve(createTieredStore(local, remote, {
+    readOnly: config.readOnly,
+    outageFile: join(config.dir, "remote-outage.json"),
+    ...(options.warn ? { warn: options.warn } : {}),
+  }));
+}
+
+/** The configured remote as a lazy store, or `undefined` for the local backend. */
+export function remoteOf(
+  config: WarmupConfig,
+  options: OpenStoreOptions = {},
+): LazyStore | undefined {
+  const recordUse = !config.readOnly;
+  switch (config.backend) {
+    case "local":
+      return undefined;
+    case "redis": {
+      const { url, prefix, ttlSeconds } = config.redis;
+      if (!url) throw new TypeError(`Invalid configuration: backend "redis" needs a Redis URL`);
+      return {
+        kind: "redis",
+        location: redactUrl(url),
+        async open() {
+          const { createRedisStore } = await import("./redis.ts");
+          return createRedisStore({
+            url,
+            prefix,
+            recordUse,
+            ...(ttlSeconds ? { ttlSeconds } : {}),
+          });
+        },
+      };
+    }
+    case "s3": {
+      const { bucket, region, endpoint, pathStyle, prefix } = config.s3;
+      if (!bucket) throw new TypeError(`Invalid configuration: backend "s3" needs a bucket`);
+      return {
+        kind: "s3",
+        location: `s3://${bucket}/${prefix}` + (endpoint ? ` at ${new URL(endpoint).origin}` : ""),
+        async open() {
+          const { createS3Store } = await import("./s3.ts");
+          return createS3Store({
+            bucket,
+            region,
+            prefix,
+            recordUse,
+            ...(endpoint ? { endpoint } : {}),
+            ...(pathStyle !== undefined ? { pathStyle } : {}),
+            ...(options.env ? { env: options.env } : {}),
+          });
+        },
+      };
+    }
+  }
+}
+
+/** A URL without its password, for status lines and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = "";
+    return parsed.href.replace(/\/$/, "");
+  } catch {
+    return url;
+  }
+}
