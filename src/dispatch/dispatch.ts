@@ -29,7 +29,6 @@ import { parseRustcArgs, type RustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
 import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
 import { type DispatchSettings, openDispatchSettings } from "./settings.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */

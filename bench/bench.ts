@@ -1,0 +1,137 @@
+// Benchmark: cold `cargo build` wall-clock times of the fixture projects, built in every way of
+// bench/ways.ts side by side, printed as a Markdown table (and written as JSON with --json).
+//
+//   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
+//                                       [--only plain,warm] [--repeat 3]
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { createCargoHome, removeAll, tempDir } from "../tests/_harness.ts";
+import { type Measurement, type Way, WAYS } from "./ways.ts";
+
+/** The result of one way on one fixture: the median of the repeats, or why it failed. */
+interface Cell {
+  seconds: number | null;
+  runs: number[];
+  details?: Record<string, unknown>;
+  error?: string;
+}
+
+type Results = Record<string, Record<string, Cell>>;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "string" },
+      fixtures: { type: "string", default: "seed001,seed003" },
+      only: { type: "string" },
+      repeat: { type: "string", default: "1" },
+    },
+  });
+  const fixtures = values.fixtures.split(",").filter(Boolean);
+  const wanted = values.only?.split(",").filter(Boolean);
+  const ways = wanted === undefined ? WAYS : WAYS.filter((way) => wanted.includes(way.id));
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    throw new RangeError(`Invalid --repeat "${values.repeat}": expected a positive integer`);
+  }
+
+  await using scratch = await tempDir("cargo-warmup-bench-");
+  const cargoHome = await createCargoHome(join(scratch.path, "cargo-home"));
+  const results: Results = {};
+  for (const fixture of fixtures) {
+    results[fixture] = {};
+    for (const way of ways) {
+      results[fixture][way.id] = await measureWay(way, fixture, scratch.path, cargoHome, repeat);
+    }
+  }
+
+  console.log(markdownTable(results, fixtures, ways));
+  if (values.json !== undefined) {
+    const report = { environment: await environment(), repeat, ways: describe(ways), results };
+    await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
+  }
+}
+
+async function measureWay(
+  way: Way,
+  fixture: string,
+  scratch: string,
+  cargoHome: string,
+  repeat: number,
+): Promise<Cell> {
+  const runs: Measurement[] = [];
+  try {
+    for (let index = 0; index < repeat; index++) {
+      // A fresh directory per run: every timed build starts without a target dir.
+      const work = join(scratch, `${fixture}-${way.id}-${index}`);
+      await Deno.mkdir(work, { recursive: true });
+      try {
+        const measurement = await way.measure({ fixture, work, cargoHome });
+        runs.push(measurement);
+        console.error(`${fixture} ${way.id}: ${measurement.seconds.toFixed(2)} s`);
+      } finally {
+        await removeAll(work);
+      }
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`${fixture} ${way.id}: failed: ${message}`);
+    return { seconds: null, runs: runs.map((run) => run.seconds), error: message };
+  }
+  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return {
+    seconds: median.seconds,
+    runs: runs.map((run) => run.seconds),
+    ...(median.details === undefined ? {} : { details: median.details }),
+  };
+}
+
+function markdownTable(results: Results, fixtures: string[], ways: Way[]): string {
+  const header = ["way", ...fixtures.flatMap((fixture) => [`${fixture} (s)`, `${fixture} ratio`])];
+  const rows = ways.map((way) => [
+    way.label,
+    ...fixtures.flatMap((fixture) => {
+      const cell = results[fixture]?.[way.id];
+      const seconds = cell?.seconds;
+      if (seconds === null || seconds === undefined) return ["failed", ""];
+      const base = way.baseline === undefined
+        ? undefined
+        : results[fixture]?.[way.baseline]?.seconds;
+      const ratio = base ? `${(seconds / base).toFixed(2)}× ${way.baseline}` : "";
+      return [seconds.toFixed(2), ratio];
+    }),
+  ]);
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function describe(ways: Way[]): { id: string; label: string; baseline?: string }[] {
+  return ways.map(({ id, label, baseline }) => ({ id, label, ...(baseline ? { baseline } : {}) }));
+}
+
+async function environment(): Promise<Record<string, string | number>> {
+  const version = async (command: string, args: string[]) => {
+    const output = await new Deno.Command(command, { args }).output().catch(() => undefined);
+    return output?.success ? new TextDecoder().decode(output.stdout).trim() : "unavailable";
+  };
+  return {
+    date: new Date().toISOString(),
+    cpus: navigator.hardwareConcurrency,
+    rustc: await version("rustc", ["--version"]),
+    cargo: await version("cargo", ["--version"]),
+    sccache: await version("sccache", ["--version"]),
+    deno: Deno.version.deno,
+  };
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    Deno.exit(error instanceof RangeError || error instanceof TypeError ? 2 : 1);
+  }
+}

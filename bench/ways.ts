@@ -1,0 +1,182 @@
+// The ways of building a project the benchmark compares, one row each. A way does its own untimed
+// preparation (warming a cache from a sibling copy, starting a server) and times one cold build.
+// Add a row (a Redis- or S3-backed cache, `init --lockfile`) by appending to WAYS.
+
+import { join } from "node:path";
+import {
+  copyFixture,
+  countOutcomes,
+  readDispatchLog,
+  runCargo,
+  type RunResult,
+  warmupEnv,
+} from "../tests/_harness.ts";
+
+/** What a way gets to work with for one fixture. */
+export interface BenchContext {
+  fixture: string;
+  /** Scratch directory of this way and fixture, empty at the start. */
+  work: string;
+  /** Private offline CARGO_HOME (see tests/_harness.ts). */
+  cargoHome: string;
+}
+
+/** The timed build of one way, plus anything worth keeping in the JSON results. */
+export interface Measurement {
+  seconds: number;
+  details?: Record<string, unknown>;
+}
+
+/** One row of the benchmark table. */
+export interface Way {
+  id: string;
+  label: string;
+  /** Id of the way this one's time is divided by in the table, if any. */
+  baseline?: string;
+  measure(context: BenchContext): Promise<Measurement>;
+}
+
+/** Copies the fixture to `work/name`; a new name means a new absolute path, as in a new clone. */
+export function project(context: BenchContext, name: string): Promise<string> {
+  return copyFixture(context.fixture, join(context.work, name));
+}
+
+/** `cargo build --locked` in `dir` with the private CARGO_HOME; throws if it fails. */
+export async function build(
+  context: BenchContext,
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const result = await runCargo(["build", "--locked"], {
+    cwd: dir,
+    env: { CARGO_HOME: context.cargoHome, CARGO_TERM_COLOR: "never", ...env },
+  });
+  if (result.code !== 0) {
+    throw new Error(
+      `Cannot build "${dir}": ${result.stderr.trim().split("\n").slice(-5).join("\n")}`,
+    );
+  }
+  return result;
+}
+
+/** Names of the workspace members (the project's own crates) of the project in `dir`. */
+async function workspaceMembers(context: BenchContext, dir: string): Promise<string[]> {
+  const metadata = await runCargo(["metadata", "--no-deps", "--format-version", "1"], {
+    cwd: dir,
+    env: { CARGO_HOME: context.cargoHome },
+  });
+  if (metadata.code !== 0) throw new Error(`Cannot read cargo metadata: ${metadata.stderr}`);
+  const packages = (JSON.parse(metadata.stdout) as { packages: { name: string }[] }).packages;
+  return packages.map((pkg) => pkg.name);
+}
+
+/** A cargo-warmup build into `cacheDir`, with its dispatch log tallied for the results. */
+async function warmupBuild(
+  context: BenchContext,
+  dir: string,
+  cacheDir: string,
+  logName: string,
+): Promise<Measurement> {
+  const log = join(context.work, logName);
+  const env = warmupEnv({ cacheDir, cargoHome: context.cargoHome, log });
+  const result = await build(context, dir, env);
+  return {
+    seconds: result.seconds,
+    details: { outcomes: countOutcomes(await readDispatchLog(log)) },
+  };
+}
+
+const plain: Way = {
+  id: "plain",
+  label: "plain cargo",
+  baseline: "floor",
+  async measure(context) {
+    return { seconds: (await build(context, await project(context, "project"))).seconds };
+  },
+};
+
+// The best any dependency cache can do: every dependency is already in target/, so only the
+// project's own crates compile (and link).
+const floor: Way = {
+  id: "floor",
+  label: "floor (own crates only)",
+  async measure(context) {
+    const dir = await project(context, "project");
+    await build(context, dir);
+    const members = await workspaceMembers(context, dir);
+    const clean = await runCargo(["clean", ...members.flatMap((name) => ["-p", name])], {
+      cwd: dir,
+      env: { CARGO_HOME: context.cargoHome },
+    });
+    if (clean.code !== 0) throw new Error(`Cannot clean the workspace members: ${clean.stderr}`);
+    return { seconds: (await build(context, dir)).seconds, details: { members } };
+  },
+};
+
+const sccache: Way = {
+  id: "sccache",
+  label: "sccache, warmed by a sibling",
+  baseline: "floor",
+  async measure(context) {
+    // Its own cache directory and port, so a developer's running sccache server is not involved.
+    const env = {
+      RUSTC_WRAPPER: "sccache",
+      SCCACHE_DIR: join(context.work, "sccache"),
+      SCCACHE_SERVER_PORT: String(freePort()),
+      SCCACHE_IDLE_TIMEOUT: "0",
+    };
+    await sccacheCommand(["--start-server"], env);
+    try {
+      await build(context, await project(context, "sibling"), env);
+      await sccacheCommand(["--zero-stats"], env);
+      const result = await build(context, await project(context, "project"), env);
+      const stats = await sccacheCommand(["--show-stats"], env);
+      const hits = Number(/^Cache hits\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
+      const misses = Number(/^Cache misses\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
+      return { seconds: result.seconds, details: { hits, misses } };
+    } finally {
+      await sccacheCommand(["--stop-server"], env).catch(() => {});
+    }
+  },
+};
+
+const warm: Way = {
+  id: "warm",
+  label: "cargo-warmup, warmed by a sibling",
+  baseline: "floor",
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    await warmupBuild(context, await project(context, "sibling"), cacheDir, "sibling.jsonl");
+    return await warmupBuild(context, await project(context, "project"), cacheDir, "project.jsonl");
+  },
+};
+
+const miss: Way = {
+  id: "miss",
+  label: "cargo-warmup, empty cache",
+  baseline: "plain",
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    return await warmupBuild(context, await project(context, "project"), cacheDir, "project.jsonl");
+  },
+};
+
+/**
+ * Every row, in the order they run and print. The floor runs first: its untimed build also reads
+ * the crate sources into the page cache, so the first timed row is not penalised for it.
+ */
+export const WAYS: Way[] = [floor, plain, sccache, warm, miss];
+
+async function sccacheCommand(args: string[], env: Record<string, string>): Promise<string> {
+  const output = await new Deno.Command("sccache", { args, env, stdin: "null" }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  if (!output.success) throw new Error(`Cannot run "sccache ${args.join(" ")}": ${text.trim()}`);
+  return text;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

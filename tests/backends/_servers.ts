@@ -1,0 +1,198 @@
+/**
+ * Real servers for the tests, on free loopback ports, stopped by the test that started them:
+ * `redis-server` (Debian package `redis-server`) and s3rver, a fake S3 from npm run under Node
+ * (installed into `.tools/s3rver` on first use; `scripts/start_test_servers.sh` does it ahead).
+ * @module
+ */
+
+import { fromFileUrl, join } from "node:path";
+
+const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+/** The pinned s3rver; 3.7.1 runs on Node 18–22. */
+export const S3RVER_VERSION = "3.7.1";
+const S3RVER_DIR = join(ROOT, ".tools", "s3rver");
+
+/** Credentials s3rver accepts. */
+export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
+
+/** A running test server. */
+export interface TestServer extends AsyncDisposable {
+  port: number;
+  /** Stops the server and removes its data; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** A running `redis-server`. */
+export interface RedisServer extends TestServer {
+  /** `redis://[:password@]127.0.0.1:port/0`. */
+  url: string;
+}
+
+/** A running s3rver with one bucket. */
+export interface S3Server extends TestServer {
+  /** `http://127.0.0.1:port`. */
+  endpoint: string;
+  bucket: string;
+  region: string;
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/**
+ * Starts `redis-server` on a free loopback port with nothing persisted.
+ *
+ * @example
+ * ```ts ignore
+ * await using redis = await startRedis({ password: "secret" });
+ * console.log(redis.url); // "redis://:secret@127.0.0.1:40123/0"
+ * ```
+ */
+export async function startRedis(options: { password?: string; port?: number } = {}): Promise<RedisServer> {
+  const port = options.port ?? freePort();
+  const dir = await Deno.makeTempDir({ prefix: "warmup-redis-" });
+  const args = [
+    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
+    "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+  ];
+  if (options.password) args.push("--requirepass", options.password);
+  const child = new Deno.Command("redis-server", { args, stdout: "null", stderr: "null" }).spawn();
+  const stop = once(async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
+  await waitForPort(port, child, "redis-server").catch(async (error) => {
+    await stop();
+    throw error;
+  });
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : "";
+  return { port, url: `redis://${auth}127.0.0.1:${port}/0`, stop, [Symbol.asyncDispose]: stop };
+}
+
+/** Installs s3rver into `.tools/s3rver` unless it is there. */
+export async function ensureS3rver(): Promise<string> {
+  const installed = join(S3RVER_DIR, "node_modules", "s3rver", "package.json");
+  try {
+    await Deno.stat(installed);
+    return S3RVER_DIR;
+  } catch {
+    // Not installed yet.
+  }
+  await Deno.mkdir(S3RVER_DIR, { recursive: true });
+  const { code, stderr } = await new Deno.Command("npm", {
+    args: ["install", "--silent", "--no-audit", "--no-fund", "--prefix", S3RVER_DIR, `s3rver@${S3RVER_VERSION}`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`Cannot install s3rver: ${new TextDecoder().decode(stderr)}`);
+  }
+  return S3RVER_DIR;
+}
+
+/**
+ * Starts s3rver under Node on a free loopback port with an empty `bucket`; it accepts
+ * {@linkcode S3RVER_CREDENTIALS} and rejects any other signature.
+ *
+ * @example
+ * ```ts ignore
+ * await using s3 = await startS3({ bucket: "cache" });
+ * console.log(s3.endpoint); // "http://127.0.0.1:40124"
+ * ```
+ */
+export async function startS3(options: { bucket?: string; port?: number } = {}): Promise<S3Server> {
+  const moduleDir = await ensureS3rver();
+  const bucket = options.bucket ?? "warmup-test";
+  const port = options.port ?? freePort();
+  const dir = await Deno.makeTempDir({ prefix: "warmup-s3-" });
+  const main = join(ROOT, "tests", "backends", "_s3rver_main.cjs");
+  const child = new Deno.Command("node", {
+    args: [main, moduleDir, String(port), dir, bucket],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const stop = once(async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
+  try {
+    await waitForLine(child.stdout, /^ready /, 15_000, "s3rver");
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    region: "us-east-1",
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+function once(action: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => running ??= action();
+}
+
+async function waitForPort(port: number, child: Deno.ChildProcess, name: string): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`${name} exited before listening on port ${port}`);
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  throw new Error(`${name} did not listen on port ${port} within 10 s`);
+}
+
+/** Reads `stream` until a line matches; the rest of the stream is drained in the background. */
+async function waitForLine(
+  stream: ReadableStream<Uint8Array>,
+  pattern: RegExp,
+  timeoutMs: number,
+  name: string,
+): Promise<void> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const timer = setTimeout(() => reader.cancel(), timeoutMs);
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${name} did not start: ${text.trim() || "no output"}`);
+      text += value;
+      if (text.split("\n").some((line) => pattern.test(line))) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* drain */ }
+    } catch {
+      // Stream closed with the process.
+    }
+  })();
+}
