@@ -75,6 +75,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     signingKey: undefined,
 
     async get(key) {
+      warnIfNoIndex();
       try {
         return await store.get(key);
       } catch (error) {

@@ -5,14 +5,16 @@
  */
 
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { sha256Hex } from "../index/file_digest.ts";
 
 /** Prints `warning: cargo-warmup: …` unless this build (cargo process) already saw `topic`. */
 export function warnOncePerBuild(cacheDir: string, topic: string, message: string): void {
   try {
-    const dir = join(cacheDir, "tmp");
+    // Markers live in the system's temp dir: the cache dir may be the very thing that is broken.
+    const dir = join(tmpdir(), `cargo-warmup-${Deno.uid() ?? "user"}`);
     Deno.mkdirSync(dir, { recursive: true });
-    const marker = join(dir, `warned-${Deno.ppid}-${sha256Hex(topic).slice(0, 16)}`);
+    const marker = join(dir, `warned-${Deno.ppid}-${sha256Hex(cacheDir + topic).slice(0, 16)}`);
     Deno.writeFileSync(marker, new Uint8Array(0), { createNew: true });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return;

@@ -5,9 +5,10 @@
  * @module
  */
 
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The pinned s3rver; 3.7.1 runs on Node 18–22. */
 export const S3RVER_VERSION = "3.7.1";
 const S3RVER_DIR = join(ROOT, ".tools", "s3rver");

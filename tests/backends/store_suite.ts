@@ -114,7 +114,8 @@ const CASES: Record<string, Case> = {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await store.get(older);
     await store.close(); // waits for last-use records written in the background
-    const listed = await (await reopen()).list();
+    const again = await reopen();
+    const listed = await again.list().finally(() => again.close());
     const lastUsed = (key: string) => listed.find((entry) => entry.key === key)!.lastUsed;
     assert.ok(lastUsed(older) > lastUsed(newer), `${lastUsed(older)} <= ${lastUsed(newer)}`);
   },
