@@ -109,7 +109,13 @@ const floor: Way = {
       env: { CARGO_HOME: context.cargoHome },
     });
     if (clean.code !== 0) throw new Error(`Cannot clean the workspace members: ${clean.stderr}`);
-    return { seconds: (await build(context, dir)).seconds, details: { members } };
+    const rebuild = await build(context, dir);
+    // A clean that silently removed nothing would make the floor a no-op build.
+    const compiled = [...rebuild.stderr.matchAll(/Compiling (\S+) v/g)].map((match) => match[1]);
+    if (compiled.length !== members.length) {
+      throw new Error(`Expected to recompile ${members.join(", ")}, got: ${compiled.join(", ")}`);
+    }
+    return { seconds: rebuild.seconds, details: { members } };
   },
 };
 

@@ -29,7 +29,8 @@ import { parseRustcArgs, type RustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
 import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { type DispatchSettings, openDispatchSettings } from "./settings.ts";
+import { cacheDirOf, type DispatchSettings, openDispatchSettings } from "./settings.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */
 interface Unit {
@@ -47,48 +48,76 @@ interface Unit {
   rustcRelease: string;
 }
 
+/** Whether rustc already ran for this invocation, and how it ended. */
+interface RustcOutcome {
+  exitCode?: number;
+}
+
 /** Runs one rustc invocation through the cache; resolves to the exit code to exit with. */
 export async function dispatch(rustc: string, argv: string[]): Promise<number> {
   const started = performance.now();
   const env = Deno.env.toObject();
-  const settings = await openDispatchSettings(env);
+  const outcome: RustcOutcome = {};
+  let settings: DispatchSettings | undefined;
+  try {
+    settings = await openDispatchSettings(env);
+    return await dispatchThroughCache(rustc, argv, env, settings, started, outcome);
+  } catch (error) {
+    // A bug or fault in the cache must cost the cache, never the build.
+    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+    warnOncePerBuild(
+      cacheDirOf(env),
+      "internal",
+      `internal error, compiling without the cache: ${detail}`,
+    );
+    return outcome.exitCode ?? await runRustcPassthrough(rustc, argv);
+  } finally {
+    await settings?.close().catch(() => {});
+  }
+}
+
+async function dispatchThroughCache(
+  rustc: string,
+  argv: string[],
+  env: Record<string, string>,
+  settings: DispatchSettings,
+  started: number,
+  outcome: RustcOutcome,
+): Promise<number> {
   const log = (line: Omit<DispatchLogLine, "ms">) =>
     appendDispatchLog(env.CARGO_WARMUP_LOG, {
       ...line,
       ms: Math.round(performance.now() - started),
     });
 
-  try {
-    const prepared = await prepareUnit(rustc, argv, env, settings);
-    if ("reason" in prepared) {
-      settings.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
-      log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
-      return await runRustcPassthrough(rustc, argv);
-    }
-    const unit = prepared;
-    const logUnit = {
-      crate: unit.crate,
-      version: unit.version,
-      kind: unitKindOf(unit.args),
-      key: unit.key,
-    };
-
-    const stale = await serveHit(unit, settings, started);
-    if (stale === "served") {
-      log({ ...logUnit, outcome: "hit" });
-      return 0;
-    }
-    const code = await compileAndStore(unit, settings);
-    log({
-      ...logUnit,
-      outcome: "miss",
-      ...(stale ? { reason: stale } : {}),
-      ...(code ? { reason: "compile failed" } : {}),
-    });
-    return code;
-  } finally {
-    await settings.close();
+  const prepared = await prepareUnit(rustc, argv, env, settings);
+  if ("reason" in prepared) {
+    settings.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
+    log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
+    outcome.exitCode = await runRustcPassthrough(rustc, argv);
+    return outcome.exitCode;
   }
+  const unit = prepared;
+  const logUnit = {
+    crate: unit.crate,
+    version: unit.version,
+    kind: unitKindOf(unit.args),
+    key: unit.key,
+  };
+
+  const stale = await serveHit(unit, settings, started);
+  if (stale === "served") {
+    log({ ...logUnit, outcome: "hit" });
+    return 0;
+  }
+  const code = await compileAndStore(unit, settings, outcome);
+  log({
+    ...logUnit,
+    outcome: "miss",
+    ...(stale ? { reason: stale } : {}),
+    ...(code ? { reason: "compile failed" } : {}),
+  });
+  return code;
 }
 
 /** Parses and keys an invocation, or says why it is not cacheable. */
@@ -241,8 +270,13 @@ async function restoreOutputs(bundle: Bundle, unit: Unit, memo: DigestMemo): Pro
 }
 
 /** Runs rustc and, when it succeeds, stores its outputs; a failure to store never fails the build. */
-async function compileAndStore(unit: Unit, settings: DispatchSettings): Promise<number> {
+async function compileAndStore(
+  unit: Unit,
+  settings: DispatchSettings,
+  outcome: RustcOutcome,
+): Promise<number> {
   const run = await runRustcRecorded(unit.rustc, unit.argv);
+  outcome.exitCode = run.code;
   settings.count({ misses: 1 });
   if (run.code !== 0) return run.code;
   try {

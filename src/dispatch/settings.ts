@@ -46,14 +46,22 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   const cacheDir = cacheDirOf(env);
   const warn = (topic: string, message: string) => warnOncePerBuild(cacheDir, topic, message);
   let index: IndexDb | undefined;
+  let indexError: unknown;
   try {
     index = new IndexDb(cacheDir);
   } catch (error) {
+    indexError = error;
+  }
+  // Said at the first lookup, not at open: cargo hides the stderr of its `-vV` and `--print`
+  // queries, and a warning spent there would never be seen.
+  const warnIfNoIndex = () => {
+    if (indexError === undefined) return;
     warn(
       "index",
-      `cache index in ${cacheDir} unavailable, building without it: ${describe(error)}`,
+      `cache index in ${cacheDir} unavailable, building without it: ${describe(indexError)}`,
     );
-  }
+    indexError = undefined;
+  };
   const guardedIndex = <T>(action: (db: IndexDb) => T): T | undefined => {
     if (!index) return undefined;
     try {

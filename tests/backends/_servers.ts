@@ -54,12 +54,26 @@ export function freePort(): number {
  * console.log(redis.url); // "redis://:secret@127.0.0.1:40123/0"
  * ```
  */
-export async function startRedis(options: { password?: string; port?: number } = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { password?: string; port?: number } = {},
+): Promise<RedisServer> {
   const port = options.port ?? freePort();
   const dir = await Deno.makeTempDir({ prefix: "warmup-redis-" });
   const args = [
-    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
-    "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--daemonize",
+    "no",
+    "--loglevel",
+    "warning",
   ];
   if (options.password) args.push("--requirepass", options.password);
   const child = new Deno.Command("redis-server", { args, stdout: "null", stderr: "null" }).spawn();
@@ -91,7 +105,15 @@ export async function ensureS3rver(): Promise<string> {
   }
   await Deno.mkdir(S3RVER_DIR, { recursive: true });
   const { code, stderr } = await new Deno.Command("npm", {
-    args: ["install", "--silent", "--no-audit", "--no-fund", "--prefix", S3RVER_DIR, `s3rver@${S3RVER_VERSION}`],
+    args: [
+      "install",
+      "--silent",
+      "--no-audit",
+      "--no-fund",
+      "--prefix",
+      S3RVER_DIR,
+      `s3rver@${S3RVER_VERSION}`,
+    ],
     stdout: "null",
     stderr: "piped",
   }).output();

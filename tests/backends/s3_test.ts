@@ -26,11 +26,15 @@ const options = { sanitizeOps: false, sanitizeResources: false };
 Deno.test("s3: wrong credentials are an unavailable store that says so", options, async () => {
   await using s3 = await startS3();
   server = s3;
-  const store = open("creds/", { credentials: { accessKeyId: "S3RVER", secretAccessKey: "wrong" } });
+  const store = open("creds/", {
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "wrong" },
+  });
   const error = await assert.rejects(() => store.get(testKey()), StoreUnavailableError) as unknown;
   void error;
   await assert.rejects(() => store.put(testKey(), new Uint8Array(1)), /access denied.*credentials/);
-  const unknownId = open("creds/", { credentials: { accessKeyId: "NOBODY", secretAccessKey: "x" } });
+  const unknownId = open("creds/", {
+    credentials: { accessKeyId: "NOBODY", secretAccessKey: "x" },
+  });
   await assert.rejects(() => unknownId.list(), /access denied/);
   assert.equal((await store.health()).ok, false);
 });
@@ -76,7 +80,11 @@ Deno.test("s3: a silent server times out", options, async () => {
 
 Deno.test("s3: credentials come from the environment, then the shared file", async () => {
   assert.deepEqual(
-    loadAwsCredentials({ AWS_ACCESS_KEY_ID: "A", AWS_SECRET_ACCESS_KEY: "B", AWS_SESSION_TOKEN: "C" }),
+    loadAwsCredentials({
+      AWS_ACCESS_KEY_ID: "A",
+      AWS_SECRET_ACCESS_KEY: "B",
+      AWS_SESSION_TOKEN: "C",
+    }),
     { accessKeyId: "A", secretAccessKey: "B", sessionToken: "C" },
   );
   const file = await Deno.makeTempFile();

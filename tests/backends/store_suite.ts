@@ -101,7 +101,10 @@ const CASES: Record<string, Case> = {
       [...sizes].sort(),
     );
     for (const entry of listed) {
-      assert.ok(entry.lastUsed >= before && entry.lastUsed <= Date.now() + 2000, `lastUsed ${entry.lastUsed}`);
+      assert.ok(
+        entry.lastUsed >= before && entry.lastUsed <= Date.now() + 2000,
+        `lastUsed ${entry.lastUsed}`,
+      );
     }
   },
 
