@@ -153,7 +153,8 @@ export function createS3Store(options: S3StoreOptions): Store {
       const query = new URLSearchParams({ "list-type": "2", prefix: listPrefix });
       if (maxKeys !== undefined) query.set("max-keys", String(maxKeys));
       if (token) query.set("continuation-token", token);
-      const response = await request("GET", `${bucketUrl}/?${query}`);
+      // Path style lists at `/bucket?…`, virtual-hosted at `/?…`, as the AWS SDKs do.
+      const response = await request("GET", `${bucketUrl}${pathStyle ? "" : "/"}?${query}`);
       check(response, [200]);
       const page = parseListing(new TextDecoder().decode(response.body));
       objects.push(...page.objects);

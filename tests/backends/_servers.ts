@@ -1,7 +1,7 @@
 /**
  * Real servers for the tests, on free loopback ports, stopped by the test that started them:
  * `redis-server` (Debian package `redis-server`) and s3rver, a fake S3 from npm run under Node
- * (installed into `.tools/s3rver` on first use; `scripts/start_test_servers.sh` does it ahead).
+ * (the @20minutes/s3rver fork, installed into `.tools/s3rver` on first use; `scripts/start_test_servers.sh` does it ahead).
  * @module
  */
 
@@ -9,8 +9,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** The pinned s3rver; 3.7.1 runs on Node 18–22. */
-export const S3RVER_VERSION = "3.7.1";
+/**
+ * The pinned fake S3: the @20minutes fork of s3rver, because s3rver 3.7.1 checks only the access
+ * key id of a SigV4 request, not its signature. Its package asks for Node 24; it runs on Node 20.
+ */
+export const S3RVER_PACKAGE = "@20minutes/s3rver@5.0.0";
 const S3RVER_DIR = join(ROOT, ".tools", "s3rver");
 
 /** Credentials s3rver accepts. */
@@ -96,7 +99,7 @@ export async function startRedis(
 
 /** Installs s3rver into `.tools/s3rver` unless it is there. */
 export async function ensureS3rver(): Promise<string> {
-  const installed = join(S3RVER_DIR, "node_modules", "s3rver", "package.json");
+  const installed = join(S3RVER_DIR, "node_modules", "@20minutes", "s3rver", "package.json");
   try {
     await Deno.stat(installed);
     return S3RVER_DIR;
@@ -112,7 +115,7 @@ export async function ensureS3rver(): Promise<string> {
       "--no-fund",
       "--prefix",
       S3RVER_DIR,
-      `s3rver@${S3RVER_VERSION}`,
+      S3RVER_PACKAGE,
     ],
     stdout: "null",
     stderr: "piped",
@@ -125,7 +128,7 @@ export async function ensureS3rver(): Promise<string> {
 
 /**
  * Starts s3rver under Node on a free loopback port with an empty `bucket`; it accepts
- * {@linkcode S3RVER_CREDENTIALS} and rejects any other signature.
+ * {@linkcode S3RVER_CREDENTIALS} and rejects any other key or signature.
  *
  * @example
  * ```ts ignore
