@@ -158,11 +158,14 @@ export function createTieredStore(
     },
 
     async delete(key) {
+      // A write still in flight would bring the bundle back on the remote.
+      await this.flush();
       await local.delete(key);
       if (!readOnly) await onRemote(undefined, (store) => store.delete(key));
     },
 
     async list() {
+      await this.flush();
       const merged = new Map<string, StoredEntry>();
       for (const entry of await onRemote<StoredEntry[]>([], (store) => store.list())) {
         merged.set(entry.key, entry);

@@ -1,0 +1,269 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../../src/config/config.ts";
+import { parseSize } from "../../src/config/size.ts";
+import { runConfigCommand } from "../../src/cli/config_command.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
+
+/** A temporary tree: `<root>/.cargo`, `<root>/project/.cargo`, and a CARGO_HOME. */
+async function tree(files: Record<string, string>) {
+  const root = await Deno.makeTempDir({ prefix: "warmup-config-test-" });
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(join(root, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(root, path), text);
+  }
+  const project = join(root, "project");
+  await Deno.mkdir(join(project, "src"), { recursive: true });
+  const env = { HOME: root, CARGO_HOME: join(root, "home") };
+  return {
+    root,
+    project,
+    env,
+    [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }),
+  };
+}
+
+Deno.test("config: defaults with no files", async () => {
+  await using t = await tree({});
+  const { config, sources, files } = await loadConfig({ cwd: t.project, env: t.env });
+  assert.equal(config.dir, join(t.root, "home", "warmup-cache"));
+  assert.equal(config.backend, "local");
+  assert.equal(config.readOnly, false);
+  assert.equal(config.maxSize, 10 * 1024 ** 3);
+  assert.equal(config.compressionLevel, 3);
+  assert.equal(config.redis.prefix, "cargo-warmup:");
+  assert.equal(config.s3.region, "us-east-1");
+  assert.deepEqual(sources.dir, { kind: "default" });
+  assert.deepEqual(files, []);
+});
+
+Deno.test("config: the nearer file wins, the farther fills in, CARGO_HOME comes last", async () => {
+  await using t = await tree({
+    ".cargo/config.toml":
+      '[warmup]\nbackend = "redis"\nmax-size = "2G"\n[warmup.redis]\nurl = "redis://far"\n',
+    "project/.cargo/config.toml":
+      '[build]\njobs = 2\n\n[warmup.redis]\nprefix = "near:"\nurl = "redis://near"\n',
+    "home/config.toml": "[warmup]\ncompression-level = 9\nmax-size = 1\n",
+  });
+  const { config, sources, files } = await loadConfig({ cwd: join(t.project, "src"), env: t.env });
+  assert.equal(config.backend, "redis");
+  assert.equal(config.redis.url, "redis://near");
+  assert.equal(config.redis.prefix, "near:");
+  assert.equal(config.maxSize, 2 * 1024 ** 3);
+  assert.equal(config.compressionLevel, 9);
+  const near = join(t.project, ".cargo", "config.toml");
+  assert.deepEqual(sources["redis.url"], { kind: "file", path: near, line: 6 });
+  assert.deepEqual(sources["redis.prefix"], { kind: "file", path: near, line: 5 });
+  assert.deepEqual(sources["max-size"], {
+    kind: "file",
+    path: join(t.root, ".cargo", "config.toml"),
+    line: 3,
+  });
+  assert.deepEqual(files, [
+    near,
+    join(t.root, ".cargo", "config.toml"),
+    join(t.root, "home", "config.toml"),
+  ]);
+});
+
+Deno.test("config: environment variables override every file", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml":
+      '[warmup]\nbackend = "redis"\nread-only = false\nredis.url = "redis://file"\n',
+  });
+  const { config, sources } = await loadConfig({
+    cwd: t.project,
+    env: {
+      ...t.env,
+      CARGO_WARMUP_BACKEND: "s3",
+      CARGO_WARMUP_S3_BUCKET: "team",
+      CARGO_WARMUP_S3_PATH_STYLE: "true",
+      CARGO_WARMUP_READ_ONLY: "1",
+      CARGO_WARMUP_MAX_SIZE: "500M",
+      CARGO_WARMUP_REDIS_TTL: "3600",
+      CARGO_WARMUP_DIR: "rel/cache",
+    },
+  });
+  assert.equal(config.backend, "s3");
+  assert.equal(config.s3.bucket, "team");
+  assert.equal(config.s3.pathStyle, true);
+  assert.equal(config.readOnly, true);
+  assert.equal(config.maxSize, 500 * 1024 ** 2);
+  assert.equal(config.redis.ttlSeconds, 3600);
+  assert.equal(config.redis.url, "redis://file");
+  assert.equal(config.dir, join(t.project, "rel", "cache"));
+  assert.deepEqual(sources.backend, { kind: "env", name: "CARGO_WARMUP_BACKEND" });
+});
+
+Deno.test("config: relative paths in a file are relative to its project directory", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml":
+      '[warmup]\ndir = "target/warmup"\nsigning-key-file = "/etc/key"\n',
+  });
+  const { config } = await loadConfig({ cwd: join(t.project, "src"), env: t.env });
+  assert.equal(config.dir, join(t.project, "target", "warmup"));
+  assert.equal(config.signingKeyFile, "/etc/key");
+});
+
+Deno.test("config: .cargo/config wins over .cargo/config.toml in one directory", async () => {
+  await using t = await tree({
+    "project/.cargo/config": "[warmup]\ncompression-level = 5\n",
+    "project/.cargo/config.toml": "[warmup]\ncompression-level = 7\n",
+  });
+  const { config } = await loadConfig({ cwd: t.project, env: t.env });
+  assert.equal(config.compressionLevel, 5);
+});
+
+Deno.test("config: an unknown key names the file, the line and the key", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml": '[warmup]\nbackend = "local"\n\ncompresion-level = 3\n',
+  });
+  const error = await loadConfig({ cwd: t.project, env: t.env }).catch((e) => e);
+  assert.ok(error instanceof ConfigError);
+  assert.match(
+    error.message,
+    /project\/\.cargo\/config\.toml" line 4: key "warmup\.compresion-level" is unknown/,
+  );
+});
+
+Deno.test("config: an unknown key in a sub-table, and an unknown sub-table", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml": '[warmup.redis]\nurl = "redis://x"\nttl-seconds = 5\n',
+  });
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: t.env }),
+    /line 3: key "warmup\.redis\.ttl-seconds" is unknown: expected one of "url", "prefix", "ttl"/,
+  );
+  await Deno.writeTextFile(
+    join(t.project, ".cargo", "config.toml"),
+    "[warmup]\n[warmup.gcs]\nbucket = 1\n",
+  );
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: t.env }),
+    /line 2: key "warmup\.gcs" is unknown/,
+  );
+});
+
+Deno.test("config: a value of the wrong type names the file, the line and the key", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml": '[warmup]\nread-only = "yes"\n',
+  });
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: t.env }),
+    (error: Error) =>
+      error instanceof ConfigError &&
+      /config\.toml" line 2: key "warmup\.read-only" must be true or false, found "yes"/.test(
+        error.message,
+      ),
+  );
+  for (
+    const [line, pattern] of [
+      ['max-size = "lots"', /key "warmup\.max-size" must be a size/],
+      ["compression-level = 30", /key "warmup\.compression-level" must be a zstd level/],
+      ['backend = "gcs"', /key "warmup\.backend" must be "local", "redis" or "s3"/],
+      ['redis = { url = "http://x" }', /line 2: key "warmup\.redis\.url" must be a URL/],
+      ["s3 = 3", /key "warmup\.s3" must be a table/],
+    ] as const
+  ) {
+    await Deno.writeTextFile(join(t.project, ".cargo", "config.toml"), `[warmup]\n${line}\n`);
+    await assert.rejects(() => loadConfig({ cwd: t.project, env: t.env }), pattern);
+  }
+});
+
+Deno.test("config: a malformed file names the file and the line", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml": '[warmup]\nbackend = "local"\ndir = \n',
+  });
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: t.env }),
+    /Invalid configuration file ".*project\/\.cargo\/config\.toml" line 3: /,
+  );
+});
+
+Deno.test("config: a file without a [warmup] table is not even parsed", async () => {
+  await using t = await tree({ "project/.cargo/config.toml": "[build\nthis is not toml" });
+  const { config } = await loadConfig({ cwd: t.project, env: t.env });
+  assert.equal(config.backend, "local");
+});
+
+Deno.test("config: a bad environment variable is named", async () => {
+  await using t = await tree({});
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: { ...t.env, CARGO_WARMUP_READ_ONLY: "maybe" } }),
+    /Invalid environment variable CARGO_WARMUP_READ_ONLY="maybe": key "warmup\.read-only" must be true or false/,
+  );
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: { ...t.env, CARGO_WARMUP_BACKEND: "redis" } }),
+    /backend "redis" \(from environment variable CARGO_WARMUP_BACKEND\) needs key "warmup\.redis\.url"/,
+  );
+});
+
+Deno.test("parseSize: units, and a clear RangeError otherwise", () => {
+  assert.equal(parseSize("10G"), 10 * 1024 ** 3);
+  assert.equal(parseSize("500M"), 500 * 1024 ** 2);
+  assert.equal(parseSize("1.5k"), 1536);
+  assert.equal(parseSize("2GiB"), 2 * 1024 ** 3);
+  assert.equal(parseSize("1TB"), 1024 ** 4);
+  assert.equal(parseSize("4096"), 4096);
+  for (const bad of ["", "G", "-1G", "10X", "1.5", "ten"]) {
+    assert.throws(
+      () => parseSize(bad),
+      (error: Error) => error instanceof RangeError && error.message.includes(`"${bad}"`),
+    );
+  }
+});
+
+Deno.test("config command: text and JSON output name each value's source", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml":
+      '[warmup]\nbackend = "redis"\n[warmup.redis]\nurl = "redis://u:pw@cache:6379/1"\n',
+  });
+  const script = `import { runConfigCommand } from ${
+    JSON.stringify(new URL("../../src/cli/config_command.ts", import.meta.url).href)
+  };
+Deno.exit(await runConfigCommand(Deno.args));`;
+  const run = async (...args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--quiet", script, ...args],
+      cwd: t.project,
+      env: {
+        ...Object.fromEntries(
+          Object.keys(Deno.env.toObject()).filter((name) => name.startsWith("CARGO_WARMUP_")).map((
+            name,
+          ) => [name, ""]),
+        ),
+        // HOME changes below; Deno's module cache must not move with it.
+        DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/", ".cache", "deno"),
+        ...t.env,
+        CARGO_WARMUP_COMPRESSION_LEVEL: "12",
+      },
+    }).output();
+    return {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  };
+  const text = await run();
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /backend = "redis" +# .*project\/\.cargo\/config\.toml:2/);
+  assert.match(text.stdout, /redis\.url = "redis:\/\/u:\*\*\*@cache:6379\/1"/);
+  assert.doesNotMatch(text.stdout, /pw/);
+  assert.match(
+    text.stdout,
+    /compression-level = 12 +# environment variable CARGO_WARMUP_COMPRESSION_LEVEL/,
+  );
+  assert.match(text.stdout, /max-size = "10G" +# default/);
+  const json = await run("--json");
+  const parsed = JSON.parse(json.stdout);
+  assert.equal(parsed.values.backend.value, "redis");
+  assert.equal(parsed.values.backend.source.line, 2);
+  assert.deepEqual(parsed.values["compression-level"].source, {
+    kind: "env",
+    name: "CARGO_WARMUP_COMPRESSION_LEVEL",
+  });
+});
+
+Deno.test("config command: unknown flags are usage errors", async () => {
+  await assert.rejects(() => runConfigCommand(["--jsn"]), UsageError);
+});

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createLocalStore } from "../../backends/local.ts";
+import { openStore } from "../../backends/open_store.ts";
+import { createRedisStore } from "../../backends/redis.ts";
+import type { Store } from "../../backends/store.ts";
+import { createTieredStore, type LazyStore, type TieredStore } from "../../backends/tiered.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { startRedis } from "./_servers.ts";
+import { testKey, testStore } from "./store_suite.ts";
+
+const options = { sanitizeOps: false, sanitizeResources: false };
+const root = await Deno.makeTempDir({ prefix: "warmup-tiered-test-" });
+const dirOf = (name: string) => join(root, `${name}-${crypto.randomUUID().slice(0, 8)}`);
+
+testStore(
+  "tiered (local + local)",
+  (namespace) =>
+    createTieredStore(
+      createLocalStore({ dir: join(root, namespace, "near") }),
+      createLocalStore({ dir: join(root, namespace, "far") }),
+    ),
+);
+
+Deno.test("tiered: a remote hit is served and written back to local disk", async () => {
+  const local = createLocalStore({ dir: dirOf("near") });
+  const remote = createLocalStore({ dir: dirOf("far") });
+  const store = createTieredStore(local, remote);
+  await remote.put(testKey("a"), new Uint8Array([1, 2]));
+  assert.deepEqual(await store.get(testKey("a")), new Uint8Array([1, 2]));
+  assert.deepEqual(await local.get(testKey("a")), new Uint8Array([1, 2]));
+  assert.equal(await store.has(testKey("a")), true);
+  await store.close();
+});
+
+Deno.test("tiered: a put lands on both levels once flushed", async () => {
+  const local = createLocalStore({ dir: dirOf("near") });
+  const remote = createLocalStore({ dir: dirOf("far") });
+  const store = createTieredStore(local, remote);
+  await store.put(testKey("b"), new Uint8Array([3]));
+  assert.equal(await local.has(testKey("b")), true);
+  await store.flush();
+  assert.equal(await remote.has(testKey("b")), true);
+  await store.delete(testKey("b"));
+  assert.equal(await remote.has(testKey("b")), false);
+  await store.close();
+});
+
+Deno.test("tiered: a local hit never opens a lazy remote", async () => {
+  const local = createLocalStore({ dir: dirOf("near") });
+  let opened = 0;
+  const remote: LazyStore = {
+    kind: "test",
+    location: "test://remote",
+    open() {
+      opened++;
+      return Promise.resolve(createLocalStore({ dir: dirOf("far") }));
+    },
+  };
+  const store = createTieredStore(local, remote, { readOnly: true });
+  await local.put(testKey("c"), new Uint8Array([1]));
+  await store.get(testKey("c"));
+  await store.put(testKey("d"), new Uint8Array([1]));
+  assert.equal(opened, 0);
+  assert.equal(await store.get(testKey("e")), undefined);
+  assert.equal(opened, 1);
+  await store.close();
+});
+
+Deno.test("tiered: a dead remote is a miss, warned about once, and skipped", options, async () => {
+  const redis = await startRedis();
+  await redis.stop();
+  const warnings: string[] = [];
+  const local = createLocalStore({ dir: dirOf("near") });
+  const store = createTieredStore(local, createRedisStore({ url: redis.url }), {
+    warn: (message) => warnings.push(message),
+  });
+  const started = performance.now();
+  assert.equal(await store.get(testKey("a")), undefined);
+  await store.put(testKey("a"), new Uint8Array([1]));
+  assert.equal(await store.get(testKey("b")), undefined);
+  assert.equal(await store.has(testKey("b")), false);
+  await store.flush();
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /redis:\/\/127\.0\.0\.1.*connection refused.*continuing without/);
+  assert.equal(store.remoteSkipped, true);
+  assert.deepEqual(await local.get(testKey("a")), new Uint8Array([1]));
+  await store.close();
+});
+
+Deno.test("tiered: a remote dying mid-build turns into misses", options, async () => {
+  const redis = await startRedis();
+  const warnings: string[] = [];
+  const store = createTieredStore(
+    createLocalStore({ dir: dirOf("near") }),
+    createRedisStore({ url: redis.url, idleTimeoutMs: 500 }),
+    { warn: (message) => warnings.push(message) },
+  );
+  await store.put(testKey("a"), new Uint8Array([1]));
+  await store.flush();
+  await redis.stop();
+  assert.equal(await store.get(testKey("b")), undefined);
+  await store.put(testKey("c"), new Uint8Array([1]));
+  await store.close();
+  assert.equal(warnings.length, 1);
+});
+
+Deno.test("tiered: processes of one build share the outage record", options, async () => {
+  const redis = await startRedis();
+  await redis.stop();
+  const outageFile = join(dirOf("state"), "outage.json");
+  await Deno.mkdir(join(outageFile, ".."), { recursive: true });
+  const warnings: string[] = [];
+  const open = () =>
+    createTieredStore(createLocalStore({ dir: dirOf("near") }), {
+      kind: "redis",
+      location: redis.url,
+      open: () => Promise.resolve(createRedisStore({ url: redis.url })),
+    }, { warn: (message) => warnings.push(message), outageFile });
+  const first = open();
+  await first.get(testKey("a"));
+  const second = open();
+  assert.equal(await second.get(testKey("a")), undefined);
+  assert.equal(second.remoteSkipped, true);
+  assert.equal(warnings.length, 1);
+  await first.close();
+  await second.close();
+});
+
+Deno.test("tiered: read-only writes nothing to the remote", options, async () => {
+  await using redis = await startRedis();
+  const remote = createRedisStore({ url: redis.url });
+  await remote.put(testKey("a"), new Uint8Array([1]));
+  const [before] = await remote.list();
+  const { config } = await loadConfig({
+    cwd: root,
+    env: {
+      CARGO_HOME: dirOf("home"),
+      CARGO_WARMUP_DIR: dirOf("near"),
+      CARGO_WARMUP_BACKEND: "redis",
+      CARGO_WARMUP_REDIS_URL: redis.url,
+      CARGO_WARMUP_READ_ONLY: "true",
+    },
+  });
+  const store = await openStore(config) as TieredStore;
+  assert.equal(store.readOnly, true);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(await store.get(testKey("a")), new Uint8Array([1]));
+  await store.put(testKey("b"), new Uint8Array([2]));
+  await store.delete(testKey("a"));
+  await store.close();
+  const after = await remote.list();
+  assert.deepEqual(after, [before]);
+  await remote.close();
+});
+
+Deno.test("openStore: the local backend is a plain local store", async () => {
+  const { config } = await loadConfig({ cwd: root, env: { CARGO_HOME: dirOf("home") } });
+  const store: Store = await openStore(config);
+  assert.equal(store.kind, "local");
+  await store.close();
+});
+
+Deno.test("tiered: errors that are not outages still reach the caller", async () => {
+  const store = createTieredStore(
+    createLocalStore({ dir: dirOf("near") }),
+    createLocalStore({ dir: dirOf("far") }),
+  );
+  await assert.rejects(() => store.get("nope"), TypeError);
+  await store.close();
+});
