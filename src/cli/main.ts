@@ -28,6 +28,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 /** Manager commands, each loaded only when asked for so that dispatch stays light. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import("./init.ts")).runInit,
   status: async () => (await import("./status.ts")).runStatus,
   gc: async () => (await import("./gc.ts")).runGc,
 };

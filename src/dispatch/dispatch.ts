@@ -139,7 +139,7 @@ async function prepareUnit(
   if (source === undefined) return { reason: "path or workspace crate" };
 
   try {
-    const identity = await rustcIdentity(rustc, env, settings.index);
+    const identity = await rustcIdentity(rustc, env, settings.rustcMemo);
     const target = args.target ?? identity.host;
     const outputs = expectedOutputs(args, target);
     if ("unsupported" in outputs) return { reason: outputs.unsupported };

@@ -7,7 +7,13 @@
 
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { sha256Hex, statSignature } from "../index/file_digest.ts";
-import type { IndexDb, RustcIdentityRow } from "../index/index_db.ts";
+import type { RustcIdentityRow } from "../index/index_db.ts";
+
+/** Where identities are remembered between dispatcher runs (the index). */
+export interface RustcIdentityMemo {
+  lookup(probe: string): RustcIdentityRow | undefined;
+  remember(probe: string, row: RustcIdentityRow): void;
+}
 
 /**
  * The identity of the rustc at `rustc`, from the index when the binary has not changed.
@@ -22,7 +28,7 @@ import type { IndexDb, RustcIdentityRow } from "../index/index_db.ts";
 export async function rustcIdentity(
   rustc: string,
   env: Record<string, string>,
-  index: IndexDb | undefined,
+  memo?: RustcIdentityMemo,
 ): Promise<RustcIdentityRow> {
   const path = resolveExecutable(rustc, env.PATH ?? "");
   const info = await Deno.stat(path);
@@ -31,7 +37,7 @@ export async function rustcIdentity(
   const probe = isRustupProxy(path, info)
     ? undefined
     : JSON.stringify([path, statSignature(info), env.RUSTUP_TOOLCHAIN ?? ""]);
-  const remembered = probe === undefined ? undefined : safely(() => index?.rustcIdentity(probe));
+  const remembered = probe === undefined ? undefined : memo?.lookup(probe);
   if (remembered) return remembered;
 
   const versionText = await runText(rustc, ["-vV"], env);
@@ -48,7 +54,7 @@ export async function rustcIdentity(
   }
   const identity = sha256Hex(JSON.stringify([versionText, libraries.sort()]));
   const row = { identity, host, release };
-  if (probe !== undefined) safely(() => index?.rememberRustcIdentity(probe, row));
+  if (probe !== undefined) memo?.remember(probe, row);
   return row;
 }
 
@@ -79,12 +85,4 @@ async function runText(program: string, args: string[], env: Record<string, stri
     .output();
   if (!output.success) throw new Error(`"${program} ${args.join(" ")}" failed`);
   return new TextDecoder().decode(output.stdout);
-}
-
-function safely<T>(action: () => T): T | undefined {
-  try {
-    return action();
-  } catch {
-    return undefined;
-  }
 }

@@ -8,16 +8,19 @@
 import { join } from "node:path";
 import type { Store } from "../../backends/store.ts";
 import { createLocalStore } from "../../backends/local.ts";
-import { type DigestMemo, indexDigestMemo } from "../index/file_digest.ts";
+import type { DigestMemo } from "../index/file_digest.ts";
+import type { RustcIdentityMemo } from "./rustc_identity.ts";
 import { type ArtefactRow, IndexDb } from "../index/index_db.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnedThisBuild, warnOncePerBuild } from "./warn_once.ts";
+
+const INDEX_FAULT = "index";
 
 /** The dispatcher's view of the cache, fault-tolerant throughout. */
 export interface DispatchSettings {
   disabled: boolean;
   cacheDir: string;
-  index: IndexDb | undefined;
   memo: DigestMemo;
+  rustcMemo: RustcIdentityMemo;
   compressionLevel: number;
   signingKey: Uint8Array | undefined;
   /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
@@ -47,10 +50,13 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   const warn = (topic: string, message: string) => warnOncePerBuild(cacheDir, topic, message);
   let index: IndexDb | undefined;
   let indexError: unknown;
-  try {
-    index = new IndexDb(cacheDir);
-  } catch (error) {
-    indexError = error;
+  // Once one dispatcher of this build met a locked or broken index, the rest do not wait on it.
+  if (!warnedThisBuild(cacheDir, INDEX_FAULT)) {
+    try {
+      index = new IndexDb(cacheDir);
+    } catch (error) {
+      indexError = error;
+    }
   }
   // Said at the first lookup, not at open: cargo hides the stderr of its `-vV` and `--print`
   // queries, and a warning spent there would never be seen.
@@ -67,7 +73,11 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     try {
       return action(index);
     } catch (error) {
-      warn("index-op", `cache index in ${cacheDir} is locked or broken: ${describe(error)}`);
+      warn(
+        INDEX_FAULT,
+        `cache index in ${cacheDir} is locked or broken, building without it: ${describe(error)}`,
+      );
+      index = undefined;
       return undefined;
     }
   };
@@ -77,8 +87,15 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   return {
     disabled: env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true",
     cacheDir,
-    index,
-    memo: indexDigestMemo(index),
+    memo: {
+      lookup: (path, signature) => guardedIndex((db) => db.fileDigest(path, signature)),
+      remember: (path, signature, digest) =>
+        guardedIndex((db) => db.rememberFileDigest(path, signature, digest)),
+    },
+    rustcMemo: {
+      lookup: (probe) => guardedIndex((db) => db.rustcIdentity(probe)),
+      remember: (probe, row) => guardedIndex((db) => db.rememberRustcIdentity(probe, row)),
+    },
     compressionLevel: Number(env.CARGO_WARMUP_COMPRESSION_LEVEL ?? 3) || 3,
     signingKey: undefined,
 
@@ -118,7 +135,15 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     warn,
 
     async close() {
-      if (Object.keys(pending).length > 0) guardedIndex((db) => db.addCounters(pending));
+      // Counters are statistics: losing them to a locked index is not worth a warning, and the
+      // stderr of cargo's `-vV` and `--print` queries, which also count, is never shown.
+      if (Object.keys(pending).length > 0) {
+        try {
+          index?.addCounters(pending);
+        } catch {
+          // dropped
+        }
+      }
       await store.close().catch(() => {});
       try {
         index?.close();

@@ -5,7 +5,6 @@
  */
 
 import { createHash } from "node:crypto";
-import type { IndexDb } from "./index_db.ts";
 
 /** The hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array | string): string {
@@ -52,24 +51,4 @@ export async function rememberWrittenFile(
 export interface DigestMemo {
   lookup(path: string, signature: string): string | undefined;
   remember(path: string, signature: string, digest: string): void;
-}
-
-/** A memo backed by the index; a locked or broken index degrades to no memo. */
-export function indexDigestMemo(index: IndexDb | undefined): DigestMemo {
-  return {
-    lookup(path, signature) {
-      try {
-        return index?.fileDigest(path, signature);
-      } catch {
-        return undefined;
-      }
-    },
-    remember(path, signature, digest) {
-      try {
-        index?.rememberFileDigest(path, signature, digest);
-      } catch {
-        // A memo that cannot be written only means hashing again next time.
-      }
-    },
-  };
 }

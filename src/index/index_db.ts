@@ -9,7 +9,9 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 
 const SCHEMA_VERSION = 1;
-const BUSY_TIMEOUT_MS = 10_000;
+// Long enough for the short transactions of a parallel build, short enough that a lock held by
+// something else costs a build seconds, once (see settings.ts), not minutes.
+const BUSY_TIMEOUT_MS = 3_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS artefacts (
