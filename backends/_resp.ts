@@ -76,8 +76,9 @@ export class RespConnection {
     const connecting = options.tls
       ? Deno.connectTls({ hostname: options.hostname, port: options.port })
       : Deno.connect({ hostname: options.hostname, port: options.port });
+    let cancelTimeout = () => {};
     const timeout = new Promise<never>((_, reject) => {
-      afterTimeout(options.connectTimeoutMs, () => {
+      cancelTimeout = afterTimeout(options.connectTimeoutMs, () => {
         reject(new RespConnectionError(`no connection within ${options.connectTimeoutMs} ms`));
       });
     });
@@ -89,6 +90,8 @@ export class RespConnection {
       connecting.then((late) => late.close(), () => {});
       if (error instanceof RespConnectionError) throw error;
       throw new RespConnectionError(describeNetworkError(error), { cause: error });
+    } finally {
+      cancelTimeout();
     }
   }
 
@@ -199,13 +202,10 @@ export class RespConnection {
  * `setTimeout` loads its Node-compatible timers for ~5 ms, a tax on every rustc call.
  */
 function afterTimeout(ms: number, onTimeout: () => void): () => void {
-  let cancelled = false;
-  AbortSignal.timeout(ms).addEventListener("abort", () => {
-    if (!cancelled) onTimeout();
-  }, { once: true });
-  return () => {
-    cancelled = true;
-  };
+  const signal = AbortSignal.timeout(ms);
+  // While a listener is attached the timer keeps the process alive: cancelling removes it.
+  signal.addEventListener("abort", onTimeout, { once: true });
+  return () => signal.removeEventListener("abort", onTimeout);
 }
 
 function encodeCommand(args: (string | number | Uint8Array)[]): Uint8Array {

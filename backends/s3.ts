@@ -333,16 +333,17 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 
 /** Aborts `controller` after `ms` unless cancelled; `fired` tells a timeout from other errors. */
 function arm(controller: AbortController, ms: number): { cancel(): void; readonly fired: boolean } {
-  let cancelled = false;
+  const signal = AbortSignal.timeout(ms);
   let fired = false;
-  AbortSignal.timeout(ms).addEventListener("abort", () => {
-    if (cancelled) return;
+  const onTimeout = () => {
     fired = true;
     controller.abort();
-  }, { once: true });
+  };
+  // While a listener is attached the timer keeps the process alive: cancelling removes it.
+  signal.addEventListener("abort", onTimeout, { once: true });
   return {
     cancel() {
-      cancelled = true;
+      signal.removeEventListener("abort", onTimeout);
     },
     get fired() {
       return fired;
