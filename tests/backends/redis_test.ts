@@ -84,3 +84,18 @@ Deno.test("redis: read-only use does not record last use", options, async () => 
   await writer.close();
   await reader.close();
 });
+
+Deno.test("redis: a finished process exits at once, even without close()", options, async () => {
+  await using redis = await startRedis();
+  const module = new URL("../../backends/redis.ts", import.meta.url).href;
+  const script = `import { createRedisStore } from ${JSON.stringify(module)};
+const store = createRedisStore({ url: ${JSON.stringify(redis.url)} });
+console.log(await store.get("${"a".repeat(64)}"));`;
+  const started = performance.now();
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdout: "null",
+  }).output();
+  assert.equal(code, 0);
+  assert.ok(performance.now() - started < 3000, "the idle timeout kept the process alive");
+});
