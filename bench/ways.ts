@@ -4,6 +4,7 @@
 
 import { join } from "node:path";
 import {
+  cleanEnv,
   copyFixture,
   countOutcomes,
   readDispatchLog,
@@ -174,7 +175,12 @@ const miss: Way = {
 export const WAYS: Way[] = [floor, plain, sccache, warm, miss];
 
 async function sccacheCommand(args: string[], env: Record<string, string>): Promise<string> {
-  const output = await new Deno.Command("sccache", { args, env, stdin: "null" }).output();
+  const output = await new Deno.Command("sccache", {
+    args,
+    clearEnv: true,
+    env: { ...cleanEnv(), ...env },
+    stdin: "null",
+  }).output();
   const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
   if (!output.success) throw new Error(`Cannot run "sccache ${args.join(" ")}": ${text.trim()}`);
   return text;

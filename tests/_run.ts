@@ -83,8 +83,10 @@ export interface WarmupEnvOptions {
 }
 
 /**
- * The environment of a build through cargo-warmup: the launcher as RUSTC_WRAPPER, the given
- * cache and CARGO_HOME, and no colour codes in cargo's output.
+ * The complete environment of a build through cargo-warmup: {@linkcode cleanEnv} (so nothing
+ * inherited such as CARGO_TARGET_DIR, RUSTC_WRAPPER or RUSTFLAGS) plus the launcher as
+ * RUSTC_WRAPPER, the given cache and CARGO_HOME, and no colour codes in cargo's output. Pass it
+ * to {@linkcode runCargo}, or to `Deno.Command` together with `clearEnv: true`.
  *
  * @example
  * ```ts ignore
@@ -94,6 +96,7 @@ export interface WarmupEnvOptions {
  */
 export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
   return {
+    ...cleanEnv(),
     RUSTC_WRAPPER: WARMUP_BIN,
     CARGO_WARMUP_DIR: options.cacheDir,
     CARGO_HOME: options.cargoHome,

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  cleanEnv,
   copyFixture,
   copySharedWarmCache,
   countOutcomes,
@@ -92,7 +91,7 @@ Deno.test("warmupEnv wraps rustc and drops inherited build settings", () => {
   const saved = inherited.map((name) => [name, Deno.env.get(name)] as const);
   try {
     for (const name of inherited) Deno.env.set(name, "/inherited");
-    const env = { ...cleanEnv(), ...warmupEnv({ cacheDir: "/c", cargoHome: "/h", log: "/l" }) };
+    const env = warmupEnv({ cacheDir: "/c", cargoHome: "/h", log: "/l" });
     assert.equal(env.RUSTC_WRAPPER, WARMUP_BIN);
     assert.equal(env.CARGO_WARMUP_DIR, "/c");
     assert.equal(env.CARGO_HOME, "/h");
@@ -100,6 +99,7 @@ Deno.test("warmupEnv wraps rustc and drops inherited build settings", () => {
     assert.equal(env.CARGO_TERM_COLOR, "never");
     assert.equal(env.CARGO_TARGET_DIR, undefined);
     assert.equal(env.RUSTFLAGS, undefined);
+    assert.equal(env.PATH, Deno.env.get("PATH"));
   } finally {
     for (const [name, value] of saved) {
       if (value === undefined) Deno.env.delete(name);
