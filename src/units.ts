@@ -1,44 +1,8 @@
 /**
- * Sizes and durations as people write and read them: `2G` in, `1.4 GiB` and `3m 12s` out.
+ * Sizes and durations as people read them: `1.4 GiB`, `3m 12s`. (Sizes people write, like
+ * `2G`, are parsed by src/config/size.ts.)
  * @module
  */
-
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  B: 1,
-  K: 1024,
-  KB: 1024,
-  KIB: 1024,
-  M: 1024 ** 2,
-  MB: 1024 ** 2,
-  MIB: 1024 ** 2,
-  G: 1024 ** 3,
-  GB: 1024 ** 3,
-  GIB: 1024 ** 3,
-  T: 1024 ** 4,
-  TB: 1024 ** 4,
-  TIB: 1024 ** 4,
-};
-
-/**
- * Parses a size such as `500M`, `2G` or `1048576` into bytes (binary units).
- *
- * @example
- * ```ts
- * import { parseSize } from "./units.ts";
- * console.log(parseSize("2G")); // 2147483648
- * ```
- */
-export function parseSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const factor = match ? SIZE_UNITS[match[2]!.toUpperCase()] : undefined;
-  if (!match || factor === undefined) {
-    throw new RangeError(
-      `Invalid size "${text}": expected a number with an optional unit like 500M or 2G`,
-    );
-  }
-  return Math.floor(Number(match[1]) * factor);
-}
 
 /** Formats bytes with a binary unit, e.g. `1.4 GiB`. */
 export function formatBytes(bytes: number): string {

@@ -1,6 +1,7 @@
-// Tests for size parsing and display.
+// Tests for sizes as people write them (gc --max-size, max-size) and as status shows them.
 import assert from "node:assert/strict";
-import { formatBytes, parseSize } from "../src/units.ts";
+import { formatBytes } from "../src/units.ts";
+import { parseSize } from "../src/config/size.ts";
 
 Deno.test("sizes parse with binary units", () => {
   assert.equal(parseSize("2G"), 2 * 1024 ** 3);

@@ -4,21 +4,23 @@
  * @module
  */
 
-import { createLocalStore } from "../../backends/local.ts";
 import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
-import { cacheDirOf } from "../dispatch/settings.ts";
-import { formatBytes, parseSize } from "../units.ts";
+import { openManagedCache } from "./open_cache.ts";
+import { formatBytes } from "../units.ts";
+import { parseSize } from "../config/size.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 export const GC_HELP = `Evict least recently used cache entries until the cache fits a size cap.
 
-Usage: cargo-warmup gc --max-size SIZE [--dry-run]
+Usage: cargo-warmup gc [--max-size SIZE] [--remote-max-size SIZE] [--dry-run]
 
 Options:
-  --max-size SIZE   The cap, like 500M, 2G or 10GiB
-  --dry-run         Say what would be evicted, evict nothing
+  --max-size SIZE          Cap for the local cache, like 500M or 2G (default: the configured
+                           max-size, 10G unless set)
+  --remote-max-size SIZE   Also prune the configured Redis or S3 cache to this size, by last use
+  --dry-run                Say what would be evicted, evict nothing
   -h, --help        Print this help`;
 
 /** What one gc pass did to a store. */
@@ -32,6 +34,7 @@ export interface GcResult {
 export async function runGc(argv: string[]): Promise<number> {
   const { values } = parseFlags("gc", argv, {
     "max-size": { type: "string" },
+    "remote-max-size": { type: "string" },
     "dry-run": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
@@ -39,31 +42,55 @@ export async function runGc(argv: string[]): Promise<number> {
     console.log(GC_HELP);
     return 0;
   }
-  if (values["max-size"] === undefined) throw new UsageError("gc: --max-size SIZE is required");
-  let cap: number;
+  const localCap = sizeFlag("--max-size", values["max-size"]);
+  const remoteCap = sizeFlag("--remote-max-size", values["remote-max-size"]);
+  const dryRun = values["dry-run"] ?? false;
+  const cache = await openManagedCache();
   try {
-    cap = parseSize(values["max-size"]);
-  } catch (error) {
-    throw new UsageError(`gc: ${(error as Error).message}`);
-  }
-  const cacheDir = cacheDirOf(Deno.env.toObject());
-  const store = createLocalStore({ dir: cacheDir });
-  const result = await evictToCap(store, cap, values["dry-run"] ?? false);
-  if (!values["dry-run"]) {
-    const index = new IndexDb(cacheDir);
-    try {
-      index.retainArtefacts(new Set((await store.list()).map((entry) => entry.key)));
-    } finally {
-      index.close();
+    if (remoteCap !== undefined && !cache.remote) {
+      throw new UsageError(
+        "gc: --remote-max-size needs a redis or s3 backend in the configuration",
+      );
     }
+    if (remoteCap !== undefined && cache.config.readOnly) {
+      throw new UsageError("gc: the remote cache is configured read-only");
+    }
+    const cap = localCap ?? cache.config.maxSize;
+    report(dryRun, "local", cache.local.location, cap, await evictToCap(cache.local, cap, dryRun));
+    if (remoteCap !== undefined && cache.remote) {
+      const result = await evictToCap(cache.remote, remoteCap, dryRun);
+      report(dryRun, "remote", cache.remote.location, remoteCap, result);
+    }
+    if (!dryRun) {
+      const index = new IndexDb(cache.config.dir);
+      try {
+        index.retainArtefacts(new Set((await cache.local.list()).map((entry) => entry.key)));
+      } finally {
+        index.close();
+      }
+    }
+  } finally {
+    await cache.close();
   }
+  return 0;
+}
+
+function sizeFlag(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseSize(value);
+  } catch (error) {
+    throw new UsageError(`gc: ${flag}: ${(error as Error).message}`);
+  }
+}
+
+function report(dryRun: boolean, level: string, location: string, cap: number, result: GcResult) {
   console.log(
-    `${values["dry-run"] ? "would evict" : "evicted"} ${result.evicted} entries: ` +
+    `${level}: ${dryRun ? "would evict" : "evicted"} ${result.evicted} entries, ` +
       `${formatBytes(result.before)} -> ${formatBytes(result.after)} (cap ${
         formatBytes(cap)
-      }) in ${store.location}`,
+      }) in ${location}`,
   );
-  return 0;
 }
 
 /** Deletes the least recently used entries of `store` until it holds at most `cap` bytes. */

@@ -28,9 +28,10 @@ type Command = (argv: string[]) => Promise<number>;
 
 /** Manager commands, each loaded only when asked for so that dispatch stays light. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  init: async () => (await import("./init.ts")).runInit,
   status: async () => (await import("./status.ts")).runStatus,
   gc: async () => (await import("./gc.ts")).runGc,
+  config: async () => (await import("./config_command.ts")).runConfigCommand,
+  init: async () => (await import("./init.ts")).runInit,
 };
 
 /** Runs the program with `argv`; resolves to the process exit code. */
@@ -67,6 +68,7 @@ async function manage(argv: string[]): Promise<number> {
       console.error(`error: ${error.message}\n\nRun 'cargo-warmup --help' for usage.`);
       return 2;
     }
+    // Known faults (a bad config file, an unreachable store) read best without a stack trace.
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { createLocalStore } from "../../backends/local.ts";
+import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
-import { cacheDirOf } from "../dispatch/settings.ts";
+import { openManagedCache } from "./open_cache.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { parseFlags } from "./parse_flags.ts";
 
@@ -19,13 +19,26 @@ Options:
   --recent N    List the N most recently used entries (default 10)
   -h, --help    Print this help`;
 
-/** The status report, as `--json` prints it. */
-export interface StatusReport {
+/** One level of the cache (local disk, or the remote behind it). */
+export interface LevelReport {
+  level: "local" | "remote";
+  kind: string;
   location: string;
   healthy: boolean;
   health: string;
   entries: number;
   bytes: number;
+}
+
+/** The status report, as `--json` prints it. */
+export interface StatusReport {
+  /** The local level's location, entry count and size; `levels` has every level. */
+  location: string;
+  healthy: boolean;
+  health: string;
+  entries: number;
+  bytes: number;
+  levels: LevelReport[];
   hits: number;
   misses: number;
   notCacheable: number;
@@ -53,57 +66,78 @@ export async function runStatus(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Gathers the status report from the store and the index. */
+/** Gathers the status report from the configured stores and the index. */
 export async function statusReport(
   env: Record<string, string>,
   recent: number,
 ): Promise<StatusReport> {
-  const cacheDir = cacheDirOf(env);
-  const store = createLocalStore({ dir: cacheDir });
-  const health = await store.health();
-  const entries = await store.list().catch(() => []);
-  const index = new IndexDb(cacheDir);
+  const cache = await openManagedCache(env);
   try {
-    const counters = index.counters();
-    const reasons: Record<string, number> = {};
-    for (const [name, value] of Object.entries(counters)) {
-      if (name.startsWith("not_cacheable:")) reasons[name.slice("not_cacheable:".length)] = value;
+    const levels = [await levelReport("local", cache.local)];
+    if (cache.remote) levels.push(await levelReport("remote", cache.remote));
+    const local = levels[0]!;
+    const index = new IndexDb(cache.config.dir);
+    try {
+      const counters = index.counters();
+      const reasons: Record<string, number> = {};
+      for (const [name, value] of Object.entries(counters)) {
+        if (name.startsWith("not_cacheable:")) reasons[name.slice("not_cacheable:".length)] = value;
+      }
+      return {
+        location: local.location,
+        healthy: local.healthy,
+        health: local.health,
+        entries: local.entries,
+        bytes: local.bytes,
+        levels,
+        hits: counters.hits ?? 0,
+        misses: counters.misses ?? 0,
+        notCacheable: counters.not_cacheable ?? 0,
+        notCacheableReasons: reasons,
+        corrupt: counters.corrupt ?? 0,
+        stale: counters.stale ?? 0,
+        storeErrors: counters.store_errors ?? 0,
+        savedMs: counters.saved_ms ?? 0,
+        recent: index.artefacts(Number.isFinite(recent) ? recent : 10),
+      };
+    } finally {
+      index.close();
     }
-    return {
-      location: store.location,
-      healthy: health.ok,
-      health: health.detail,
-      entries: entries.length,
-      bytes: entries.reduce((sum, entry) => sum + entry.size, 0),
-      hits: counters.hits ?? 0,
-      misses: counters.misses ?? 0,
-      notCacheable: counters.not_cacheable ?? 0,
-      notCacheableReasons: reasons,
-      corrupt: counters.corrupt ?? 0,
-      stale: counters.stale ?? 0,
-      storeErrors: counters.store_errors ?? 0,
-      savedMs: counters.saved_ms ?? 0,
-      recent: index.artefacts(Number.isFinite(recent) ? recent : 10),
-    };
   } finally {
-    index.close();
+    await cache.close();
   }
+}
+
+async function levelReport(level: LevelReport["level"], store: Store): Promise<LevelReport> {
+  const health = await store.health();
+  const entries = health.ok ? await store.list().catch(() => []) : [];
+  return {
+    level,
+    kind: store.kind,
+    location: store.location,
+    healthy: health.ok,
+    health: health.detail,
+    entries: entries.length,
+    bytes: entries.reduce((sum, entry) => sum + entry.size, 0),
+  };
 }
 
 function renderStatus(report: StatusReport): string {
   const lookups = report.hits + report.misses;
   const rate = lookups === 0 ? "n/a" : `${Math.round((report.hits / lookups) * 100)}%`;
-  const lines = [
-    `cache        ${report.location} (local, ${
-      report.healthy ? report.health : `unhealthy: ${report.health}`
-    })`,
-    `entries      ${report.entries} (${formatBytes(report.bytes)})`,
+  const lines = report.levels.map((level) =>
+    `${level.level.padEnd(12)} ${level.kind} ${level.location}: ` +
+    (level.healthy
+      ? `${level.entries} entries, ${formatBytes(level.bytes)} (${level.health})`
+      : `UNHEALTHY: ${level.health}`)
+  );
+  lines.push(
     `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,
     `time saved   ${formatDuration(report.savedMs)}`,
     `not cached   ${report.notCacheable} rustc calls` +
-    (report.corrupt ? `, ${report.corrupt} corrupt entries dropped` : "") +
-    (report.stale ? `, ${report.stale} stale entries recompiled` : ""),
-  ];
+      (report.corrupt ? `, ${report.corrupt} corrupt entries dropped` : "") +
+      (report.stale ? `, ${report.stale} stale entries recompiled` : ""),
+  );
   const reasons = Object.entries(report.notCacheableReasons).sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons.slice(0, 8)) {
     lines.push(`  ${String(count).padStart(6)}  ${reason}`);

@@ -172,7 +172,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     backend: pick<Backend>("backend", "local"),
     readOnly: pick("read-only", false),
     maxSize: pick("max-size", 10 * 1024 ** 3),
-    compressionLevel: pick("compression-level", 3),
+    compressionLevel: pick("compression-level", 1),
     signingKeyFile: optional("signing-key-file"),
     redis: {
       url: optional("redis.url"),

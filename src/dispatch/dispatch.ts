@@ -51,6 +51,8 @@ interface Unit {
 /** Whether rustc already ran for this invocation, and how it ended. */
 interface RustcOutcome {
   exitCode?: number;
+  /** How long rustc itself ran, so the log can tell the cache's own cost apart. */
+  rustcMs?: number;
 }
 
 /** Runs one rustc invocation through the cache; resolves to the exit code to exit with. */
@@ -114,6 +116,7 @@ async function dispatchThroughCache(
   log({
     ...logUnit,
     outcome: "miss",
+    ...(outcome.rustcMs === undefined ? {} : { rustcMs: outcome.rustcMs }),
     ...(stale ? { reason: stale } : {}),
     ...(code ? { reason: "compile failed" } : {}),
   });
@@ -127,7 +130,7 @@ async function prepareUnit(
   env: Record<string, string>,
   settings: DispatchSettings,
 ): Promise<Unit | { reason: string }> {
-  if (settings.disabled) return { reason: "disabled by CARGO_WARMUP_DISABLE" };
+  if (settings.disabled) return { reason: "cache disabled" };
   const parsed = parseRustcArgs(argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
   const args = parsed.args;
@@ -277,6 +280,7 @@ async function compileAndStore(
 ): Promise<number> {
   const run = await runRustcRecorded(unit.rustc, unit.argv);
   outcome.exitCode = run.code;
+  outcome.rustcMs = Math.round(run.elapsedMs);
   settings.count({ misses: 1 });
   if (run.code !== 0) return run.code;
   try {

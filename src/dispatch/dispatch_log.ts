@@ -12,7 +12,10 @@ export interface DispatchLogLine {
   outcome: "hit" | "miss" | "not-cacheable";
   reason?: string;
   key?: string;
+  /** Wall time of the whole dispatch. */
   ms: number;
+  /** On a miss, how much of `ms` rustc itself took. */
+  rustcMs?: number;
 }
 
 /** Appends `line` to the log named by `path`; a log that cannot be written is skipped. */

@@ -6,8 +6,8 @@
  */
 
 import { join } from "node:path";
-import type { Store } from "../../backends/store.ts";
-import { createLocalStore } from "../../backends/local.ts";
+import { openStore } from "../../backends/open_store.ts";
+import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityMemo } from "./rustc_identity.ts";
 import { type ArtefactRow, IndexDb } from "../index/index_db.ts";
@@ -37,17 +37,52 @@ export interface DispatchSettings {
   close(): Promise<void>;
 }
 
-/** The cache directory: CARGO_WARMUP_DIR, else `$CARGO_HOME/warmup-cache`. */
+/** The cache directory: CARGO_WARMUP_DIR, else `$CARGO_HOME/warmup-cache`, without config files. */
 export function cacheDirOf(env: Record<string, string>): string {
   if (env.CARGO_WARMUP_DIR) return env.CARGO_WARMUP_DIR;
   const cargoHome = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
   return join(cargoHome, "warmup-cache");
 }
 
+/**
+ * Where cargo was started: its config files are the ones that count. Cargo runs rustc for a
+ * registry crate inside that crate's source directory, so our own cwd would find none of them.
+ */
+function cargoCwd(): string {
+  try {
+    return Deno.realPathSync(`/proc/${Deno.ppid}/cwd`);
+  } catch {
+    return Deno.cwd();
+  }
+}
+
 /** Opens what a dispatcher needs; never throws. */
 export async function openDispatchSettings(env: Record<string, string>): Promise<DispatchSettings> {
-  const cacheDir = cacheDirOf(env);
+  let config: WarmupConfig;
+  try {
+    config = (await loadConfig({ cwd: cargoCwd(), env })).config;
+  } catch (error) {
+    // A broken configuration costs the cache, not the build.
+    warnOncePerBuild(cacheDirOf(env), "config", `${describe(error)}; building without the cache`);
+    return disabledSettings(cacheDirOf(env));
+  }
+  const cacheDir = config.dir;
   const warn = (topic: string, message: string) => warnOncePerBuild(cacheDir, topic, message);
+  let signingKey: Uint8Array | undefined;
+  if (config.signingKeyFile !== undefined) {
+    try {
+      signingKey = await Deno.readFile(config.signingKeyFile);
+    } catch (error) {
+      // Without the key, unsigned bundles could slip through: use no cache at all.
+      warn(
+        "signing-key",
+        `cannot read signing key "${config.signingKeyFile}": ${
+          describe(error)
+        }; building without the cache`,
+      );
+      return disabledSettings(cacheDir);
+    }
+  }
   let index: IndexDb | undefined;
   let indexError: unknown;
   // Once one dispatcher of this build met a locked or broken index, the rest do not wait on it.
@@ -81,7 +116,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       return undefined;
     }
   };
-  const store: Store = createLocalStore({ dir: cacheDir });
+  const store = await openStore(config, { warn: (message) => warn("remote", message) });
   const pending: Record<string, number> = {};
 
   return {
@@ -96,8 +131,8 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       lookup: (probe) => guardedIndex((db) => db.rustcIdentity(probe)),
       remember: (probe, row) => guardedIndex((db) => db.rememberRustcIdentity(probe, row)),
     },
-    compressionLevel: Number(env.CARGO_WARMUP_COMPRESSION_LEVEL ?? 3) || 3,
-    signingKey: undefined,
+    compressionLevel: config.compressionLevel,
+    signingKey,
 
     async get(key) {
       warnIfNoIndex();
@@ -156,4 +191,23 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Settings that cache nothing: every invocation runs rustc as if there were no wrapper. */
+function disabledSettings(cacheDir: string): DispatchSettings {
+  return {
+    disabled: true,
+    cacheDir,
+    memo: { lookup: () => undefined, remember: () => {} },
+    rustcMemo: { lookup: () => undefined, remember: () => {} },
+    compressionLevel: 1,
+    signingKey: undefined,
+    get: () => Promise.resolve(undefined),
+    put: () => Promise.resolve(),
+    drop: () => Promise.resolve(),
+    recordHit: () => undefined,
+    count: () => {},
+    warn: (topic, message) => warnOncePerBuild(cacheDir, topic, message),
+    close: () => Promise.resolve(),
+  };
 }

@@ -30,7 +30,7 @@ Deno.test("config: defaults with no files", async () => {
   assert.equal(config.backend, "local");
   assert.equal(config.readOnly, false);
   assert.equal(config.maxSize, 10 * 1024 ** 3);
-  assert.equal(config.compressionLevel, 3);
+  assert.equal(config.compressionLevel, 1);
   assert.equal(config.redis.prefix, "cargo-warmup:");
   assert.equal(config.s3.region, "us-east-1");
   assert.deepEqual(sources.dir, { kind: "default" });

@@ -1,0 +1,45 @@
+/**
+ * The cache as the manager's commands see it: the effective configuration, the configured store
+ * (local disk, with the remote behind it when one is configured) and the index.
+ * @module
+ */
+
+import { openStore } from "../../backends/open_store.ts";
+import type { Store } from "../../backends/store.ts";
+import type { TieredStore } from "../../backends/tiered.ts";
+import { loadConfig, type WarmupConfig } from "../config/config.ts";
+
+/** The configured cache, opened for a manager command. */
+export interface ManagedCache {
+  config: WarmupConfig;
+  /** The local level. */
+  local: Store;
+  /** The remote level, opened, when one is configured. */
+  remote?: Store;
+  close(): Promise<void>;
+}
+
+/** Opens the cache configured for the current directory and environment. */
+export async function openManagedCache(
+  env: Record<string, string> = Deno.env.toObject(),
+): Promise<ManagedCache> {
+  const { config } = await loadConfig({ env });
+  const store = await openStore(config, {
+    warn: (message) => console.error(`warning: ${message}`),
+  });
+  if (!isTiered(store)) return { config, local: store, close: () => store.close() };
+  const remote = "get" in store.remote ? store.remote : await store.remote.open();
+  return {
+    config,
+    local: store.local,
+    remote,
+    async close() {
+      await store.close();
+      await remote.close();
+    },
+  };
+}
+
+function isTiered(store: Store | TieredStore): store is TieredStore {
+  return "local" in store && "remote" in store;
+}
