@@ -83,6 +83,9 @@ export async function buildGroups(options: BuildOptions): Promise<BuildOutcome> 
 
   const outcome: BuildOutcome = { units, hits: 0, misses: 0, keys: new Set(), failed };
   for (const entry of await readLogFrom(options.dispatchLog, logStart)) {
+    // Build scripts probe the compiler with test files that may not compile (anyhow does);
+    // those are not units, and nothing is stored for them.
+    if (entry.reason === "compile failed") continue;
     if (typeof entry.key === "string") outcome.keys.add(entry.key);
     if (entry.outcome === "hit") outcome.hits++;
     if (entry.outcome === "miss") outcome.misses++;
@@ -203,7 +206,8 @@ async function runBuild(
     }
   });
   const readStderr = forEachLine(child.stderr, (line) => {
-    const compiling = /^\s*Compiling (\S+ v\S+)/.exec(line);
+    // Workspace stubs print their path after the version; only registry crates are news.
+    const compiling = /^\s*Compiling (\S+ v\S+)\s*$/.exec(line);
     if (compiling) on.onCompiling(compiling[1]!);
     stderrTail.push(line);
     if (stderrTail.length > 40) stderrTail.shift();
@@ -236,7 +240,7 @@ async function fileSize(path: string): Promise<number> {
 async function readLogFrom(
   path: string,
   offset: number,
-): Promise<Array<{ key?: unknown; outcome?: unknown }>> {
+): Promise<Array<{ key?: unknown; outcome?: unknown; reason?: unknown }>> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);

@@ -16,6 +16,11 @@ export interface MemberDep {
   version: string;
   features: string[];
   defaultFeatures: boolean;
+  /**
+   * A build dependency: compiled for the host, where resolver 2 unifies its features with the
+   * proc-macros' dependencies rather than with the normal ones.
+   */
+  host?: boolean;
 }
 
 /** One combination of crates built together, as one project would. */
@@ -123,6 +128,9 @@ export async function writeWorkspace(dir: string, members: WarmMember[]): Promis
     const name = names[index]!;
     await Deno.mkdir(join(dir, name), { recursive: true });
     await Deno.writeTextFile(join(dir, name, "lib.rs"), "");
+    if (member.deps.some((dep) => dep.host)) {
+      await Deno.writeTextFile(join(dir, name, "build.rs"), "fn main() {}\n");
+    }
     await Deno.writeTextFile(join(dir, name, "Cargo.toml"), memberManifest(name, member));
   }));
   return names;
@@ -137,12 +145,22 @@ function memberManifest(name: string, member: WarmMember): string {
     'edition = "2021"',
     "publish = false",
     "",
+    ...(member.deps.some((dep) => dep.host) ? ['build = "build.rs"'] : []),
+    "",
     "[lib]",
     'path = "lib.rs"',
     "",
-    "[dependencies]",
   ];
-  member.deps.forEach((dep, index) => {
+  const normal = member.deps.filter((dep) => !dep.host);
+  const host = member.deps.filter((dep) => dep.host);
+  if (normal.length > 0) lines.push("[dependencies]", ...dependencyLines(normal), "");
+  if (host.length > 0) lines.push("[build-dependencies]", ...dependencyLines(host), "");
+  return lines.join("\n");
+}
+
+function dependencyLines(deps: MemberDep[]): string[] {
+  const lines: string[] = [];
+  deps.forEach((dep, index) => {
     const fields = [
       `package = ${JSON.stringify(dep.name)}`,
       `version = ${JSON.stringify(dep.version)}`,
@@ -151,7 +169,7 @@ function memberManifest(name: string, member: WarmMember): string {
     ];
     lines.push(`d${index}_${dep.name.replace(/-/g, "_")} = { ${fields.join(", ")} }`);
   });
-  return lines.join("\n") + "\n";
+  return lines;
 }
 
 /** A member that could not be resolved, with cargo's reason. */
@@ -173,7 +191,7 @@ export async function resolveMembers(
 ): Promise<{ groups: WarmGroup[]; skipped: Skipped[] }> {
   const together = join(dir, "warm");
   if (await tryResolve(together, members, env) === undefined) {
-    return { groups: [await groupOf(together, members)], skipped: [] };
+    return { groups: [groupOf(together, members)], skipped: [] };
   }
   // Find the members that fail on their own, a few cargo processes at a time.
   const skipped: Skipped[] = [];
@@ -190,15 +208,33 @@ export async function resolveMembers(
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
+  // A crate that fails on its own is left out of the stacks and unions that name it, which are
+  // then checked again without it.
+  const missing = new Set<string>();
   members.forEach((member, index) => {
-    const reason = results[index];
-    if (reason === undefined) ok.push(member);
-    else skipped.push({ label: member.label, reason });
+    const dep = member.deps[0];
+    if (results[index] !== undefined && member.deps.length === 1 && dep) {
+      missing.add(`${dep.name}@${dep.version}`);
+    }
   });
+  for (const [index, member] of members.entries()) {
+    let reason = results[index];
+    let kept = member;
+    if (reason !== undefined && member.deps.length > 1) {
+      const deps = member.deps.filter((dep) => !missing.has(`${dep.name}@${dep.version}`));
+      if (deps.length > 0 && deps.length < member.deps.length) {
+        kept = { ...member, deps };
+        reason = await tryResolve(join(dir, `retry-${index}`), [kept], env);
+        await Deno.remove(join(dir, `retry-${index}`), { recursive: true }).catch(() => {});
+      }
+    }
+    if (reason === undefined) ok.push(kept);
+    else skipped.push({ label: member.label, reason });
+  }
   if (ok.length === 0) return { groups: [], skipped };
   await Deno.remove(together, { recursive: true }).catch(() => {});
   if (await tryResolve(together, ok, env) === undefined) {
-    return { groups: [await groupOf(together, ok)], skipped };
+    return { groups: [groupOf(together, ok)], skipped };
   }
   // Each resolves alone but not all together (say two crates link the same native library):
   // build each member in a workspace of its own.
@@ -206,7 +242,7 @@ export async function resolveMembers(
   for (const [index, member] of ok.entries()) {
     const single = join(dir, `alone-${index}`);
     if (await tryResolve(single, [member], env) === undefined) {
-      groups.push(await groupOf(single, [member]));
+      groups.push(groupOf(single, [member]));
     }
   }
   return { groups, skipped };
@@ -223,7 +259,7 @@ async function tryResolve(
   return cargoReason(result.stderr);
 }
 
-async function groupOf(dir: string, members: WarmMember[]): Promise<WarmGroup> {
+function groupOf(dir: string, members: WarmMember[]): WarmGroup {
   const names = members.map((member, index) => memberPackage(index, member));
   return {
     dir,

@@ -53,9 +53,13 @@ export function membersOfRecent(
     if (row.source.startsWith("git:") || row.target !== host) continue;
     if (parseIndexTime(row.last_used) < cutoff) continue;
     const profile = /opt-level=[1-3sz]/.test(row.profile) ? "release" : "dev";
-    // Cargo allows one version per semver-compatible range in a graph: that is the slot.
-    const id = `${row.crate}@${compatibleRange(row.version)}`;
-    const variant = `${row.crate}@${row.version}|${row.features}|${profile}`;
+    // Cargo builds proc-macros and build dependencies for the host without optimisation or
+    // debug info in every profile: an unoptimised library without debug info was one of those.
+    const hostUnit = row.kind === "lib" && row.profile === "opt-level=0,debuginfo=0";
+    // Cargo allows one version per semver-compatible range in a graph (the host's and the
+    // target's apart): that is the slot a variant takes in a member.
+    const id = `${hostUnit ? "host" : "target"}:${row.crate}@${compatibleRange(row.version)}`;
+    const variant = `${id}|${row.version}|${row.features}|${profile}`;
     if (seen.has(variant)) continue;
     seen.add(variant);
     const features = row.features === "" ? [] : row.features.split(",");
@@ -73,10 +77,10 @@ export function membersOfRecent(
       version: `=${row.version}`,
       features,
       defaultFeatures: false,
+      ...(hostUnit ? { host: true } : {}),
     });
-    // Proc-macros are built without optimisation in every profile; they say nothing about which
-    // profiles the project used.
-    (row.kind === "proc-macro" ? member.hostOnly : member.profiles).add(profile);
+    // Host units look the same in every profile; they say nothing about the profiles used.
+    (row.kind === "proc-macro" || hostUnit ? member.hostOnly : member.profiles).add(profile);
   }
   return members.map((member, index) => {
     const profiles = member.profiles.size > 0 ? member.profiles : member.hostOnly;

@@ -16,6 +16,8 @@ export interface TierCrate {
   /** Feature sets, each enabled on top of the defaults (unless `defaultFeatures` is false). */
   featureSets: string[][];
   defaultFeatures: boolean;
+  /** Used mostly by proc-macros and build scripts: warmed as a build dependency (host unit). */
+  host: boolean;
 }
 
 /** Crates commonly used together in one project, each as `crate` or `crate/feature,feature`. */
@@ -108,6 +110,7 @@ export async function parseTierList(text: string, source = "tier list"): Promise
       version,
       featureSets: sets.length === 0 ? [[]] : sets,
       defaultFeatures: spec["default-features"] !== false,
+      host: spec.host === true,
     });
   }
   const stacks: TierStack[] = [];

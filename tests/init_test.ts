@@ -1,0 +1,260 @@
+// `cargo-warmup init` end to end with real cargo and Debian's packaged crates: tiers fill the
+// cache so new projects are served, a template's lockfile warms projects made from it, missing
+// crates are skipped, background warm-ups report to status, and --rewarm refills the cache for
+// another rustc. Everything builds the dev profile only, to keep the suite's compile time small.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  copyFixture,
+  countOutcomes,
+  createCargoHome,
+  type DispatchLogEntry,
+  readDispatchLog,
+  runCargo,
+  runWarmup,
+  tempDir,
+  warmupEnv,
+} from "./_harness.ts";
+import { warmupStatusLines } from "../src/warm/background.ts";
+import { readWarmState } from "../src/warm/progress.ts";
+
+/**
+ * Registry units compiled instead of served. Build scripts such as anyhow's and thiserror's
+ * probe the compiler by compiling a test file through RUSTC_WRAPPER; a probe that is meant to
+ * fail is logged as a failed `check` compile and is no unit of the build.
+ */
+const registryMisses = (entries: DispatchLogEntry[]) =>
+  entries.filter((entry) =>
+    entry.outcome === "miss" && !(entry.kind === "check" && entry.reason === "compile failed")
+  );
+
+async function runBinary(path: string): Promise<string> {
+  const output = await new Deno.Command(path, { stdin: "null" }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** A new project on tier-1 crates, the way a service would combine them. */
+async function writeServiceProject(dir: string): Promise<string> {
+  await Deno.mkdir(join(dir, "src"), { recursive: true });
+  await Deno.writeTextFile(
+    join(dir, "Cargo.toml"),
+    `[package]
+name = "service"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+anyhow = "1"
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+tokio = { version = "1", features = ["full"] }
+`,
+  );
+  await Deno.writeTextFile(
+    join(dir, "src", "main.rs"),
+    `#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct Job { id: u32, name: String }
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let job: Job = serde_json::from_str(r#"{"id":7,"name":"warm"}"#)?;
+    let handle = tokio::spawn(async move { serde_json::to_string(&job) });
+    println!("{}", handle.await??);
+    Ok(())
+}
+`,
+  );
+  return dir;
+}
+
+Deno.test("init --tier=1 fills the cache, serves a new project and is a no-op the second time", async (t) => {
+  await using dir = await tempDir("cargo-warmup-init-tier-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const cacheDir = join(dir.path, "cache");
+  const initLog = join(dir.path, "init.jsonl");
+  const env = warmupEnv({ cacheDir, cargoHome, log: initLog });
+
+  await t.step("the first init compiles tier 1", async () => {
+    const init = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stdout, /warmed \d+ units/);
+    const entries = await readDispatchLog(initLog);
+    const crates = new Set(registryMisses(entries).map((entry) => entry.crate));
+    for (const crate of ["proc-macro2", "quote", "syn", "serde", "serde_json", "tokio", "anyhow"]) {
+      assert.ok(crates.has(crate), `${crate} was not compiled into the cache`);
+    }
+    // Debian ships syn 1 only: tier 1's syn 2 entries are skipped, not fatal.
+    assert.match(init.stderr, /warning: skipping syn 2/);
+  });
+
+  await t.step("a new project on tier-1 crates has every registry unit served", async () => {
+    const project = await writeServiceProject(join(dir.path, "service"));
+    const log = join(dir.path, "service.jsonl");
+    const build = await runCargo(["build"], {
+      cwd: project,
+      env: warmupEnv({ cacheDir, cargoHome, log }),
+    });
+    assert.equal(build.code, 0, build.stderr);
+    const entries = await readDispatchLog(log);
+    const counts = countOutcomes(entries);
+    assert.deepEqual(registryMisses(entries), [], "registry units compiled instead of served");
+    assert.ok(counts.hit >= 30, `only ${counts.hit} units served`);
+    assert.equal(
+      await runBinary(join(project, "target", "debug", "service")),
+      '{"id":7,"name":"warm"}\n',
+    );
+  });
+
+  await t.step("a second init --tier=1 compiles nothing", async () => {
+    const before = (await readDispatchLog(initLog)).length;
+    const again = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });
+    assert.equal(again.code, 0, again.stderr);
+    const after = (await readDispatchLog(initLog)).slice(before);
+    assert.deepEqual(registryMisses(after), []);
+    assert.ok(again.seconds < 30, `second init took ${again.seconds.toFixed(1)} s`);
+  });
+});
+
+Deno.test("init --lockfile warms the hyper template so a project copied from it is served", async () => {
+  await using dir = await tempDir("cargo-warmup-init-lockfile-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const cacheDir = join(dir.path, "cache");
+  const template = await copyFixture("seed003", join(dir.path, "template"));
+  const init = await runWarmup(
+    ["init", "--lockfile", join(template, "Cargo.lock"), "--profile", "dev"],
+    { env: warmupEnv({ cacheDir, cargoHome }) },
+  );
+  assert.equal(init.code, 0, init.stderr);
+  assert.ok(!(await Deno.stat(join(template, "target")).catch(() => undefined)));
+
+  const project = await copyFixture("seed003", join(dir.path, "new-project"));
+  const log = join(dir.path, "project.jsonl");
+  const build = await runCargo(["build", "--locked"], {
+    cwd: project,
+    env: warmupEnv({ cacheDir, cargoHome, log }),
+  });
+  assert.equal(build.code, 0, build.stderr);
+  const entries = await readDispatchLog(log);
+  assert.deepEqual(registryMisses(entries), []);
+  assert.ok(countOutcomes(entries).hit >= 20);
+  assert.equal(
+    await runBinary(join(project, "target", "debug", "template")),
+    "status 200 OK\nbody ETALPMET OLLEH\n",
+  );
+});
+
+Deno.test("init skips a tier entry the registry cannot resolve, with a warning", async () => {
+  await using dir = await tempDir("cargo-warmup-init-skip-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const cacheDir = join(dir.path, "cache");
+  const log = join(dir.path, "init.jsonl");
+  const tiers = join(dir.path, "tiers.toml");
+  await Deno.writeTextFile(
+    tiers,
+    '[crates]\nitoa = "1"\nno-such-crate-anywhere = "1"\n"itoa@7" = {}\n' +
+      '[stacks]\nboth = ["itoa", "no-such-crate-anywhere"]\n',
+  );
+  const init = await runWarmup(["init", "--tier-file", tiers, "--profile", "dev"], {
+    env: warmupEnv({ cacheDir, cargoHome, log }),
+  });
+  assert.equal(init.code, 0, init.stderr);
+  assert.match(init.stderr, /warning: skipping no-such-crate-anywhere 1: .*no matching package/);
+  assert.match(init.stderr, /warning: skipping itoa 7:/);
+  // The stack is kept without the missing crate.
+  assert.doesNotMatch(init.stderr, /skipping stack both/);
+  const crates = registryMisses(await readDispatchLog(log)).map((entry) => entry.crate);
+  assert.deepEqual(crates, ["itoa"]);
+});
+
+Deno.test("init --background returns at once and status reports the warm-up", async () => {
+  await using dir = await tempDir("cargo-warmup-init-background-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const cacheDir = join(dir.path, "cache");
+  const tiers = join(dir.path, "tiers.toml");
+  await Deno.writeTextFile(tiers, '[crates]\nserde = { version = "1", features = [["derive"]] }\n');
+  const env = warmupEnv({ cacheDir, cargoHome });
+  const init = await runWarmup(["init", "--tier-file", tiers, "--profile", "dev", "--background"], {
+    env,
+  });
+  assert.equal(init.code, 0, init.stderr);
+  assert.ok(init.seconds < 5, `--background took ${init.seconds.toFixed(1)} s`);
+  assert.match(init.stdout, /started in the background \(pid \d+\)/);
+  const running = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
+    "\n",
+  );
+  assert.match(running, /warm-up +running \(pid \d+, init --tier-file/);
+  assert.match(running, /log: .*init-.*\.log/);
+
+  let state = await readWarmState(cacheDir);
+  for (let waited = 0; state?.phase !== "done" && waited < 240; waited++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    state = await readWarmState(cacheDir);
+  }
+  assert.equal(state?.phase, "done", state?.log && await Deno.readTextFile(state.log));
+  const finished = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
+    "\n",
+  );
+  assert.match(finished, /last warm-up init --tier-file .*finished .*warmed \d+ units/);
+  const log = await Deno.readTextFile(state!.log!);
+  assert.match(log, /warmed \d+ units/);
+});
+
+Deno.test("init --rewarm rebuilds the recently used set for a different rustc", async () => {
+  await using dir = await tempDir("cargo-warmup-init-rewarm-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const cacheDir = join(dir.path, "cache");
+  const project = await copyFixture("seed001", join(dir.path, "project"));
+  const first = await runCargo(["build", "--locked"], {
+    cwd: project,
+    env: warmupEnv({ cacheDir, cargoHome }),
+  });
+  assert.equal(first.code, 0, first.stderr);
+
+  // Another rustc identity without a second toolchain: a rustc that reports a different
+  // release and commit in `rustc -vV` and otherwise runs the real compiler. The cache keys on
+  // that identity and cargo fingerprints it, so for both this is a toolchain upgrade.
+  const realRustc = new TextDecoder().decode(
+    (await new Deno.Command("rustc", { args: ["--print", "sysroot"] }).output()).stdout,
+  ).trim() + "/bin/rustc";
+  const fakeRustc = join(dir.path, "upgraded", "rustc");
+  await Deno.mkdir(join(dir.path, "upgraded"));
+  await Deno.writeTextFile(
+    fakeRustc,
+    `#!/bin/sh
+if [ "$1" = "-vV" ]; then
+  "${realRustc}" -vV | sed -e 's/^release: .*/&-upgraded/' -e 's/^commit-hash: .*/commit-hash: 0000upgraded/'
+  exit 0
+fi
+exec "${realRustc}" "$@"
+`,
+  );
+  await Deno.chmod(fakeRustc, 0o755);
+  const upgraded = { ...warmupEnv({ cacheDir, cargoHome }), RUSTC: fakeRustc };
+
+  const hint = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...upgraded })).join(
+    "\n",
+  );
+  assert.match(hint, /rustc .*-upgraded differs from the one the cache was filled with/);
+  assert.match(hint, /init --rewarm/);
+
+  const rewarmLog = join(dir.path, "rewarm.jsonl");
+  const rewarm = await runWarmup(["init", "--rewarm"], {
+    env: { ...upgraded, CARGO_WARMUP_LOG: rewarmLog },
+  });
+  assert.equal(rewarm.code, 0, rewarm.stderr);
+  const rebuilt = registryMisses(await readDispatchLog(rewarmLog));
+  assert.ok(rebuilt.some((entry) => entry.crate === "tokio"), rewarm.stdout + rewarm.stderr);
+
+  const log = join(dir.path, "after.jsonl");
+  await Deno.remove(join(project, "target"), { recursive: true });
+  const after = await runCargo(["build", "--locked"], {
+    cwd: project,
+    env: { ...upgraded, CARGO_WARMUP_LOG: log },
+  });
+  assert.equal(after.code, 0, after.stderr);
+  const entries = await readDispatchLog(log);
+  assert.deepEqual(registryMisses(entries), [], "the upgraded build compiled registry crates");
+  assert.ok(countOutcomes(entries).hit > 10);
+});
