@@ -17,6 +17,8 @@ packages=(
   librust-serde+serde-derive-dev
   librust-serde-derive-dev
   librust-serde-json-dev
+  librust-anyhow-dev
+  librust-thiserror-dev
   redis-server
   sccache
 )

@@ -8,7 +8,7 @@
 import { UsageError } from "./usage_error.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { formatDuration } from "../units.ts";
-import { cacheDirOf } from "../dispatch/settings.ts";
+import { loadConfig } from "../config/config.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { createLocalStore } from "../../backends/local.ts";
 import { cargoEnv } from "../warm/_cargo.ts";
@@ -86,7 +86,8 @@ export async function runInit(argv: string[]): Promise<number> {
   if (profiles.length === 0) throw new UsageError("init: --profile needs at least one profile");
 
   const env = Deno.env.toObject();
-  const cacheDir = cacheDirOf(env);
+  // The local level, where builds are served from: what init fills and checks.
+  const cacheDir = (await loadConfig({ env })).config.dir;
   const exe = env.CARGO_WARMUP_EXE || Deno.execPath();
 
   if (values.background && !env[BACKGROUND_LOG_ENV]) {

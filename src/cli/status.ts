@@ -7,6 +7,7 @@
 import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
+import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";
 import { parseFlags } from "./parse_flags.ts";
 
@@ -32,6 +33,8 @@ export interface LevelReport {
 
 /** The status report, as `--json` prints it. */
 export interface StatusReport {
+  /** Lines about a running or finished warm-up and a changed toolchain (see src/warm). */
+  warmup: string[];
   /** The local level's location, entry count and size; `levels` has every level. */
   location: string;
   healthy: boolean;
@@ -90,6 +93,7 @@ export async function statusReport(
         entries: local.entries,
         bytes: local.bytes,
         levels,
+        warmup: await warmupStatusLines(cache.config.dir, env),
         hits: counters.hits ?? 0,
         misses: counters.misses ?? 0,
         notCacheable: counters.not_cacheable ?? 0,
@@ -138,6 +142,7 @@ function renderStatus(report: StatusReport): string {
       (report.corrupt ? `, ${report.corrupt} corrupt entries dropped` : "") +
       (report.stale ? `, ${report.stale} stale entries recompiled` : ""),
   );
+  lines.push(...report.warmup);
   const reasons = Object.entries(report.notCacheableReasons).sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons.slice(0, 8)) {
     lines.push(`  ${String(count).padStart(6)}  ${reason}`);

@@ -130,9 +130,12 @@ async function prepareUnit(
   env: Record<string, string>,
   settings: DispatchSettings,
 ): Promise<Unit | { reason: string }> {
-  if (settings.disabled) return { reason: "cache disabled" };
   const parsed = parseRustcArgs(argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
+  if (settings.disabled) {
+    settings.disabled();
+    return { reason: "cache disabled" };
+  }
   const args = parsed.args;
   if (env.CARGO_PRIMARY_PACKAGE) return { reason: "workspace member" };
   const manifestDir = env.CARGO_MANIFEST_DIR;

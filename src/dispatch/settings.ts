@@ -17,7 +17,8 @@ const INDEX_FAULT = "index";
 
 /** The dispatcher's view of the cache, fault-tolerant throughout. */
 export interface DispatchSettings {
-  disabled: boolean;
+  /** Set when the cache is off; `disabled()` says why, once per build, when it matters. */
+  disabled?: () => void;
   cacheDir: string;
   memo: DigestMemo;
   rustcMemo: RustcIdentityMemo;
@@ -63,8 +64,11 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     config = (await loadConfig({ cwd: cargoCwd(), env })).config;
   } catch (error) {
     // A broken configuration costs the cache, not the build.
-    warnOncePerBuild(cacheDirOf(env), "config", `${describe(error)}; building without the cache`);
-    return disabledSettings(cacheDirOf(env));
+    return disabledSettings(
+      cacheDirOf(env),
+      "config",
+      `${describe(error)}; building without the cache`,
+    );
   }
   const cacheDir = config.dir;
   const warn = (topic: string, message: string) => warnOncePerBuild(cacheDir, topic, message);
@@ -74,13 +78,8 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       signingKey = await Deno.readFile(config.signingKeyFile);
     } catch (error) {
       // Without the key, unsigned bundles could slip through: use no cache at all.
-      warn(
-        "signing-key",
-        `cannot read signing key "${config.signingKeyFile}": ${
-          describe(error)
-        }; building without the cache`,
-      );
-      return disabledSettings(cacheDir);
+      const detail = `cannot read signing key "${config.signingKeyFile}": ${describe(error)}`;
+      return disabledSettings(cacheDir, "signing-key", `${detail}; building without the cache`);
     }
   }
   let index: IndexDb | undefined;
@@ -120,7 +119,9 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   const pending: Record<string, number> = {};
 
   return {
-    disabled: env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true",
+    ...(env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true"
+      ? { disabled: () => {} }
+      : {}),
     cacheDir,
     memo: {
       lookup: (path, signature) => guardedIndex((db) => db.fileDigest(path, signature)),
@@ -193,10 +194,13 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Settings that cache nothing: every invocation runs rustc as if there were no wrapper. */
-function disabledSettings(cacheDir: string): DispatchSettings {
+/**
+ * Settings that cache nothing: every invocation runs rustc as if there were no wrapper. The
+ * warning waits for a cacheable invocation: cargo hides the stderr of its `-vV` queries.
+ */
+function disabledSettings(cacheDir: string, topic: string, warning: string): DispatchSettings {
   return {
-    disabled: true,
+    disabled: () => warnOncePerBuild(cacheDir, topic, warning),
     cacheDir,
     memo: { lookup: () => undefined, remember: () => {} },
     rustcMemo: { lookup: () => undefined, remember: () => {} },
