@@ -1,11 +1,13 @@
 /**
  * The local disk store, the embedded default: one file per bundle under `bundles/`, written to a
- * temporary file and renamed into place so that a reader never sees half a bundle.
+ * temporary file and renamed into place so that a reader never sees half a bundle. An entry's
+ * unpacked copy (local_layout.ts) is counted in its size and deleted with it.
  * @module
  */
 
 import { join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
+import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
 import { StoreUnavailableError } from "./store.ts";
 
 /** Options for {@linkcode createLocalStore}. */
@@ -14,7 +16,6 @@ export interface LocalStoreOptions {
   dir: string;
 }
 
-const KEY_PATTERN = /^[0-9a-f]{64}$/;
 /** Temporary files older than this are left over by a killed writer and may be removed. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -31,27 +32,31 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
  */
 export function createLocalStore(options: LocalStoreOptions): Store {
   const bundlesDir = join(options.dir, "bundles");
-  const tempDir = join(options.dir, "tmp");
-  const pathOf = (key: string) => {
-    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
-    return join(bundlesDir, key.slice(0, 2), `${key}.tzst`);
-  };
+  const tempDir = stagingDirOf(options.dir);
+  const pathOf = (key: string) => bundlePathOf(options.dir, key);
 
   return {
     kind: "local",
     location: options.dir,
 
-    async get(key) {
+    get(key) {
       const path = pathOf(key);
       try {
-        const bytes = await Deno.readFile(path);
+        // Synchronous: this is the hit path, and an async read costs a thread-pool round trip.
+        const bytes = Deno.readFileSync(path);
         // The file's mtime is its last use: gc evicts by it.
-        const now = new Date();
-        await Deno.utime(path, now, now).catch(() => {});
-        return bytes;
+        try {
+          const now = new Date();
+          Deno.utimeSync(path, now, now);
+        } catch {
+          // a read-only cache still serves
+        }
+        return Promise.resolve(bytes);
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw new StoreUnavailableError(options.dir, String(error), { cause: error });
+        if (error instanceof Deno.errors.NotFound) return Promise.resolve(undefined);
+        return Promise.reject(
+          new StoreUnavailableError(options.dir, String(error), { cause: error }),
+        );
       }
     },
 
@@ -85,6 +90,7 @@ export function createLocalStore(options: LocalStoreOptions): Store {
 
     async delete(key) {
       try {
+        await Deno.remove(mirrorPathOf(options.dir, key), { recursive: true }).catch(() => {});
         await Deno.remove(pathOf(key));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -98,10 +104,11 @@ export function createLocalStore(options: LocalStoreOptions): Store {
       for (const shard of await readDirNames(bundlesDir)) {
         for (const name of await readDirNames(join(bundlesDir, shard))) {
           const key = name.replace(/\.tzst$/, "");
-          if (!KEY_PATTERN.test(key)) continue;
+          if (!isCacheKey(key)) continue;
           const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
           if (!info?.isFile) continue;
-          entries.push({ key, size: info.size, lastUsed: info.mtime?.getTime() ?? 0 });
+          const size = info.size + await treeSize(mirrorPathOf(options.dir, key));
+          entries.push({ key, size, lastUsed: info.mtime?.getTime() ?? 0 });
         }
       }
       await removeStaleTemporaries(tempDir);
@@ -124,6 +131,16 @@ export function createLocalStore(options: LocalStoreOptions): Store {
       return Promise.resolve();
     },
   };
+}
+
+/** Bytes under `path` (a file or directory); 0 when it does not exist. */
+async function treeSize(path: string): Promise<number> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  if (!info) return 0;
+  if (!info.isDirectory) return info.size;
+  let total = 0;
+  for (const name of await readDirNames(path)) total += await treeSize(join(path, name));
+  return total;
 }
 
 async function readDirNames(dir: string): Promise<string[]> {

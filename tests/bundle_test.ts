@@ -32,8 +32,8 @@ function sampleBundle(key = KEY): Bundle {
   };
 }
 
-Deno.test("a bundle survives packing and opening unchanged", () => {
-  const opened = openBundle(packBundle(sampleBundle()), KEY);
+Deno.test("a bundle survives packing and opening unchanged", async () => {
+  const opened = await openBundle(await packBundle(sampleBundle()), KEY);
   assert.deepEqual(opened.meta, sampleBundle().meta);
   assert.deepEqual([...opened.files.get("rlib")!], [1, 2, 3]);
   assert.equal(opened.files.get("rmeta")?.length, 70_000);
@@ -41,37 +41,34 @@ Deno.test("a bundle survives packing and opening unchanged", () => {
   assert.equal(opened.stderr, sampleBundle().stderr);
 });
 
-Deno.test("a truncated bundle is refused", () => {
-  const bytes = packBundle(sampleBundle());
+Deno.test("a truncated bundle is refused", async () => {
+  const bytes = await packBundle(sampleBundle());
   for (const length of [0, 10, 69, 70, bytes.length - 1]) {
-    assert.throws(() => openBundle(bytes.subarray(0, length), KEY), BundleError);
+    await assert.rejects(() => openBundle(bytes.subarray(0, length), KEY), BundleError);
   }
 });
 
-Deno.test("a bundle with a flipped payload byte fails its content hash", () => {
-  const bytes = packBundle(sampleBundle());
+Deno.test("a bundle with a flipped payload byte fails its content hash", async () => {
+  const bytes = await packBundle(sampleBundle());
   bytes[bytes.length - 5]! ^= 0xff;
-  assert.throws(() => openBundle(bytes, KEY), /Content hash mismatch/);
+  await assert.rejects(() => openBundle(bytes, KEY), /Content hash mismatch/);
 });
 
-Deno.test("a bundle stored under another key is refused", () => {
-  const bytes = packBundle(sampleBundle("cd".repeat(32)));
-  assert.throws(() => openBundle(bytes, KEY), /is for key/);
+Deno.test("a bundle stored under another key is refused", async () => {
+  const bytes = await packBundle(sampleBundle("cd".repeat(32)));
+  await assert.rejects(() => openBundle(bytes, KEY), /is for key/);
 });
 
-Deno.test("with a signing key only bundles signed with it for this key are accepted", () => {
+Deno.test("with a signing key only bundles signed with it for this key are accepted", async () => {
   const key = new TextEncoder().encode("team secret");
-  const signed = packBundle(sampleBundle(), { signingKey: key });
-  assert.equal(openBundle(signed, KEY, { signingKey: key }).meta.crate, "itoa");
-  assert.throws(
-    () => openBundle(packBundle(sampleBundle()), KEY, { signingKey: key }),
-    /Bad signature/,
-  );
-  const other = new TextEncoder().encode("someone else");
-  assert.throws(
-    () => openBundle(packBundle(sampleBundle(), { signingKey: other }), KEY, { signingKey: key }),
-    /Bad signature/,
-  );
+  const signed = await packBundle(sampleBundle(), { signingKey: key });
+  assert.equal((await openBundle(signed, KEY, { signingKey: key })).meta.crate, "itoa");
+  const unsigned = await packBundle(sampleBundle());
+  await assert.rejects(() => openBundle(unsigned, KEY, { signingKey: key }), /Bad signature/);
+  const other = await packBundle(sampleBundle(), {
+    signingKey: new TextEncoder().encode("someone else"),
+  });
+  await assert.rejects(() => openBundle(other, KEY, { signingKey: key }), /Bad signature/);
 });
 
 Deno.test("tar entries with traversal, absolute paths or links are refused", () => {

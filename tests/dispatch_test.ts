@@ -170,9 +170,13 @@ Deno.test("a corrupt bundle is dropped and replaced, never served", async () => 
   const probe = await buildThroughCache(dir.path, "seed003", cacheDir);
   const itoa = probe.entries.find((e) => e.crate === "itoa" && e.kind === "lib");
   assert.ok(itoa?.key, "no itoa unit in seed003");
+  // Only the bundle, as after its unpacked mirror was evicted; then the bundle loses its tail.
+  await Deno.remove(join(cacheDir, "unpacked", itoa.key.slice(0, 2), itoa.key), {
+    recursive: true,
+  });
   const bundlePath = join(cacheDir, "bundles", itoa.key.slice(0, 2), `${itoa.key}.tzst`);
   const bytes = await Deno.readFile(bundlePath);
-  await Deno.writeFile(bundlePath, bytes.subarray(0, bytes.length - 100)); // truncated
+  await Deno.writeFile(bundlePath, bytes.subarray(0, bytes.length - 100));
 
   const build = await buildThroughCache(dir.path, "seed003", cacheDir);
   assert.equal(build.code, 0, build.stderr);
@@ -184,6 +188,34 @@ Deno.test("a corrupt bundle is dropped and replaced, never served", async () => 
   const after = await buildThroughCache(dir.path, "seed003", cacheDir);
   assert.equal(after.entries.find((e) => e.key === itoa.key)?.outcome, "hit");
 });
+
+Deno.test("an unpacked mirror changed on disk is not served, and the bundle serves instead", async () => {
+  await using dir = await tempDir();
+  const cacheDir = await copySharedWarmCache(join(dir.path, "cache"));
+  const probe = await buildThroughCache(dir.path, "seed003", cacheDir);
+  const http = probe.entries.find((e) => e.crate === "http" && e.kind === "lib")!;
+  const mirror = join(cacheDir, "unpacked", http.key!.slice(0, 2), http.key!);
+  const rlib = join(mirror, "out.rlib");
+  const tampered = await Deno.readFile(rlib);
+  tampered[tampered.length - 1]! ^= 0xff;
+  await Deno.writeFile(rlib, tampered);
+
+  const build = await buildThroughCache(dir.path, "seed003", cacheDir);
+  assert.equal(build.code, 0, build.stderr);
+  assert.equal(build.entries.find((e) => e.key === http.key)?.outcome, "hit");
+  const served = await Deno.readFile(
+    join(build.project, "target/debug/deps", await rlibName(build.project, "http")),
+  );
+  assert.notDeepEqual(served.subarray(-1), tampered.subarray(-1));
+  assert.match(await runBinary(join(build.project, "target/debug/template")), /status 200 OK/);
+});
+
+async function rlibName(project: string, crate: string): Promise<string> {
+  for await (const entry of Deno.readDir(join(project, "target/debug/deps"))) {
+    if (entry.name.startsWith(`lib${crate}-`) && entry.name.endsWith(".rlib")) return entry.name;
+  }
+  throw new Error(`no rlib of ${crate}`);
+}
 
 Deno.test("a different rustc identity misses", async () => {
   await using dir = await tempDir();

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { constants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { packTar, type TarEntry, unpackTar } from "./_tar.ts";
@@ -77,15 +76,19 @@ export interface BundleCodecOptions {
  * ```ts
  * import { openBundle, packBundle } from "./bundle.ts";
  * const key = "0".repeat(64);
- * const bytes = packBundle({
+ * const bytes = await packBundle({
  *   meta: { format: 1, key, crate: "itoa", version: "1.0.1", kind: "lib", outputs: [],
  *     sources: [], envDeps: [], compileMs: 5, createdAt: new Date().toISOString() },
  *   files: new Map(), stdout: "", stderr: "",
  * });
- * console.log(openBundle(bytes, key).meta.crate); // "itoa"
+ * console.log((await openBundle(bytes, key)).meta.crate); // "itoa"
  * ```
  */
-export function packBundle(bundle: Bundle, options: BundleCodecOptions = {}): Uint8Array {
+export async function packBundle(
+  bundle: Bundle,
+  options: BundleCodecOptions = {},
+): Promise<Uint8Array> {
+  const { constants, zstdCompressSync } = await loadZlib();
   const encoder = new TextEncoder();
   const entries: TarEntry[] = [
     { name: "meta.json", data: encoder.encode(JSON.stringify(bundle.meta)) },
@@ -119,11 +122,11 @@ export function packBundle(bundle: Bundle, options: BundleCodecOptions = {}): Ui
 }
 
 /** Verifies and unpacks stored bytes; throws {@linkcode BundleError} for anything not servable. */
-export function openBundle(
+export async function openBundle(
   bytes: Uint8Array,
   expectedKey: string,
   options: BundleCodecOptions = {},
-): Bundle {
+): Promise<Bundle> {
   if (bytes.length < HEADER_SIZE || !MAGIC.every((byte, i) => bytes[i] === byte)) {
     throw new BundleError("Not a cargo-warmup bundle: bad magic or truncated header");
   }
@@ -141,6 +144,7 @@ export function openBundle(
     }
   }
 
+  const { constants, zstdDecompressSync } = await loadZlib();
   let entries: TarEntry[];
   try {
     entries = unpackTar(
@@ -181,6 +185,11 @@ export function openBundle(
   const bundle: Bundle = { meta, files, stdout: text("stdout.tmpl"), stderr: text("stderr.tmpl") };
   if (byName.has("dep-info.tmpl")) bundle.depInfo = text("dep-info.tmpl");
   return bundle;
+}
+
+/** node:zlib costs a process ~15 ms to load: only bundle packing and unpacking need it. */
+function loadZlib() {
+  return import("node:zlib");
 }
 
 function signature(key: Uint8Array, cacheKey: string, hash: Uint8Array): Uint8Array {

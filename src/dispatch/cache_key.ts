@@ -34,21 +34,21 @@ export interface KeyInputs {
  *
  * @example
  * ```ts ignore
- * const { key } = await cacheKeyOf(inputs);
+ * const { key } = cacheKeyOf(inputs);
  * ```
  */
-export async function cacheKeyOf(inputs: KeyInputs): Promise<{ key: string; recipe: unknown }> {
+export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } {
   const { args, env, roots } = inputs;
   const normalise = (text: string) => toTemplate(text, roots);
 
-  const externs = await Promise.all(
-    args.externs.map(async (extern) => [
-      extern.options,
-      extern.name,
-      extern.path === undefined ? null : await digestFile(extern.path, inputs.memo),
-    ]),
-  );
-  externs.sort((a, b) => String(a[1]).localeCompare(String(b[1])));
+  const externs = args.externs.map((extern) => [
+    extern.options,
+    extern.name,
+    extern.path === undefined ? null : digestFile(extern.path, inputs.memo),
+  ]);
+  // Code-unit order: localeCompare would tie the key to the machine's locale (and loading the
+  // collator costs a hit several milliseconds).
+  externs.sort((a, b) => (String(a[1]) < String(b[1]) ? -1 : String(a[1]) > String(b[1]) ? 1 : 0));
 
   const recipe = {
     format: RECIPE_FORMAT,
@@ -71,18 +71,18 @@ export async function cacheKeyOf(inputs: KeyInputs): Promise<{ key: string; reci
       .filter(([name]) => KEYED_ENV.test(name))
       .map(([name, value]) => `${name}=${normalise(value)}`)
       .sort(),
-    outDirContents: env.OUT_DIR ? await directoryDigest(env.OUT_DIR, inputs.memo) : null,
+    outDirContents: env.OUT_DIR ? directoryDigest(env.OUT_DIR, inputs.memo) : null,
   };
   return { key: sha256Hex(JSON.stringify(recipe)), recipe };
 }
 
 /** A digest of every file under `dir` with its relative path: what a build script generated. */
-export async function directoryDigest(dir: string, memo: DigestMemo): Promise<string> {
+export function directoryDigest(dir: string, memo: DigestMemo): string {
   const files: string[] = [];
-  const walk = async (current: string) => {
-    for await (const entry of Deno.readDir(current)) {
+  const walk = (current: string) => {
+    for (const entry of Deno.readDirSync(current)) {
       const path = join(current, entry.name);
-      if (entry.isDirectory) await walk(path);
+      if (entry.isDirectory) walk(path);
       else if (entry.isFile) files.push(path);
       else if (entry.isSymlink) files.push(path);
       if (files.length > MAX_OUT_DIR_FILES) {
@@ -90,10 +90,8 @@ export async function directoryDigest(dir: string, memo: DigestMemo): Promise<st
       }
     }
   };
-  await walk(dir);
+  walk(dir);
   files.sort();
-  const parts = await Promise.all(
-    files.map(async (path) => `${relative(dir, path)}\0${await digestFile(path, memo)}`),
-  );
+  const parts = files.map((path) => `${relative(dir, path)}\0${digestFile(path, memo)}`);
   return sha256Hex(parts.join("\n"));
 }

@@ -23,13 +23,20 @@ import {
 import { cacheKeyOf } from "./cache_key.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
-import { depInfoPath, type ExpectedOutput, expectedOutputs, unitKindOf } from "./outputs.ts";
+import {
+  depInfoPath,
+  type ExpectedOutput,
+  expectedOutputs,
+  type OutputRole,
+  unitKindOf,
+} from "./outputs.ts";
 import { fromTemplate, type PathRoots, pathRootsOf, toTemplate } from "./path_roots.ts";
 import { parseRustcArgs, type RustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
 import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { cacheDirOf, type DispatchSettings, openDispatchSettings } from "./settings.ts";
+import { type MirrorTrust, readMirror, writeMirror } from "../bundle/mirror.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */
@@ -48,6 +55,16 @@ interface Unit {
   rustcRelease: string;
 }
 
+/**
+ * When each phase of this dispatch ended, in ms since it started: written to the dispatch log so
+ * that "why is a hit slow?" has an answer. One dispatcher process handles one invocation.
+ */
+const phases: Record<string, number> = {};
+let phaseClock = 0;
+function phaseDone(name: string): void {
+  phases[name] = Math.round((performance.now() - phaseClock) * 10) / 10;
+}
+
 /** Whether rustc already ran for this invocation, and how it ended. */
 interface RustcOutcome {
   exitCode?: number;
@@ -58,11 +75,13 @@ interface RustcOutcome {
 /** Runs one rustc invocation through the cache; resolves to the exit code to exit with. */
 export async function dispatch(rustc: string, argv: string[]): Promise<number> {
   const started = performance.now();
+  phaseClock = started;
   const env = Deno.env.toObject();
   const outcome: RustcOutcome = {};
   let settings: DispatchSettings | undefined;
   try {
     settings = await openDispatchSettings(env);
+    phaseDone("opened");
     return await dispatchThroughCache(rustc, argv, env, settings, started, outcome);
   } catch (error) {
     // A bug or fault in the cache must cost the cache, never the build.
@@ -90,6 +109,7 @@ async function dispatchThroughCache(
     appendDispatchLog(env.CARGO_WARMUP_LOG, {
       ...line,
       ms: Math.round(performance.now() - started),
+      phases,
     });
 
   const prepared = await prepareUnit(rustc, argv, env, settings);
@@ -100,6 +120,7 @@ async function dispatchThroughCache(
     return outcome.exitCode;
   }
   const unit = prepared;
+  phaseDone("keyed");
   const logUnit = {
     crate: unit.crate,
     version: unit.version,
@@ -141,7 +162,7 @@ async function prepareUnit(
   const manifestDir = env.CARGO_MANIFEST_DIR;
   if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
   const cargoHome = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
-  const source = await sourceIdentity(manifestDir, cargoHome);
+  const source = sourceIdentity(manifestDir, cargoHome);
   if (source === undefined) return { reason: "path or workspace crate" };
 
   try {
@@ -157,7 +178,7 @@ async function prepareUnit(
       outDirEnv: env.OUT_DIR,
       cargoHome,
     });
-    const { key } = await cacheKeyOf({
+    const { key } = cacheKeyOf({
       args,
       env,
       roots,
@@ -197,29 +218,40 @@ async function serveHit(
   settings: DispatchSettings,
   started: number,
 ): Promise<"served" | string | undefined> {
-  const bytes = await settings.get(unit.key);
-  if (bytes === undefined) return undefined;
-  let bundle: Bundle;
-  try {
-    bundle = openBundle(bytes, unit.key, { signingKey: settings.signingKey });
-  } catch (error) {
-    if (!(error instanceof BundleError)) throw error;
-    settings.warn(
-      `corrupt-${unit.key}`,
-      `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
-    );
-    settings.count({ corrupt: 1 });
-    await settings.drop(unit.key);
-    return "corrupt entry";
+  const mirrored = readMirror(settings.cacheDir, unit.key, settings.signingKey !== undefined);
+  let content: RestorableContent;
+  let bundle: Bundle | undefined;
+  if (mirrored) {
+    settings.touch(unit.key);
+    content = mirrored;
+  } else {
+    const bytes = await settings.get(unit.key);
+    phaseDone("fetched");
+    if (bytes === undefined) return undefined;
+    try {
+      bundle = await openBundle(bytes, unit.key, { signingKey: settings.signingKey });
+    } catch (error) {
+      if (!(error instanceof BundleError)) throw error;
+      settings.warn(
+        `corrupt-${unit.key}`,
+        `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
+      );
+      settings.count({ corrupt: 1 });
+      await settings.drop(unit.key);
+      return "corrupt entry";
+    }
+    content = bundle;
   }
-  const staleReason = await whyStale(bundle.meta, unit, settings.memo);
+  phaseDone("unpacked");
+  const staleReason = whyStale(content.meta, unit, settings.memo);
+  phaseDone("verified");
   if (staleReason) {
     settings.count({ stale: 1 });
     return staleReason;
   }
 
   try {
-    await restoreOutputs(bundle, unit, settings.memo);
+    await restoreOutputs(content, unit, settings.memo);
   } catch (error) {
     settings.warn(
       "restore",
@@ -227,21 +259,45 @@ async function serveHit(
     );
     return "restore failed";
   }
+  phaseDone("restored");
   const elapsed = performance.now() - started;
-  const compileMs = settings.recordHit(unit.key) ?? bundle.meta.compileMs;
+  const compileMs = settings.recordHit(unit.key) ?? content.meta.compileMs;
   settings.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - elapsed)) });
+  if (bundle) {
+    // After the build has its files: the next hit on this entry copies instead of unpacking.
+    mirrorQuietly(settings, bundle, unit, settings.signingKey ? "signed" : "unsigned");
+  }
+  phaseDone("recorded");
   return "served";
 }
 
+function mirrorQuietly(
+  settings: DispatchSettings,
+  bundle: Omit<Bundle, "files">,
+  unit: Unit,
+  trust: MirrorTrust,
+): void {
+  try {
+    writeMirror(settings.cacheDir, bundle, unit.outputs, trust);
+  } catch {
+    // Without a mirror, hits unpack the bundle: slower, never wrong.
+  }
+}
+
 /** A cached entry is only valid if the sources and environment it was built from still match. */
-async function whyStale(
+function whyStale(
   meta: BundleMeta,
   unit: Unit,
   memo: DigestMemo,
-): Promise<string | undefined> {
+): string | undefined {
   for (const source of meta.sources) {
     const path = fromTemplate(source.path, unit.roots);
-    const digest = await digestFile(path, memo).catch(() => undefined);
+    let digest: string | undefined;
+    try {
+      digest = digestFile(path, memo);
+    } catch {
+      // a source that is gone has changed
+    }
     if (digest !== source.digest) return `source changed: ${path}`;
   }
   for (const dep of meta.envDeps) {
@@ -252,27 +308,53 @@ async function whyStale(
   return undefined;
 }
 
-async function restoreOutputs(bundle: Bundle, unit: Unit, memo: DigestMemo): Promise<void> {
-  const digests = new Map(bundle.meta.outputs.map((output) => [output.role, output.digest]));
-  for (const output of unit.outputs) {
-    const data = bundle.files.get(output.role);
+/** A cached compilation ready to restore: outputs as bytes (a bundle) or as files (a mirror). */
+type RestorableContent = Omit<Bundle, "files"> & { files: Map<OutputRole, Uint8Array | string> };
+
+/**
+ * Writes a hit's files where this build expects them, in the order rustc would: the `.rmeta`
+ * first, announced to cargo at once (the replayed stderr up to its artifact notification), so
+ * that cargo starts dependent crates while the rlib is still being written.
+ */
+async function restoreOutputs(
+  content: RestorableContent,
+  unit: Unit,
+  memo: DigestMemo,
+): Promise<void> {
+  const digests = new Map(content.meta.outputs.map((output) => [output.role, output.digest]));
+  const stderr = fromTemplate(content.stderr, unit.roots);
+  const announced = metadataAnnouncementEnd(stderr);
+  const ordered = [...unit.outputs].sort((a, b) =>
+    Number(b.role === "rmeta") - Number(a.role === "rmeta")
+  );
+  for (const output of ordered) {
+    const source = content.files.get(output.role);
     const digest = digests.get(output.role);
-    if (data === undefined || digest === undefined) {
+    if (source === undefined || digest === undefined) {
       throw new BundleError(`no ${output.role} in bundle`);
     }
-    await writeAtomically(output.path, data, output.role === "bin" ? 0o755 : 0o644);
-    await rememberWrittenFile(output.path, digest, memo);
+    writeAtomically(output.path, source, output.role === "bin" ? 0o755 : 0o644);
+    // Remembered before cargo hears of the file: a dependent keys on its digest.
+    rememberWrittenFile(output.path, digest, memo);
+    if (output.role === "rmeta") await writeAll(Deno.stderr, stderr.slice(0, announced));
   }
   const depInfo = depInfoPath(unit.args);
-  if (depInfo !== undefined && bundle.depInfo !== undefined) {
-    await writeAtomically(
+  if (depInfo !== undefined && content.depInfo !== undefined) {
+    writeAtomically(
       depInfo,
-      new TextEncoder().encode(fromTemplate(bundle.depInfo, unit.roots, true)),
+      new TextEncoder().encode(fromTemplate(content.depInfo, unit.roots, true)),
       0o644,
     );
   }
-  await writeAll(Deno.stdout, fromTemplate(bundle.stdout, unit.roots));
-  await writeAll(Deno.stderr, fromTemplate(bundle.stderr, unit.roots));
+  await writeAll(Deno.stdout, fromTemplate(content.stdout, unit.roots));
+  const alreadyWritten = unit.outputs.some((output) => output.role === "rmeta") ? announced : 0;
+  await writeAll(Deno.stderr, stderr.slice(alreadyWritten));
+}
+
+/** Where the line announcing the `.rmeta` artifact ends in rustc's JSON stderr (0 if absent). */
+function metadataAnnouncementEnd(stderr: string): number {
+  const match = /^\{"\$message_type":"artifact".*"emit":"metadata"\}$/m.exec(stderr);
+  return match === null ? 0 : match.index + match[0].length + 1;
 }
 
 /** Runs rustc and, when it succeeds, stores its outputs; a failure to store never fails the build. */
@@ -283,15 +365,18 @@ async function compileAndStore(
 ): Promise<number> {
   const run = await runRustcRecorded(unit.rustc, unit.argv);
   outcome.exitCode = run.code;
+  phaseDone("compiled");
   outcome.rustcMs = Math.round(run.elapsedMs);
   settings.count({ misses: 1 });
   if (run.code !== 0) return run.code;
   try {
     const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, settings.memo);
-    const bytes = packBundle(bundle, {
+    phaseDone("collected");
+    const bytes = await packBundle(bundle, {
       compressionLevel: settings.compressionLevel,
       signingKey: settings.signingKey,
     });
+    phaseDone("packed");
     await settings.put(unit.key, bytes, {
       key: unit.key,
       crate: unit.crate,
@@ -306,6 +391,7 @@ async function compileAndStore(
       size: bytes.length,
       compileMs: Math.round(run.elapsedMs),
     });
+    mirrorQuietly(settings, bundle, unit, "compiled here");
   } catch (error) {
     settings.warn(
       "store",
@@ -330,7 +416,7 @@ async function bundleOutputs(
     const digest = sha256Hex(data);
     files.set(output.role, data);
     outputs.push({ role: output.role, digest });
-    await rememberWrittenFile(output.path, digest, memo);
+    rememberWrittenFile(output.path, digest, memo);
   }
 
   const depInfoFile = depInfoPath(unit.args);
@@ -338,12 +424,10 @@ async function bundleOutputs(
   const depInfo = depInfoText === undefined
     ? { sources: [], envDeps: [] }
     : parseDepInfo(depInfoText);
-  const sources = await Promise.all(
-    depInfo.sources.map(async (path) => ({
-      path: toTemplate(path, unit.roots),
-      digest: await digestFile(path, memo),
-    })),
-  );
+  const sources = depInfo.sources.map((path) => ({
+    path: toTemplate(path, unit.roots),
+    digest: digestFile(path, memo),
+  }));
   const envDeps = depInfo.envDeps.map((dep) =>
     dep.value === undefined
       ? { name: dep.name }
@@ -365,10 +449,21 @@ async function bundleOutputs(
     },
     files,
     stdout: toTemplate(stdout, unit.roots),
-    stderr: toTemplate(stderr, unit.roots),
+    stderr: toTemplate(withoutBuildEnvironmentNoise(stderr), unit.roots),
   };
   if (depInfoText !== undefined) bundle.depInfo = toTemplate(depInfoText, unit.roots);
   return bundle;
+}
+
+/**
+ * rustc's stderr without what described this build's environment rather than the crate (a
+ * jobserver it could not reach): replaying that into every later build would mislead.
+ */
+function withoutBuildEnvironmentNoise(stderr: string): string {
+  return stderr
+    .split(/(?<=\n)/)
+    .filter((line) => !line.includes("failed to connect to jobserver"))
+    .join("");
 }
 
 /** The crate's enabled features, from its `--cfg feature="…"` flags. */
@@ -388,13 +483,21 @@ function profileOf(args: RustcArgs): string {
 }
 
 /** Writes through a temporary file and a rename, so cargo never sees half an artefact. */
-async function writeAtomically(path: string, data: Uint8Array, mode: number): Promise<void> {
+// Synchronous on purpose: one dispatcher does one thing at a time, and Deno's async file ops
+// cost a thread-pool round trip each, which shows on a hit's large writes.
+function writeAtomically(path: string, source: Uint8Array | string, mode: number): void {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
-    await Deno.writeFile(temp, data, { mode });
-    await Deno.rename(temp, path);
+    // A file source is copied in the kernel (copy_file_range), keeping its mode.
+    if (typeof source === "string") Deno.copyFileSync(source, temp);
+    else Deno.writeFileSync(temp, source, { mode });
+    Deno.renameSync(temp, path);
   } catch (error) {
-    await Deno.remove(temp).catch(() => {});
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // nothing was written
+    }
     throw error;
   }
 }

@@ -16,6 +16,8 @@ export interface DispatchLogLine {
   ms: number;
   /** On a miss, how much of `ms` rustc itself took. */
   rustcMs?: number;
+  /** When each phase ended, in ms since the dispatch started. */
+  phases?: Record<string, number>;
 }
 
 /** Appends `line` to the log named by `path`; a log that cannot be written is skipped. */

@@ -31,7 +31,7 @@ export async function rustcIdentity(
   memo?: RustcIdentityMemo,
 ): Promise<RustcIdentityRow> {
   const path = resolveExecutable(rustc, env.PATH ?? "");
-  const info = await Deno.stat(path);
+  const info = Deno.statSync(path);
   // A rustup proxy stays the same file while the toolchain behind it is updated, so its stat
   // says nothing: ask it every time. Cargo run through rustup passes the real toolchain rustc.
   const probe = isRustupProxy(path, info)

@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { openStore } from "../../backends/open_store.ts";
+import { bundlePathOf } from "../../backends/local_layout.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityMemo } from "./rustc_identity.ts";
@@ -28,6 +29,8 @@ export interface DispatchSettings {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Stores a bundle and records it in the index; rejects when the store refuses. */
   put(key: string, bundle: Uint8Array, row: ArtefactRow): Promise<void>;
+  /** Marks a bundle used now (its unpacked mirror served it, so the store was not read). */
+  touch(key: string): void;
   /** Removes a bad bundle, where the store allows. */
   drop(key: string): Promise<void>;
   /** Counts a hit in the index; the recorded compile time when known. */
@@ -153,6 +156,15 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       guardedIndex((db) => db.recordArtefact(row));
     },
 
+    touch(key) {
+      try {
+        const now = new Date();
+        Deno.utimeSync(bundlePathOf(cacheDir, key), now, now);
+      } catch {
+        // gc then sees an older last use; nothing else depends on it
+      }
+    },
+
     async drop(key) {
       await store.delete(key).catch(() => {});
       guardedIndex((db) => db.forgetArtefact(key));
@@ -208,6 +220,7 @@ function disabledSettings(cacheDir: string, topic: string, warning: string): Dis
     signingKey: undefined,
     get: () => Promise.resolve(undefined),
     put: () => Promise.resolve(),
+    touch: () => {},
     drop: () => Promise.resolve(),
     recordHit: () => undefined,
     count: () => {},

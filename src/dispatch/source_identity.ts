@@ -15,14 +15,14 @@ import { sha256Hex } from "../index/file_digest.ts";
  * @example
  * ```ts
  * import { sourceIdentity } from "./source_identity.ts";
- * const id = await sourceIdentity("/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/itoa-1.0.1", "/h/.cargo");
+ * const id = sourceIdentity("/h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/itoa-1.0.1", "/h/.cargo");
  * console.log(id); // "registry:index.crates.io-1949cf8c6b5b557f"
  * ```
  */
-export async function sourceIdentity(
+export function sourceIdentity(
   manifestDir: string,
   cargoHome: string,
-): Promise<string | undefined> {
+): string | undefined {
   const inHome = relative(cargoHome, manifestDir);
   const registry = /^registry\/src\/([^/]+)\/[^/]+$/.exec(inHome) ??
     /\/registry\/src\/([^/]+)\/[^/]+$/.exec(manifestDir);
@@ -35,7 +35,7 @@ export async function sourceIdentity(
   // from are verified on every hit (see whyStale in dispatch.ts).
   let checksumText: string;
   try {
-    checksumText = await Deno.readTextFile(join(manifestDir, ".cargo-checksum.json"));
+    checksumText = Deno.readTextFileSync(join(manifestDir, ".cargo-checksum.json"));
   } catch {
     return undefined; // no checksum file: a path or workspace crate
   }

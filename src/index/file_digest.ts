@@ -26,25 +26,23 @@ export function statSignature(info: Deno.FileInfo): string {
  * import { digestFile } from "./file_digest.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "abc");
- * console.log(await digestFile(path)); // "ba7816bf…"
+ * console.log(digestFile(path)); // "ba7816bf…"
  * ```
  */
-export async function digestFile(path: string, memo?: DigestMemo): Promise<string> {
-  const signature = statSignature(await Deno.stat(path));
+export function digestFile(path: string, memo?: DigestMemo): string {
+  // Synchronous: it runs for every dependency on every hit, where an async stat's thread-pool
+  // round trip costs more than the stat.
+  const signature = statSignature(Deno.statSync(path));
   const known = memo?.lookup(path, signature);
   if (known !== undefined) return known;
-  const digest = sha256Hex(await Deno.readFile(path));
+  const digest = sha256Hex(Deno.readFileSync(path));
   memo?.remember(path, signature, digest);
   return digest;
 }
 
 /** Records a digest already known (a file just written from bytes we hold) under its new stat. */
-export async function rememberWrittenFile(
-  path: string,
-  digest: string,
-  memo: DigestMemo,
-): Promise<void> {
-  memo.remember(path, statSignature(await Deno.stat(path)), digest);
+export function rememberWrittenFile(path: string, digest: string, memo: DigestMemo): void {
+  memo.remember(path, statSignature(Deno.statSync(path)), digest);
 }
 
 /** Where digests are remembered; a failing memo only costs a re-hash. */

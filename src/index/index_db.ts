@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 
 const SCHEMA_VERSION = 1;
@@ -76,6 +76,8 @@ export interface RustcIdentityRow {
  */
 export class IndexDb {
   readonly #db: DatabaseSync;
+  /** Prepared once per process: a hit looks up a digest for every source file of its crate. */
+  readonly #statements = new Map<string, StatementSync>();
 
   constructor(cacheDir: string) {
     Deno.mkdirSync(cacheDir, { recursive: true });
@@ -93,6 +95,15 @@ export class IndexDb {
 
   close(): void {
     this.#db.close();
+  }
+
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Records a stored bundle (replacing an older row with the same key). */
@@ -157,19 +168,19 @@ export class IndexDb {
 
   /** A memoised digest of the file at `path`, valid only while its stat signature is `stat`. */
   fileDigest(path: string, stat: string): string | undefined {
-    const row = this.#db.prepare("SELECT stat, digest FROM file_digests WHERE path = ?").get(
+    const row = this.#prepare("SELECT stat, digest FROM file_digests WHERE path = ?").get(
       path,
     ) as { stat: string; digest: string } | undefined;
     return row?.stat === stat ? row.digest : undefined;
   }
 
   rememberFileDigest(path: string, stat: string, digest: string): void {
-    this.#db.prepare("INSERT OR REPLACE INTO file_digests (path, stat, digest) VALUES (?, ?, ?)")
+    this.#prepare("INSERT OR REPLACE INTO file_digests (path, stat, digest) VALUES (?, ?, ?)")
       .run(path, stat, digest);
   }
 
   rustcIdentity(probe: string): RustcIdentityRow | undefined {
-    return this.#db.prepare(
+    return this.#prepare(
       "SELECT identity, host, release FROM rustc_identities WHERE probe = ?",
     ).get(probe) as RustcIdentityRow | undefined;
   }

@@ -1,0 +1,150 @@
+/**
+ * The unpacked mirror of a local bundle: its output files as plain files plus a small record,
+ * so that a local hit copies files in the kernel (copy_file_range) instead of decompressing the
+ * bundle and writing every byte again, several times faster for large crates. A mirror is
+ * written only from outputs we compiled or from a bundle that passed verification, and every
+ * file's stat signature is checked before it is served: a file changed since, in any way, makes
+ * the mirror void and the hit falls back to the bundle.
+ * @module
+ */
+
+import { join } from "node:path";
+import { mirrorPathOf, stagingDirOf } from "../../backends/local_layout.ts";
+import { statSignature } from "../index/file_digest.ts";
+import type { OutputRole } from "../dispatch/outputs.ts";
+import type { Bundle, BundleMeta } from "./bundle.ts";
+
+const RECORD = "mirror.json";
+const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
+
+/** How far a mirror's content was vouched for when it was written. */
+export type MirrorTrust = "compiled here" | "signed" | "unsigned";
+
+/** A bundle's content as files: what a hit restores from, without decompressing. */
+export interface MirrorEntry extends Omit<Bundle, "files"> {
+  /** The path of each output's file inside the mirror. */
+  files: Map<OutputRole, string>;
+}
+
+interface MirrorRecord {
+  format: 1;
+  key: string;
+  trust: MirrorTrust;
+  meta: BundleMeta;
+  depInfo?: string;
+  stdout: string;
+  stderr: string;
+  /** Each output's stat signature when the mirror was written. */
+  stats: Record<string, string>;
+}
+
+/**
+ * Writes the mirror of `bundle`, copying each output from `outputs` (files this build just
+ * wrote). Staged in the cache's temp dir and renamed into place; a mirror that already exists
+ * is left as it is.
+ */
+export function writeMirror(
+  cacheDir: string,
+  bundle: Omit<Bundle, "files">,
+  outputs: ReadonlyArray<{ role: OutputRole; path: string }>,
+  trust: MirrorTrust,
+): void {
+  const target = mirrorPathOf(cacheDir, bundle.meta.key);
+  if (exists(target)) return;
+  const staging = join(stagingDirOf(cacheDir), `${crypto.randomUUID()}.mirror`);
+  Deno.mkdirSync(staging, { recursive: true });
+  try {
+    const stats: Record<string, string> = {};
+    for (const output of outputs) {
+      const file = join(staging, `out.${output.role}`);
+      Deno.copyFileSync(output.path, file);
+      stats[output.role] = statSignature(Deno.statSync(file));
+    }
+    const record: MirrorRecord = {
+      format: 1,
+      key: bundle.meta.key,
+      trust,
+      meta: bundle.meta,
+      ...(bundle.depInfo === undefined ? {} : { depInfo: bundle.depInfo }),
+      stdout: bundle.stdout,
+      stderr: bundle.stderr,
+      stats,
+    };
+    Deno.writeTextFileSync(join(staging, RECORD), JSON.stringify(record));
+    Deno.mkdirSync(join(target, ".."), { recursive: true });
+    Deno.renameSync(staging, target);
+  } catch (error) {
+    try {
+      Deno.removeSync(staging, { recursive: true });
+    } catch {
+      // a leftover staging dir is swept with the other stale temporaries
+    }
+    // Another dispatcher mirrored the same entry first: theirs is as good as ours.
+    if (!exists(target)) throw error;
+  }
+}
+
+/**
+ * The mirror of `key`, or undefined when there is none or it cannot be trusted (then it is
+ * removed). With `signedOnly`, mirrors of unsigned bundles from elsewhere are not served.
+ */
+export function readMirror(
+  cacheDir: string,
+  key: string,
+  signedOnly: boolean,
+): MirrorEntry | undefined {
+  const dir = mirrorPathOf(cacheDir, key);
+  let record: MirrorRecord;
+  try {
+    record = JSON.parse(Deno.readTextFileSync(join(dir, RECORD)));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) removeMirror(cacheDir, key);
+    return undefined;
+  }
+  if (signedOnly && record.trust === "unsigned") return undefined;
+  const files = new Map<OutputRole, string>();
+  const valid = record.format === 1 && record.key === key && record.meta?.key === key &&
+    record.meta.outputs.every((output) => {
+      const path = join(dir, `out.${output.role}`);
+      files.set(output.role, path);
+      return ROLES.has(output.role) && signatureOf(path) === record.stats[output.role];
+    });
+  if (!valid) {
+    removeMirror(cacheDir, key);
+    return undefined;
+  }
+  const entry: MirrorEntry = {
+    meta: record.meta,
+    files,
+    stdout: record.stdout,
+    stderr: record.stderr,
+  };
+  if (record.depInfo !== undefined) entry.depInfo = record.depInfo;
+  return entry;
+}
+
+/** Removes the mirror of `key`, if any. */
+export function removeMirror(cacheDir: string, key: string): void {
+  try {
+    Deno.removeSync(mirrorPathOf(cacheDir, key), { recursive: true });
+  } catch {
+    // gone already, or not ours to remove: a mirror that stays invalid is never served
+  }
+}
+
+function signatureOf(path: string): string | undefined {
+  try {
+    return statSignature(Deno.statSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
