@@ -39,10 +39,12 @@ export function createLocalStore(options: LocalStoreOptions): Store {
     kind: "local",
     location: options.dir,
 
-    get(key) {
+    // Async for the interface, synchronous inside: this is the hit path, and an async read
+    // costs a thread-pool round trip.
+    // deno-lint-ignore require-await
+    async get(key) {
       const path = pathOf(key);
       try {
-        // Synchronous: this is the hit path, and an async read costs a thread-pool round trip.
         const bytes = Deno.readFileSync(path);
         // The file's mtime is its last use: gc evicts by it.
         try {
@@ -51,12 +53,10 @@ export function createLocalStore(options: LocalStoreOptions): Store {
         } catch {
           // a read-only cache still serves
         }
-        return Promise.resolve(bytes);
+        return bytes;
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return Promise.resolve(undefined);
-        return Promise.reject(
-          new StoreUnavailableError(options.dir, String(error), { cause: error }),
-        );
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw new StoreUnavailableError(options.dir, String(error), { cause: error });
       }
     },
 

@@ -2,12 +2,15 @@
 // bench/ways.ts side by side, printed as a Markdown table (and written as JSON with --json).
 //
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
-//                                       [--only plain,warm] [--repeat 3]
+//                                       [--only plain,warm] [--repeat 3] [--tier-one]
+//
+// --tier-one adds the cost of `init --tier=1` next to plain cargo building the same crates.
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { createCargoHome, removeAll, tempDir } from "../tests/_harness.ts";
 import { type Measurement, type Way, WAYS } from "./ways.ts";
+import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
 interface Cell {
@@ -27,6 +30,7 @@ async function main(): Promise<void> {
       fixtures: { type: "string", default: "seed001,seed003" },
       only: { type: "string" },
       repeat: { type: "string", default: "1" },
+      "tier-one": { type: "boolean", default: false },
     },
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
@@ -48,8 +52,23 @@ async function main(): Promise<void> {
   }
 
   console.log(markdownTable(results, fixtures, ways));
+  let tierOne: TierOneResult | undefined;
+  if (values["tier-one"]) {
+    tierOne = await measureTierOne(scratch.path, cargoHome);
+    console.log(
+      `\ninit --tier=1 --profile dev: ${tierOne.initSeconds.toFixed(2)} s; plain cargo, same ` +
+        `crates: ${tierOne.plainSeconds.toFixed(2)} s; ratio ` +
+        `${(tierOne.initSeconds / tierOne.plainSeconds).toFixed(2)}× plain`,
+    );
+  }
   if (values.json !== undefined) {
-    const report = { environment: await environment(), repeat, ways: describe(ways), results };
+    const report = {
+      environment: await environment(),
+      repeat,
+      ways: describe(ways),
+      results,
+      ...(tierOne ? { tierOne } : {}),
+    };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   }
 }

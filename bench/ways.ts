@@ -1,6 +1,6 @@
 // The ways of building a project the benchmark compares, one row each. A way does its own untimed
 // preparation (warming a cache from a sibling copy, starting a server) and times one cold build.
-// Add a row (a Redis- or S3-backed cache, `init --lockfile`) by appending to WAYS.
+// Add a row by appending to WAYS.
 
 import { join } from "node:path";
 import {
@@ -10,8 +10,10 @@ import {
   readDispatchLog,
   runCargo,
   type RunResult,
+  runWarmup,
   warmupEnv,
 } from "../tests/_harness.ts";
+import { freePort, S3RVER_CREDENTIALS, startRedis, startS3 } from "../tests/backends/_servers.ts";
 
 /** What a way gets to work with for one fixture. */
 export interface BenchContext {
@@ -77,9 +79,10 @@ async function warmupBuild(
   dir: string,
   cacheDir: string,
   logName: string,
+  extraEnv: Record<string, string> = {},
 ): Promise<Measurement> {
   const log = join(context.work, logName);
-  const env = warmupEnv({ cacheDir, cargoHome: context.cargoHome, log });
+  const env = { ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log }), ...extraEnv };
   const result = await build(context, dir, env);
   return {
     seconds: result.seconds,
@@ -169,10 +172,88 @@ const miss: Way = {
 };
 
 /**
+ * A cargo-warmup build served by a remote warmed by a sibling copy, with the local level of the
+ * timed build empty: what a new CI runner or laptop sees.
+ */
+async function remoteBuild(context: BenchContext, remoteEnv: Record<string, string>) {
+  await warmupBuild(
+    context,
+    await project(context, "sibling"),
+    join(context.work, "sibling-local"),
+    "sibling.jsonl",
+    remoteEnv,
+  );
+  return await warmupBuild(
+    context,
+    await project(context, "project"),
+    join(context.work, "project-local"),
+    "project.jsonl",
+    remoteEnv,
+  );
+}
+
+const redis: Way = {
+  id: "redis",
+  label: "cargo-warmup, warm Redis, empty local level",
+  baseline: "floor",
+  async measure(context) {
+    await using server = await startRedis();
+    return await remoteBuild(context, {
+      CARGO_WARMUP_BACKEND: "redis",
+      CARGO_WARMUP_REDIS_URL: server.url,
+    });
+  },
+};
+
+const s3: Way = {
+  id: "s3",
+  label: "cargo-warmup, warm S3, empty local level",
+  baseline: "floor",
+  async measure(context) {
+    await using server = await startS3();
+    return await remoteBuild(context, {
+      CARGO_WARMUP_BACKEND: "s3",
+      CARGO_WARMUP_S3_BUCKET: server.bucket,
+      CARGO_WARMUP_S3_ENDPOINT: server.endpoint,
+      CARGO_WARMUP_S3_REGION: server.region,
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    });
+  },
+};
+
+// The seed-003 platform case: warm the template's dependencies, then a project created from the
+// template builds for the first time. The warm-up's own time goes into the JSON details.
+const initLockfile: Way = {
+  id: "init-lockfile",
+  label: "cargo-warmup, first build after init --lockfile",
+  baseline: "floor",
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    const template = await project(context, "template");
+    const env = warmupEnv({ cacheDir, cargoHome: context.cargoHome });
+    const started = performance.now();
+    const init = await runWarmup(
+      ["init", "--lockfile", join(template, "Cargo.lock"), "--profile", "dev", "--quiet"],
+      { env },
+    );
+    if (init.code !== 0) throw new Error(`init --lockfile failed: ${init.stderr}`);
+    const initSeconds = (performance.now() - started) / 1000;
+    const result = await warmupBuild(
+      context,
+      await project(context, "project"),
+      cacheDir,
+      "project.jsonl",
+    );
+    return { seconds: result.seconds, details: { ...result.details, initSeconds } };
+  },
+};
+
+/**
  * Every row, in the order they run and print. The floor runs first: its untimed build also reads
  * the crate sources into the page cache, so the first timed row is not penalised for it.
  */
-export const WAYS: Way[] = [floor, plain, sccache, warm, miss];
+export const WAYS: Way[] = [floor, plain, sccache, warm, redis, s3, initLockfile, miss];
 
 async function sccacheCommand(args: string[], env: Record<string, string>): Promise<string> {
   const output = await new Deno.Command("sccache", {
@@ -184,11 +265,4 @@ async function sccacheCommand(args: string[], env: Record<string, string>): Prom
   const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
   if (!output.success) throw new Error(`Cannot run "sccache ${args.join(" ")}": ${text.trim()}`);
   return text;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }

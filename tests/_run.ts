@@ -104,3 +104,20 @@ export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
     ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),
   };
 }
+
+/**
+ * Runs a built program and returns its stdout; throws with its stderr if it exits non-zero.
+ *
+ * @example
+ * ```ts ignore
+ * assert.match(await runBinary(`${project}/target/debug/server`), /server accepted/);
+ * ```
+ */
+export async function runBinary(path: string): Promise<string> {
+  const output = await new Deno.Command(path, { stdin: "null" }).output();
+  const decoder = new TextDecoder();
+  if (output.code !== 0) {
+    throw new Error(`"${path}" exited with ${output.code}: ${decoder.decode(output.stderr)}`);
+  }
+  return decoder.decode(output.stdout);
+}

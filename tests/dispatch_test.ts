@@ -11,6 +11,7 @@ import {
   createCargoHome,
   type DispatchLogEntry,
   readDispatchLog,
+  runBinary,
   runCargo,
   runWarmup,
   tempDir,
@@ -51,12 +52,6 @@ async function buildThroughCache(
 }
 
 const cacheable = (entry: DispatchLogEntry) => entry.outcome !== "not-cacheable";
-
-async function runBinary(path: string): Promise<string> {
-  const output = await new Deno.Command(path, { stdin: "null" }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return new TextDecoder().decode(output.stdout);
-}
 
 Deno.test("project B is served every registry unit that project A compiled, and runs the same", async () => {
   await using dir = await tempDir();

@@ -12,6 +12,7 @@ import {
   exists,
   readDispatchLog,
   ROOT,
+  runBinary,
   runCargo,
   tempDir,
   WARMUP_BIN,
@@ -30,12 +31,6 @@ const SEED001_WORKER = [
   "",
 ].join("\n");
 const SEED003_TEMPLATE = "status 200 OK\nbody ETALPMET OLLEH\n";
-
-async function runBinary(path: string): Promise<string> {
-  const output = await new Deno.Command(path, { stdin: "null" }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return new TextDecoder().decode(output.stdout);
-}
 
 Deno.test("copyFixture leaves out target/ and applies an overlay on its base", async () => {
   await using dir = await tempDir();

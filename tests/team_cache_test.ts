@@ -11,6 +11,7 @@ import {
   createCargoHome,
   type DispatchLogEntry,
   readDispatchLog,
+  runBinary,
   runCargo,
   runWarmup,
   tempDir,
@@ -40,11 +41,7 @@ async function buildSeed003(work: string, extraEnv: Record<string, string>): Pro
     ...extraEnv,
   };
   const result = await runCargo(["build", "--locked"], { cwd: project, env });
-  let output = "";
-  if (result.code === 0) {
-    const run = await new Deno.Command(join(project, "target/debug/template")).output();
-    output = new TextDecoder().decode(run.stdout);
-  }
+  const output = result.code === 0 ? await runBinary(join(project, "target/debug/template")) : "";
   return {
     project,
     code: result.code,

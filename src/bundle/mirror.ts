@@ -2,7 +2,7 @@
  * The unpacked mirror of a local bundle: its output files as plain files plus a small record,
  * so that a local hit copies files in the kernel (copy_file_range) instead of decompressing the
  * bundle and writing every byte again, several times faster for large crates. A mirror is
- * written only from outputs we compiled or from a bundle that passed verification, and every
+ * written only beside a bundle just stored or just verified, and every
  * file's stat signature is checked before it is served: a file changed since, in any way, makes
  * the mirror void and the hit falls back to the bundle.
  * @module
@@ -17,8 +17,11 @@ import type { Bundle, BundleMeta } from "./bundle.ts";
 const RECORD = "mirror.json";
 const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
 
-/** How far a mirror's content was vouched for when it was written. */
-export type MirrorTrust = "compiled here" | "signed" | "unsigned";
+/**
+ * Whether the bundle a mirror copies was signed: with a signing key configured, only mirrors of
+ * signed bundles are served, exactly as only signed bundles are.
+ */
+export type MirrorTrust = "signed" | "unsigned";
 
 /** A bundle's content as files: what a hit restores from, without decompressing. */
 export interface MirrorEntry extends Omit<Bundle, "files"> {

@@ -36,7 +36,7 @@ import { rustcIdentity } from "./rustc_identity.ts";
 import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { cacheDirOf, type DispatchSettings, openDispatchSettings } from "./settings.ts";
-import { type MirrorTrust, readMirror, writeMirror } from "../bundle/mirror.ts";
+import { readMirror, writeMirror } from "../bundle/mirror.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */
@@ -265,19 +265,20 @@ async function serveHit(
   settings.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - elapsed)) });
   if (bundle) {
     // After the build has its files: the next hit on this entry copies instead of unpacking.
-    mirrorQuietly(settings, bundle, unit, settings.signingKey ? "signed" : "unsigned");
+    mirrorQuietly(settings, bundle, unit);
   }
   phaseDone("recorded");
   return "served";
 }
 
+/** Mirrors an entry whose bundle was just stored or verified; signed exactly when it was. */
 function mirrorQuietly(
   settings: DispatchSettings,
   bundle: Omit<Bundle, "files">,
   unit: Unit,
-  trust: MirrorTrust,
 ): void {
   try {
+    const trust = settings.signingKey ? "signed" : "unsigned";
     writeMirror(settings.cacheDir, bundle, unit.outputs, trust);
   } catch {
     // Without a mirror, hits unpack the bundle: slower, never wrong.
@@ -391,7 +392,7 @@ async function compileAndStore(
       size: bytes.length,
       compileMs: Math.round(run.elapsedMs),
     });
-    mirrorQuietly(settings, bundle, unit, "compiled here");
+    mirrorQuietly(settings, bundle, unit);
   } catch (error) {
     settings.warn(
       "store",
