@@ -21,7 +21,10 @@ const HEADER_SIZE = 4 + 1 + 1 + 32 + 32;
 const MAX_UNPACKED_BYTES = 2 ** 31 - 1;
 /** Level 1: on a miss the build waits for compression, and higher levels buy little here. */
 const DEFAULT_LEVEL = 1;
-const WINDOW_LOG = 27;
+/** 16 MiB reaches from an rmeta to its copy in the rlib; a larger window only costs time. */
+const WINDOW_LOG = 24;
+/** What a reader accepts: bundles written with a larger window stay readable. */
+const MAX_WINDOW_LOG = 27;
 /** Large output chunks: Deno's zstd binding is markedly slower with the 16 KiB default. */
 const ZSTD_CHUNK = 1 << 22;
 const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
@@ -98,7 +101,9 @@ export async function packBundle(
   if (bundle.depInfo !== undefined) {
     entries.push({ name: "dep-info.tmpl", data: encoder.encode(bundle.depInfo) });
   }
-  for (const [role, data] of bundle.files) entries.push({ name: `out.${role}`, data });
+  // The rmeta before the rlib that embeds it, so the compressor finds the copy close behind.
+  const files = [...bundle.files].sort(([a], [b]) => Number(b === "rmeta") - Number(a === "rmeta"));
+  for (const [role, data] of files) entries.push({ name: `out.${role}`, data });
   const payload = zstdCompressSync(packTar(entries), {
     chunkSize: ZSTD_CHUNK,
     params: {
@@ -151,7 +156,7 @@ export async function openBundle(
       zstdDecompressSync(payload, {
         maxOutputLength: MAX_UNPACKED_BYTES,
         chunkSize: ZSTD_CHUNK,
-        params: { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG },
+        params: { [constants.ZSTD_d_windowLogMax]: MAX_WINDOW_LOG },
       }),
     );
   } catch (error) {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
@@ -86,6 +87,11 @@ export async function statusReport(
       for (const [name, value] of Object.entries(counters)) {
         if (name.startsWith("not_cacheable:")) reasons[name.slice("not_cacheable:".length)] = value;
       }
+      // Calls the launcher handed to rustc before the dispatcher started (bin/cargo-warmup).
+      for (const reason of await passedThroughByLauncher(cache.config.dir)) {
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+        counters.not_cacheable = (counters.not_cacheable ?? 0) + 1;
+      }
       return {
         location: local.location,
         healthy: local.healthy,
@@ -109,6 +115,15 @@ export async function statusReport(
     }
   } finally {
     await cache.close();
+  }
+}
+
+async function passedThroughByLauncher(cacheDir: string): Promise<string[]> {
+  try {
+    const text = await Deno.readTextFile(join(cacheDir, "passthrough.log"));
+    return text.split("\n").filter((line) => line !== "");
+  } catch {
+    return [];
   }
 }
 

@@ -337,7 +337,10 @@ async function restoreOutputs(
     writeAtomically(output.path, source, output.role === "bin" ? 0o755 : 0o644);
     // Remembered before cargo hears of the file: a dependent keys on its digest.
     rememberWrittenFile(output.path, digest, memo);
-    if (output.role === "rmeta") await writeAll(Deno.stderr, stderr.slice(0, announced));
+    if (output.role === "rmeta") {
+      memo.flush?.();
+      await writeAll(Deno.stderr, stderr.slice(0, announced));
+    }
   }
   const depInfo = depInfoPath(unit.args);
   if (depInfo !== undefined && content.depInfo !== undefined) {

@@ -120,6 +120,12 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   };
   const store = await openStore(config, { warn: (message) => warn("remote", message) });
   const pending: Record<string, number> = {};
+  // Digests are written in one transaction: a miss remembers one for every source file.
+  const unwrittenDigests: Array<[string, string, string]> = [];
+  const flushDigests = () => {
+    if (unwrittenDigests.length === 0) return;
+    guardedIndex((db) => db.rememberFileDigests(unwrittenDigests.splice(0)));
+  };
 
   return {
     ...(env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true"
@@ -128,8 +134,8 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     cacheDir,
     memo: {
       lookup: (path, signature) => guardedIndex((db) => db.fileDigest(path, signature)),
-      remember: (path, signature, digest) =>
-        guardedIndex((db) => db.rememberFileDigest(path, signature, digest)),
+      remember: (path, signature, digest) => void unwrittenDigests.push([path, signature, digest]),
+      flush: flushDigests,
     },
     rustcMemo: {
       lookup: (probe) => guardedIndex((db) => db.rustcIdentity(probe)),
@@ -183,6 +189,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     warn,
 
     async close() {
+      flushDigests();
       // Counters are statistics: losing them to a locked index is not worth a warning, and the
       // stderr of cargo's `-vV` and `--print` queries, which also count, is never shown.
       if (Object.keys(pending).length > 0) {

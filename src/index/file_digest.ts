@@ -49,4 +49,6 @@ export function rememberWrittenFile(path: string, digest: string, memo: DigestMe
 export interface DigestMemo {
   lookup(path: string, signature: string): string | undefined;
   remember(path: string, signature: string, digest: string): void;
+  /** Makes what was remembered visible to other processes (a memo may write in batches). */
+  flush?(): void;
 }

@@ -174,6 +174,21 @@ export class IndexDb {
     return row?.stat === stat ? row.digest : undefined;
   }
 
+  /** Records many digests in one transaction (one WAL commit instead of one per file). */
+  rememberFileDigests(
+    rows: ReadonlyArray<readonly [path: string, stat: string, digest: string]>,
+  ): void {
+    if (rows.length === 0) return;
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const [path, stat, digest] of rows) this.rememberFileDigest(path, stat, digest);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
   rememberFileDigest(path: string, stat: string, digest: string): void {
     this.#prepare("INSERT OR REPLACE INTO file_digests (path, stat, digest) VALUES (?, ?, ?)")
       .run(path, stat, digest);
