@@ -272,3 +272,52 @@ time.sleep(600)`,
     await locker.stdout.cancel().catch(() => {});
   }
 });
+
+/** Mounts a tmpfs of `megabytes` at `dir` (root only); false where mounting is not allowed. */
+async function mountTinyDisk(dir: string, megabytes: number): Promise<boolean> {
+  await Deno.mkdir(dir, { recursive: true });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${megabytes}m`, "tmpfs", dir],
+    stderr: "null",
+  }).output();
+  return mount.success;
+}
+
+const canMount = Deno.uid() === 0;
+
+Deno.test({
+  name: "a full disk under the cache never fails the build, and what was stored still serves",
+  ignore: !canMount,
+  async fn() {
+    await using dir = await tempDir();
+    const cacheDir = join(dir.path, "tiny");
+    if (!(await mountTinyDisk(cacheDir, 4))) {
+      console.warn("mount not permitted here; full-disk case not exercised");
+      return;
+    }
+    try {
+      const first = await buildThroughCache(dir.path, "seed003", cacheDir);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stderr, /warning: cargo-warmup: cannot store .*(No space|os error 28)/);
+      const warnings = first.stderr.split("\n").filter((line) => line.includes("cargo-warmup:"));
+      assert.ok(warnings.length <= 3, warnings.join("\n"));
+      assert.match(await runBinary(join(first.project, "target/debug/template")), /status 200 OK/);
+
+      // Whatever made it to disk is whole: the next build is served what was stored, compiles
+      // the rest, and succeeds.
+      const second = await buildThroughCache(dir.path, "seed003", cacheDir);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(await runBinary(join(second.project, "target/debug/template")), /status 200 OK/);
+      assert.ok(
+        countOutcomes(second.entries).hit > 0,
+        "nothing stored before the disk filled serves",
+      );
+      const stored = new Set(first.entries.filter((e) => e.outcome === "miss").map((e) => e.key));
+      for (const entry of second.entries.filter((e) => e.outcome === "hit")) {
+        assert.ok(stored.has(entry.key), `served ${entry.crate} that was never stored`);
+      }
+    } finally {
+      await new Deno.Command("umount", { args: [cacheDir] }).output();
+    }
+  },
+});
