@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { openStore } from "../../backends/open_store.ts";
+import { errorMessage } from "../error_message.ts";
 import { bundlePathOf } from "../../backends/local_layout.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
@@ -70,7 +71,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     return disabledSettings(
       cacheDirOf(env),
       "config",
-      `${describe(error)}; building without the cache`,
+      `${errorMessage(error)}; building without the cache`,
     );
   }
   const cacheDir = config.dir;
@@ -81,7 +82,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       signingKey = await Deno.readFile(config.signingKeyFile);
     } catch (error) {
       // Without the key, unsigned bundles could slip through: use no cache at all.
-      const detail = `cannot read signing key "${config.signingKeyFile}": ${describe(error)}`;
+      const detail = `cannot read signing key "${config.signingKeyFile}": ${errorMessage(error)}`;
       return disabledSettings(cacheDir, "signing-key", `${detail}; building without the cache`);
     }
   }
@@ -101,7 +102,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     if (indexError === undefined) return;
     warn(
       "index",
-      `cache index in ${cacheDir} unavailable, building without it: ${describe(indexError)}`,
+      `cache index in ${cacheDir} unavailable, building without it: ${errorMessage(indexError)}`,
     );
     indexError = undefined;
   };
@@ -112,7 +113,9 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
     } catch (error) {
       warn(
         INDEX_FAULT,
-        `cache index in ${cacheDir} is locked or broken, building without it: ${describe(error)}`,
+        `cache index in ${cacheDir} is locked or broken, building without it: ${
+          errorMessage(error)
+        }`,
       );
       index = undefined;
       return undefined;
@@ -151,7 +154,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       } catch (error) {
         warn(
           `get-${store.location}`,
-          `cache store unavailable, compiling normally: ${describe(error)}`,
+          `cache store unavailable, compiling normally: ${errorMessage(error)}`,
         );
         return undefined;
       }
@@ -207,10 +210,6 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
       }
     },
   };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

@@ -1,0 +1,32 @@
+/**
+ * What the dispatcher knows about one cacheable rustc invocation once it is keyed, shared by the
+ * hit path (serve_hit.ts) and the miss path (store_miss.ts).
+ * @module
+ */
+
+import type { RustcArgs } from "./rustc_args.ts";
+import type { ExpectedOutput } from "./outputs.ts";
+import type { PathRoots } from "./path_roots.ts";
+
+/** One cacheable invocation with everything a hit or a miss needs. */
+export interface Unit {
+  rustc: string;
+  argv: string[];
+  args: RustcArgs;
+  env: Record<string, string>;
+  roots: PathRoots;
+  outputs: ExpectedOutput[];
+  key: string;
+  crate: string;
+  version: string;
+  source: string;
+  target: string;
+  rustcRelease: string;
+}
+
+/** Whether rustc already ran for this invocation, and how it ended. */
+export interface RustcOutcome {
+  exitCode?: number;
+  /** How long rustc itself ran, so the log can tell the cache's own cost apart. */
+  rustcMs?: number;
+}
