@@ -60,14 +60,18 @@ export async function removeAll(path: string): Promise<void> {
 
 /**
  * Writes a private CARGO_HOME at `dir` whose crates.io is replaced by the Debian directory
- * source, with the network off, so builds are offline and never touch ~/.cargo. Returns `dir`.
+ * source (or another directory registry), with the network off, so builds are offline and never
+ * touch ~/.cargo. Returns `dir`.
  *
  * @example
  * ```ts ignore
  * const cargoHome = await createCargoHome(`${dir}/cargo-home`);
  * ```
  */
-export async function createCargoHome(dir: string): Promise<string> {
+export async function createCargoHome(
+  dir: string,
+  registry: string = DEBIAN_REGISTRY,
+): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   const config = [
     "# Written by tests/_harness.ts: crates come from Debian's librust-*-dev packages.",
@@ -75,7 +79,7 @@ export async function createCargoHome(dir: string): Promise<string> {
     'replace-with = "debian"',
     "",
     "[source.debian]",
-    `directory = "${DEBIAN_REGISTRY}"`,
+    `directory = "${registry}"`,
     "",
     "[net]",
     "offline = true",

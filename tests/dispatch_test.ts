@@ -9,6 +9,7 @@ import {
   copySharedWarmCache,
   countOutcomes,
   createCargoHome,
+  DEBIAN_REGISTRY,
   type DispatchLogEntry,
   readDispatchLog,
   runBinary,
@@ -211,6 +212,41 @@ async function rlibName(project: string, crate: string): Promise<string> {
   }
   throw new Error(`no rlib of ${crate}`);
 }
+
+Deno.test("an edited registry source is recompiled, never served stale", async () => {
+  await using dir = await tempDir();
+  const cacheDir = await copySharedWarmCache(join(dir.path, "cache"));
+  // A private copy of the registry, so a source can be edited: the same crates elsewhere.
+  const registry = join(dir.path, "registry");
+  const copy = await new Deno.Command("cp", { args: ["-a", DEBIAN_REGISTRY, registry] }).output();
+  assert.ok(copy.success);
+  const cargoHome = await createCargoHome(join(dir.path, "edited-home"), registry);
+  const build = async () => {
+    const project = await copyFixture("seed003", join(dir.path, `p-${crypto.randomUUID()}`));
+    const log = join(dir.path, `log-${crypto.randomUUID()}.jsonl`);
+    const result = await runCargo(["build", "--locked"], {
+      cwd: project,
+      env: warmupEnv({ cacheDir, cargoHome, log }),
+    });
+    assert.equal(result.code, 0, result.stderr);
+    return await readDispatchLog(log);
+  };
+  const before = await build();
+  assert.equal(countOutcomes(before).miss, 0, "a registry elsewhere is the same registry");
+
+  const itoaDir = (await Array.fromAsync(Deno.readDir(registry))).find((e) =>
+    e.name.startsWith("itoa-")
+  )!;
+  const lib = join(registry, itoaDir.name, "src", "lib.rs");
+  await Deno.writeTextFile(lib, (await Deno.readTextFile(lib)) + "\n// edited by hand\n");
+  const edited = await build();
+  const itoa = edited.find((e) => e.crate === "itoa" && e.kind === "lib");
+  assert.equal(itoa?.outcome, "miss");
+  assert.match(itoa?.reason ?? "", /source changed/);
+
+  const again = await build();
+  assert.equal(again.find((e) => e.crate === "itoa" && e.kind === "lib")?.outcome, "hit");
+});
 
 Deno.test("a different rustc identity misses", async () => {
   await using dir = await tempDir();

@@ -7,7 +7,7 @@
 
 import { dirname, join } from "node:path";
 import { type Bundle, BundleError, type BundleMeta, openBundle } from "../bundle/bundle.ts";
-import { readMirror, writeMirror } from "../bundle/mirror.ts";
+import { readMirror, removeMirror, writeMirror } from "../bundle/mirror.ts";
 import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { depInfoPath, type OutputRole } from "./outputs.ts";
@@ -54,6 +54,8 @@ export async function serveHit(
   phaseDone("verified");
   if (staleReason) {
     settings.count({ stale: 1 });
+    // The recompiled entry replaces the bundle; its mirror must not outlive it.
+    removeMirror(settings.cacheDir, unit.key);
     return staleReason;
   }
 
