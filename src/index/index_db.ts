@@ -82,12 +82,34 @@ export class IndexDb {
   constructor(cacheDir: string) {
     Deno.mkdirSync(cacheDir, { recursive: true });
     this.#db = new DatabaseSync(join(cacheDir, "index.db"), { timeout: BUSY_TIMEOUT_MS });
+    // On a fresh cache every dispatcher of a parallel build opens the index at once; creating
+    // it, switching it to WAL and WAL recovery take locks the busy timeout does not always wait
+    // for. The losers retry briefly instead of giving up the index for the build.
+    for (let attempt = 1;; attempt++) {
+      try {
+        this.#prepareConnection();
+        return;
+      } catch (error) {
+        if (attempt >= 100 || !/locked|busy/i.test(String(error))) throw error;
+        sleepSync(10 + Math.random() * 20);
+      }
+    }
+  }
+
+  #prepareConnection(): void {
     this.#db.exec("PRAGMA busy_timeout = " + BUSY_TIMEOUT_MS);
     const version = this.#db.prepare("PRAGMA user_version").get() as { user_version: number };
     if (version.user_version !== SCHEMA_VERSION) {
       this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec(SCHEMA);
-      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        this.#db.exec(SCHEMA);
+        this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        this.#db.exec("ROLLBACK");
+        throw error;
+      }
     }
     // Losing the last transactions on power loss only costs cache entries, never correctness.
     this.#db.exec("PRAGMA synchronous = NORMAL");
@@ -229,4 +251,8 @@ export class IndexDb {
     }
     return removed;
   }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
