@@ -101,7 +101,7 @@ export async function openDispatchSettings(env: Record<string, string>): Promise
   const warnIfNoIndex = () => {
     if (indexError === undefined) return;
     warn(
-      "index",
+      INDEX_FAULT,
       `cache index in ${cacheDir} unavailable, building without it: ${errorMessage(indexError)}`,
     );
     indexError = undefined;

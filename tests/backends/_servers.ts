@@ -80,15 +80,7 @@ export async function startRedis(
   ];
   if (options.password) args.push("--requirepass", options.password);
   const child = new Deno.Command("redis-server", { args, stdout: "null", stderr: "null" }).spawn();
-  const stop = once(async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  });
+  const stop = stopperOf(child, dir);
   await waitForPort(port, child, "redis-server").catch(async (error) => {
     await stop();
     throw error;
@@ -147,15 +139,7 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const stop = once(async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  });
+  const stop = stopperOf(child, dir);
   try {
     await waitForLine(child.stdout, /^ready /, 15_000, "s3rver");
   } catch (error) {
@@ -221,4 +205,17 @@ async function waitForLine(
       // Stream closed with the process.
     }
   })();
+}
+
+/** Stops a test server once (however often it is asked) and removes its data directory. */
+function stopperOf(child: Deno.ChildProcess, dir: string): () => Promise<void> {
+  return once(async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
 }
