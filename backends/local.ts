@@ -8,7 +8,37 @@
 import { join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
+import {
+  type MirrorEntry,
+  type MirrorTrust,
+  readMirror,
+  removeMirror,
+  writeMirror,
+} from "./local_mirror.ts";
 import { StoreUnavailableError } from "./store.ts";
+import type { Bundle, OutputRole } from "../src/bundle/bundle.ts";
+
+export type { MirrorEntry, MirrorTrust };
+
+/**
+ * The local store: a {@linkcode Store} plus what only local disk can do, the unpacked mirror
+ * beside each bundle (local_mirror.ts) that a hit copies from, and marking an entry used when
+ * its mirror served it (the bundle's mtime is its last use: gc evicts by it).
+ */
+export interface LocalStore extends Store {
+  readonly kind: "local";
+  /** The mirror of `key`, or undefined (a void one is removed); see local_mirror.ts. */
+  readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
+  /** Mirrors a bundle just stored or verified, copying its outputs from `outputs`. */
+  writeMirror(
+    bundle: Omit<Bundle, "files">,
+    outputs: ReadonlyArray<{ role: OutputRole; path: string }>,
+    trust: MirrorTrust,
+  ): void;
+  removeMirror(key: string): void;
+  /** Marks `key` used now, without reading it. */
+  touch(key: string): void;
+}
 
 /** Options for {@linkcode createLocalStore}. */
 export interface LocalStoreOptions {
@@ -30,14 +60,28 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
  * console.log((await store.get("a".repeat(64)))?.length); // 3
  * ```
  */
-export function createLocalStore(options: LocalStoreOptions): Store {
+export function createLocalStore(options: LocalStoreOptions): LocalStore {
   const bundlesDir = join(options.dir, "bundles");
   const tempDir = stagingDirOf(options.dir);
   const pathOf = (key: string) => bundlePathOf(options.dir, key);
+  const touch = (key: string) => {
+    try {
+      const now = new Date();
+      Deno.utimeSync(pathOf(key), now, now);
+    } catch {
+      // gc then sees an older last use (a read-only cache still serves)
+    }
+  };
 
   return {
     kind: "local",
     location: options.dir,
+
+    readMirror: (key, signedOnly) => readMirror(options.dir, key, signedOnly),
+    writeMirror: (bundle, outputs, trust) => writeMirror(options.dir, bundle, outputs, trust),
+    removeMirror: (key) => removeMirror(options.dir, key),
+
+    touch,
 
     // Async for the interface, synchronous inside: this is the hit path, and an async read
     // costs a thread-pool round trip.
@@ -46,13 +90,7 @@ export function createLocalStore(options: LocalStoreOptions): Store {
       const path = pathOf(key);
       try {
         const bytes = Deno.readFileSync(path);
-        // The file's mtime is its last use: gc evicts by it.
-        try {
-          const now = new Date();
-          Deno.utimeSync(path, now, now);
-        } catch {
-          // a read-only cache still serves
-        }
+        touch(key);
         return bytes;
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return undefined;
@@ -90,7 +128,7 @@ export function createLocalStore(options: LocalStoreOptions): Store {
 
     async delete(key) {
       try {
-        await Deno.remove(mirrorPathOf(options.dir, key), { recursive: true }).catch(() => {});
+        removeMirror(options.dir, key);
         await Deno.remove(pathOf(key));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {

@@ -6,8 +6,7 @@
  */
 
 import { join } from "node:path";
-import { createLocalStore } from "./local.ts";
-import type { Store } from "./store.ts";
+import { createLocalStore, type LocalStore } from "./local.ts";
 import { createTieredStore, type LazyStore, type TieredStore } from "./tiered.ts";
 import type { WarmupConfig } from "../src/config/config.ts";
 
@@ -29,7 +28,7 @@ export interface OpenStoreOptions {
  * import { loadConfig } from "../src/config/config.ts";
  * const dir = await Deno.makeTempDir();
  * const { config } = await loadConfig({ cwd: dir, env: { CARGO_HOME: dir, CARGO_WARMUP_DIR: dir } });
- * const store = await openStore(config);
+ * const store = openStore(config);
  * console.log(store.kind); // "local"
  * await store.close();
  * ```
@@ -37,19 +36,19 @@ export interface OpenStoreOptions {
 export function openStore(
   config: WarmupConfig,
   options: OpenStoreOptions = {},
-): Promise<Store | TieredStore> {
+): LocalStore | TieredStore {
   const local = createLocalStore({ dir: config.dir });
   const remote = remoteOf(config, options);
-  if (!remote) return Promise.resolve(local);
-  return Promise.resolve(createTieredStore(local, remote, {
+  if (!remote) return local;
+  return createTieredStore(local, remote, {
     readOnly: config.readOnly,
     outageFile: join(config.dir, "remote-outage.json"),
     ...(options.warn ? { warn: options.warn } : {}),
-  }));
+  });
 }
 
 /** The configured remote as a lazy store, or `undefined` for the local backend. */
-export function remoteOf(
+function remoteOf(
   config: WarmupConfig,
   options: OpenStoreOptions = {},
 ): LazyStore | undefined {

@@ -10,8 +10,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { packTar, type TarEntry, unpackTar } from "./_tar.ts";
-import { sha256Hex } from "../index/file_digest.ts";
-import type { OutputRole, UnitKind } from "../dispatch/outputs.ts";
+import { sha256Hex } from "../digest.ts";
 
 const MAGIC = new TextEncoder().encode("CWUB");
 const FORMAT = 1;
@@ -27,7 +26,18 @@ const WINDOW_LOG = 24;
 const MAX_WINDOW_LOG = 27;
 /** Large output chunks: Deno's zstd binding is markedly slower with the 16 KiB default. */
 const ZSTD_CHUNK = 1 << 22;
-const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
+
+/** What an output file is to cargo; a bundle stores each output under `out.<role>`. */
+export type OutputRole = "rlib" | "rmeta" | "dylib" | "bin";
+/** Every role a bundle (or its unpacked mirror) may hold: anything else is refused. */
+export const OUTPUT_ROLES: ReadonlySet<string> = new Set<OutputRole>([
+  "rlib",
+  "rmeta",
+  "dylib",
+  "bin",
+]);
+/** The kind of unit a bundle holds, for status lines and the index. */
+export type UnitKind = "lib" | "check" | "proc-macro" | "build-script" | "bin";
 
 /** What a bundle says about itself. */
 export interface BundleMeta {
@@ -182,7 +192,7 @@ export async function openBundle(
   const files = new Map<OutputRole, Uint8Array>();
   for (const output of meta.outputs ?? []) {
     const data = byName.get(`out.${output.role}`);
-    if (!ROLES.has(output.role) || data === undefined) {
+    if (!OUTPUT_ROLES.has(output.role) || data === undefined) {
       throw new BundleError(`Bundle output "${output.role}" is missing or unknown`);
     }
     files.set(output.role, data);

@@ -38,8 +38,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first !== undefined && isCompiler(first)) {
-    const { dispatch } = await import("../dispatch/dispatch.ts");
-    return await dispatch(first, rest);
+    const { dispatchInProcess } = await import("../dispatch/dispatch.ts");
+    return await dispatchInProcess(first, rest);
   }
   // `cargo warmup status` runs `cargo-warmup warmup status`.
   return await manage(first === "warmup" ? rest : argv);

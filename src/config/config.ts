@@ -9,6 +9,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseSize } from "./size.ts";
 import { keyLines } from "./_toml_lines.ts";
+import { cargoHomeOf } from "./cargo_home.ts";
 
 /** Which store holds the shared level; `local` means no shared level. */
 export type Backend = "local" | "redis" | "s3";
@@ -137,8 +138,7 @@ export interface LoadConfigOptions {
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const env = options.env ?? Deno.env.toObject();
   const cwd = resolve(options.cwd ?? Deno.cwd());
-  const home = env.HOME ?? env.USERPROFILE ?? "/";
-  const cargoHome = env.CARGO_HOME ? resolve(cwd, env.CARGO_HOME) : join(home, ".cargo");
+  const cargoHome = cargoHomeOf(env, cwd);
 
   const files = findConfigFiles(cwd, cargoHome);
   const values = new Map<ConfigKey, { value: Value; source: ConfigSource }>();

@@ -6,7 +6,8 @@
  */
 
 import { join, relative } from "node:path";
-import { digestFile, type DigestMemo, sha256Hex } from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
+import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";

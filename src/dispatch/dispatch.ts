@@ -1,77 +1,103 @@
 /**
  * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A cacheable
- * invocation whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs
- * and its outputs are stored (a miss, store_miss.ts). Nothing the cache does may fail the build:
- * every cache fault degrades to running rustc.
+ * call whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs and its
+ * outputs are stored (a miss, store_miss.ts). Who runs rustc is the caller's business (a
+ * {@linkcode RustcRunner}): this process, or the daemon's client, which holds cargo's jobserver
+ * and streams rustc's output itself. Nothing the cache does may fail the build: every cache fault
+ * degrades to running rustc.
  * @module
  */
 
-import { join } from "node:path";
 import { errorMessage } from "../error_message.ts";
+import { cargoHomeOf } from "../config/cargo_home.ts";
 import { cacheKeyOf } from "./cache_key.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import { expectedOutputs, unitKindOf } from "./outputs.ts";
 import { pathRootsOf } from "./path_roots.ts";
-import { phaseDone, phases, startPhases } from "./phases.ts";
+import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
-import { runRustcPassthrough } from "./run_rustc.ts";
+import { runRustcPassthrough, runRustcRecorded, type RustcRun } from "./run_rustc.ts";
 import { serveHit } from "./serve_hit.ts";
-import { cacheDirOf, type DispatchSettings, openDispatchSettings } from "./settings.ts";
+import { type Cache, CacheSession } from "./session.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { compileAndStore } from "./store_miss.ts";
-import type { RustcOutcome, Unit } from "./unit.ts";
+import { storeCompiled } from "./store_miss.ts";
+import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
-/** Runs one rustc invocation through the cache; resolves to the exit code to exit with. */
-export async function dispatch(rustc: string, argv: string[]): Promise<number> {
-  const started = performance.now();
-  startPhases(started);
-  const env = Deno.env.toObject();
-  const outcome: RustcOutcome = {};
-  let settings: DispatchSettings | undefined;
+/** Runs rustc for a call the cache did not serve. */
+export interface RustcRunner {
+  /** Runs rustc untouched (not cacheable); resolves to its exit code, if known. */
+  passthrough(): Promise<number | undefined>;
+  /** Runs rustc, streaming its output to cargo and keeping a copy to store. */
+  compile(): Promise<RustcRun>;
+}
+
+/** Serves one call from this process: the dispatcher when no daemon serves it. */
+export async function dispatchInProcess(rustc: string, argv: string[]): Promise<number> {
+  const request = requestOfThisProcess(rustc, argv);
+  const session = new CacheSession();
+  const runner: RustcRunner = {
+    passthrough: () => runRustcPassthrough(rustc, argv),
+    compile: () => runRustcRecorded(rustc, argv, request),
+  };
   try {
-    settings = await openDispatchSettings(env);
-    phaseDone("opened");
-    return await dispatchThroughCache(rustc, argv, env, settings, started, outcome);
+    return await dispatch(session, request, runner) ?? 0;
+  } finally {
+    await session.close().catch(() => {});
+    await request.stderr.write(new Uint8Array(0));
+  }
+}
+
+/**
+ * Runs one call through the cache: served, or compiled by `runner` and stored. Resolves to the
+ * exit code (undefined when the runner could not tell it, i.e. the client ran rustc itself).
+ */
+export async function dispatch(
+  session: CacheSession,
+  request: DispatchRequest,
+  runner: RustcRunner,
+): Promise<number | undefined> {
+  let compiled = false;
+  try {
+    return await dispatchThroughCache(session, request, {
+      passthrough: runner.passthrough,
+      compile: () => {
+        compiled = true;
+        return runner.compile();
+      },
+    });
   } catch (error) {
     // A bug or fault in the cache must cost the cache, never the build.
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    warnOncePerBuild(
-      cacheDirOf(env),
-      "internal",
-      `internal error, compiling without the cache: ${detail}`,
-    );
-    return outcome.exitCode ?? await runRustcPassthrough(rustc, argv);
-  } finally {
-    await settings?.close().catch(() => {});
+    warnOncePerBuild(request, "internal", `internal error, compiling without the cache: ${detail}`);
+    if (compiled) return undefined;
+    return await runner.passthrough();
   }
 }
 
 async function dispatchThroughCache(
-  rustc: string,
-  argv: string[],
-  env: Record<string, string>,
-  settings: DispatchSettings,
-  started: number,
-  outcome: RustcOutcome,
-): Promise<number> {
+  session: CacheSession,
+  request: DispatchRequest,
+  runner: RustcRunner,
+): Promise<number | undefined> {
+  const { env, phases } = request;
   const log = (line: Omit<DispatchLogLine, "ms">) =>
     appendDispatchLog(env.CARGO_WARMUP_LOG, {
       ...line,
-      ms: Math.round(performance.now() - started),
-      phases,
+      ms: Math.round(phases.elapsed()),
+      phases: phases.ended,
     });
 
-  const prepared = await prepareUnit(rustc, argv, env, settings);
+  const prepared = await prepareUnit(session, request);
   if ("reason" in prepared) {
-    settings.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
+    prepared.cache?.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
+    await prepared.cache?.endRequest();
     log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
-    outcome.exitCode = await runRustcPassthrough(rustc, argv);
-    return outcome.exitCode;
+    return await runner.passthrough();
   }
-  const unit = prepared;
-  phaseDone("keyed");
+  const { unit, cache } = prepared;
+  phases.done("keyed");
   const logUnit = {
     crate: unit.crate,
     version: unit.version,
@@ -79,48 +105,58 @@ async function dispatchThroughCache(
     key: unit.key,
   };
 
-  const stale = await serveHit(unit, settings, started);
+  const stale = await serveHit(unit, cache, request);
   if (stale === "served") {
+    await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
     return 0;
   }
-  const code = await compileAndStore(unit, settings, outcome);
+  // The cache's own writes are done before rustc runs: a dependent keys on them.
+  await cache.endRequest();
+  const run = await runner.compile();
+  phases.done("compiled");
   log({
     ...logUnit,
     outcome: "miss",
-    ...(outcome.rustcMs === undefined ? {} : { rustcMs: outcome.rustcMs }),
+    rustcMs: Math.round(run.elapsedMs),
     ...(stale ? { reason: stale } : {}),
-    ...(code ? { reason: "compile failed" } : {}),
+    ...(run.code ? { reason: "compile failed" } : {}),
   });
-  return code;
+  cache.count({ misses: 1 });
+  if (run.code === 0) await storeCompiled(unit, run, cache, request);
+  await cache.endRequest();
+  return run.code;
 }
 
-/** Parses and keys an invocation, or says why it is not cacheable. */
+/** Parses and keys a call, or says why it is not cacheable. */
 async function prepareUnit(
-  rustc: string,
-  argv: string[],
-  env: Record<string, string>,
-  settings: DispatchSettings,
-): Promise<Unit | { reason: string }> {
-  const parsed = parseRustcArgs(argv);
+  session: CacheSession,
+  request: DispatchRequest,
+): Promise<{ unit: Unit; cache: Cache } | { reason: string; cache?: Cache }> {
+  const { env } = request;
+  const parsed = parseRustcArgs(request.argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
-  if (settings.disabled) {
-    settings.disabled();
+  const cache = await session.cacheFor(request);
+  if ("off" in cache) {
+    warnOncePerBuild(request, cache.off.topic, cache.off.warning);
     return { reason: "cache disabled" };
   }
+  if (env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true") {
+    return { reason: "cache disabled", cache };
+  }
   const args = parsed.args;
-  if (env.CARGO_PRIMARY_PACKAGE) return { reason: "workspace member" };
+  if (env.CARGO_PRIMARY_PACKAGE) return { reason: "workspace member", cache };
   const manifestDir = env.CARGO_MANIFEST_DIR;
-  if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
-  const cargoHome = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
+  if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo", cache };
+  const cargoHome = cargoHomeOf(env);
   const source = sourceIdentity(manifestDir, cargoHome);
-  if (source === undefined) return { reason: "path or workspace crate" };
+  if (source === undefined) return { reason: "path or workspace crate", cache };
 
   try {
-    const identity = await rustcIdentity(rustc, env, settings.rustcMemo);
+    const identity = await rustcIdentity(request.rustc, env, cache.rustcMemo);
     const target = args.target ?? identity.host;
     const outputs = expectedOutputs(args, target);
-    if ("unsupported" in outputs) return { reason: outputs.unsupported };
+    if ("unsupported" in outputs) return { reason: outputs.unsupported, cache };
     const roots = pathRootsOf({
       outDir: args.outDir,
       outputStem: args.crateName + args.extraFilename,
@@ -129,17 +165,10 @@ async function prepareUnit(
       outDirEnv: env.OUT_DIR,
       cargoHome,
     });
-    const { key } = cacheKeyOf({
-      args,
-      env,
-      roots,
-      rustc: identity,
-      source,
-      memo: settings.memo,
-    });
-    return {
-      rustc,
-      argv,
+    const { key } = cacheKeyOf({ args, env, roots, rustc: identity, source, memo: cache.memo });
+    const unit: Unit = {
+      rustc: request.rustc,
+      argv: request.argv,
       args,
       env,
       roots,
@@ -151,11 +180,13 @@ async function prepareUnit(
       target,
       rustcRelease: identity.release,
     };
+    return { unit, cache };
   } catch (error) {
-    settings.warn(
+    warnOncePerBuild(
+      request,
       "key",
       `cannot compute a cache key, compiling without the cache: ${errorMessage(error)}`,
     );
-    return { reason: "key error" };
+    return { reason: "key error", cache };
   }
 }

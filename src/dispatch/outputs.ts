@@ -5,19 +5,14 @@
  */
 
 import { join } from "node:path";
+import type { OutputRole, UnitKind } from "../bundle/bundle.ts";
 import type { RustcArgs } from "./rustc_args.ts";
-
-/** What a file is to cargo; a bundle stores its files under these names. */
-export type OutputRole = "rlib" | "rmeta" | "dylib" | "bin";
 
 /** One output file of an invocation. */
 export interface ExpectedOutput {
   role: OutputRole;
   path: string;
 }
-
-/** The kind of unit an invocation builds, for status lines and the index. */
-export type UnitKind = "lib" | "check" | "proc-macro" | "build-script" | "bin";
 
 /** The unit kind of a cacheable invocation. */
 export function unitKindOf(args: RustcArgs): UnitKind {

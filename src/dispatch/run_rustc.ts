@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { OutputSink } from "./request.ts";
+
 /** What a compilation printed and how it ended. */
 export interface RustcRun {
   code: number;
@@ -24,8 +26,12 @@ export async function runRustcPassthrough(rustc: string, args: string[]): Promis
   return exitCodeOf(status);
 }
 
-/** Runs rustc, forwarding stdout and stderr chunk by chunk while recording both. */
-export async function runRustcRecorded(rustc: string, args: string[]): Promise<RustcRun> {
+/** Runs rustc, forwarding stdout and stderr chunk by chunk to `sinks` while recording both. */
+export async function runRustcRecorded(
+  rustc: string,
+  args: string[],
+  sinks: { stdout: OutputSink; stderr: OutputSink },
+): Promise<RustcRun> {
   const started = performance.now();
   const child = new Deno.Command(rustc, {
     args,
@@ -34,22 +40,18 @@ export async function runRustcRecorded(rustc: string, args: string[]): Promise<R
     stderr: "piped",
   }).spawn();
   const [stdout, stderr, status] = await Promise.all([
-    forward(child.stdout, Deno.stdout),
-    forward(child.stderr, Deno.stderr),
+    forward(child.stdout, sinks.stdout),
+    forward(child.stderr, sinks.stderr),
     child.status,
   ]);
   return { code: exitCodeOf(status), stdout, stderr, elapsedMs: performance.now() - started };
 }
 
-async function forward(
-  source: ReadableStream<Uint8Array>,
-  sink: { write(p: Uint8Array): Promise<number> },
-): Promise<string> {
+async function forward(source: ReadableStream<Uint8Array>, sink: OutputSink): Promise<string> {
   const decoder = new TextDecoder();
   let text = "";
   for await (const chunk of source) {
-    let written = 0;
-    while (written < chunk.length) written += await sink.write(chunk.subarray(written));
+    await sink.write(chunk);
     text += decoder.decode(chunk, { stream: true });
   }
   return text + decoder.decode();

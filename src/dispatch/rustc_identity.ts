@@ -6,7 +6,7 @@
  */
 
 import { delimiter, dirname, isAbsolute, join } from "node:path";
-import { sha256Hex, statSignature } from "../index/file_digest.ts";
+import { sha256Hex, statSignature } from "../digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
 
 /** Where identities are remembered between dispatcher runs (the index). */

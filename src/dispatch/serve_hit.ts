@@ -6,15 +6,21 @@
  */
 
 import { dirname, join } from "node:path";
-import { type Bundle, BundleError, type BundleMeta, openBundle } from "../bundle/bundle.ts";
-import { readMirror, removeMirror, writeMirror } from "../bundle/mirror.ts";
+import {
+  type Bundle,
+  BundleError,
+  type BundleMeta,
+  openBundle,
+  type OutputRole,
+} from "../bundle/bundle.ts";
 import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
-import { depInfoPath, type OutputRole } from "./outputs.ts";
+import { depInfoPath } from "./outputs.ts";
 import { fromTemplate, toTemplate } from "./path_roots.ts";
-import { phaseDone } from "./phases.ts";
-import type { DispatchSettings } from "./settings.ts";
+import { type DispatchRequest, writeText } from "./request.ts";
+import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 
 /**
  * Restores a hit. Resolves to "served", to a reason the cached entry could not be used (its
@@ -22,73 +28,70 @@ import type { Unit } from "./unit.ts";
  */
 export async function serveHit(
   unit: Unit,
-  settings: DispatchSettings,
-  started: number,
+  cache: Cache,
+  request: DispatchRequest,
 ): Promise<"served" | string | undefined> {
-  const mirrored = readMirror(settings.cacheDir, unit.key, settings.signingKey !== undefined);
+  const { phases } = request;
+  const mirrored = cache.local.readMirror(unit.key, cache.signingKey !== undefined);
   let content: RestorableContent;
   let bundle: Bundle | undefined;
   if (mirrored) {
-    settings.touch(unit.key);
+    cache.local.touch(unit.key);
     content = mirrored;
   } else {
-    const bytes = await settings.get(unit.key);
-    phaseDone("fetched");
+    const bytes = await cache.get(unit.key, request);
+    phases.done("fetched");
     if (bytes === undefined) return undefined;
     try {
-      bundle = await openBundle(bytes, unit.key, { signingKey: settings.signingKey });
+      bundle = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
     } catch (error) {
       if (!(error instanceof BundleError)) throw error;
-      settings.warn(
+      warnOncePerBuild(
+        request,
         `corrupt-${unit.key}`,
         `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
       );
-      settings.count({ corrupt: 1 });
-      await settings.drop(unit.key);
+      cache.count({ corrupt: 1 });
+      await cache.drop(unit.key, request);
       return "corrupt entry";
     }
     content = bundle;
   }
-  phaseDone("unpacked");
-  const staleReason = whyStale(content.meta, unit, settings.memo);
-  phaseDone("verified");
+  phases.done("unpacked");
+  const staleReason = whyStale(content.meta, unit, cache.memo);
+  phases.done("verified");
   if (staleReason) {
-    settings.count({ stale: 1 });
+    cache.count({ stale: 1 });
     // The recompiled entry replaces the bundle; its mirror must not outlive it.
-    removeMirror(settings.cacheDir, unit.key);
+    cache.local.removeMirror(unit.key);
     return staleReason;
   }
 
   try {
-    await restoreOutputs(content, unit, settings.memo);
+    await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {
-    settings.warn(
+    warnOncePerBuild(
+      request,
       "restore",
       `cannot restore ${unit.crate} from the cache, compiling it: ${errorMessage(error)}`,
     );
     return "restore failed";
   }
-  phaseDone("restored");
-  const elapsed = performance.now() - started;
-  const compileMs = settings.recordHit(unit.key) ?? content.meta.compileMs;
-  settings.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - elapsed)) });
+  phases.done("restored");
+  const compileMs = cache.recordHit(unit.key, request) ?? content.meta.compileMs;
+  cache.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - phases.elapsed())) });
   if (bundle) {
     // After the build has its files: the next hit on this entry copies instead of unpacking.
-    mirrorQuietly(settings, bundle, unit);
+    mirrorQuietly(cache, bundle, unit);
   }
-  phaseDone("recorded");
+  phases.done("recorded");
   return "served";
 }
 
 /** Mirrors an entry whose bundle was just stored or verified; signed exactly when it was. */
-export function mirrorQuietly(
-  settings: DispatchSettings,
-  bundle: Omit<Bundle, "files">,
-  unit: Unit,
-): void {
+export function mirrorQuietly(cache: Cache, bundle: Omit<Bundle, "files">, unit: Unit): void {
   try {
-    const trust = settings.signingKey ? "signed" : "unsigned";
-    writeMirror(settings.cacheDir, bundle, unit.outputs, trust);
+    cache.local.writeMirror(bundle, unit.outputs, cache.signingKey ? "signed" : "unsigned");
   } catch {
     // Without a mirror, hits unpack the bundle: slower, never wrong.
   }
@@ -130,6 +133,7 @@ async function restoreOutputs(
   content: RestorableContent,
   unit: Unit,
   memo: DigestMemo,
+  request: DispatchRequest,
 ): Promise<void> {
   const digests = new Map(content.meta.outputs.map((output) => [output.role, output.digest]));
   const stderr = fromTemplate(content.stderr, unit.roots);
@@ -148,7 +152,7 @@ async function restoreOutputs(
     rememberWrittenFile(output.path, digest, memo);
     if (output.role === "rmeta") {
       memo.flush?.();
-      await writeAll(Deno.stderr, stderr.slice(0, announced));
+      await writeText(request.stderr, stderr.slice(0, announced));
     }
   }
   const depInfo = depInfoPath(unit.args);
@@ -159,9 +163,9 @@ async function restoreOutputs(
       0o644,
     );
   }
-  await writeAll(Deno.stdout, fromTemplate(content.stdout, unit.roots));
+  await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
   const alreadyWritten = unit.outputs.some((output) => output.role === "rmeta") ? announced : 0;
-  await writeAll(Deno.stderr, stderr.slice(alreadyWritten));
+  await writeText(request.stderr, stderr.slice(alreadyWritten));
 }
 
 /** Where the line announcing the `.rmeta` artifact ends in rustc's JSON stderr (0 if absent). */
@@ -171,8 +175,9 @@ function metadataAnnouncementEnd(stderr: string): number {
 }
 
 /** Writes through a temporary file and a rename, so cargo never sees half an artefact. */
-// Synchronous on purpose: one dispatcher does one thing at a time, and Deno's async file ops
-// cost a thread-pool round trip each, which shows on a hit's large writes.
+// Synchronous on purpose: Deno's async file ops cost a thread-pool round trip each, which shows
+// on a hit's large writes; in the daemon a copy of a few MB blocks other requests for about a
+// millisecond, less than the round trips would cost them.
 function writeAtomically(path: string, source: Uint8Array | string, mode: number): void {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
@@ -188,13 +193,4 @@ function writeAtomically(path: string, source: Uint8Array | string, mode: number
     }
     throw error;
   }
-}
-
-async function writeAll(
-  sink: { write(p: Uint8Array): Promise<number> },
-  text: string,
-): Promise<void> {
-  const bytes = new TextEncoder().encode(text);
-  let written = 0;
-  while (written < bytes.length) written += await sink.write(bytes.subarray(written));
 }

@@ -6,7 +6,7 @@
  */
 
 import { join, relative } from "node:path";
-import { sha256Hex } from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
 
 /**
  * A path-free identity for the crate at `manifestDir`, or undefined when it is not from an

@@ -1,48 +1,43 @@
 /**
- * The miss path: runs rustc, forwarding its output as it comes, and stores what it wrote as a
- * bundle (and its unpacked mirror). A failure to store is a warning, never a failed build.
+ * The miss path, after rustc ran: packs what it wrote into a bundle (and its unpacked mirror) and
+ * stores it. In the daemon this runs after the client has exited, so cargo never waits on it.
  * @module
  */
 
 import { type Bundle, type BundleMeta, packBundle } from "../bundle/bundle.ts";
-import {
-  digestFile,
-  type DigestMemo,
-  rememberWrittenFile,
-  sha256Hex,
-} from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
+import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath, type ExpectedOutput, unitKindOf } from "./outputs.ts";
 import { toTemplate } from "./path_roots.ts";
-import { phaseDone } from "./phases.ts";
+import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
-import { runRustcRecorded } from "./run_rustc.ts";
+import type { RustcRun } from "./run_rustc.ts";
 import { mirrorQuietly } from "./serve_hit.ts";
-import type { DispatchSettings } from "./settings.ts";
-import type { RustcOutcome, Unit } from "./unit.ts";
+import type { Cache } from "./session.ts";
+import type { Unit } from "./unit.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 
-/** Runs rustc and, when it succeeds, stores its outputs; a failure to store never fails the build. */
-export async function compileAndStore(
+/**
+ * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
+ * and time); a failure to store is a warning, never a failed build.
+ */
+export async function storeCompiled(
   unit: Unit,
-  settings: DispatchSettings,
-  outcome: RustcOutcome,
-): Promise<number> {
-  const run = await runRustcRecorded(unit.rustc, unit.argv);
-  outcome.exitCode = run.code;
-  phaseDone("compiled");
-  outcome.rustcMs = Math.round(run.elapsedMs);
-  settings.count({ misses: 1 });
-  if (run.code !== 0) return run.code;
+  run: RustcRun,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<void> {
   try {
-    const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, settings.memo);
-    phaseDone("collected");
+    const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo);
+    request.phases.done("collected");
     const bytes = await packBundle(bundle, {
-      compressionLevel: settings.compressionLevel,
-      signingKey: settings.signingKey,
+      compressionLevel: cache.compressionLevel,
+      signingKey: cache.signingKey,
     });
-    phaseDone("packed");
-    await settings.put(unit.key, bytes, {
+    request.phases.done("packed");
+    await cache.put(unit.key, bytes, {
       key: unit.key,
       crate: unit.crate,
       version: unit.version,
@@ -55,16 +50,16 @@ export async function compileAndStore(
       rustc: unit.rustcRelease,
       size: bytes.length,
       compileMs: Math.round(run.elapsedMs),
-    });
-    mirrorQuietly(settings, bundle, unit);
+    }, request);
+    mirrorQuietly(cache, bundle, unit);
   } catch (error) {
-    settings.warn(
+    warnOncePerBuild(
+      request,
       "store",
       `cannot store ${unit.crate} ${unit.version} in the cache: ${errorMessage(error)}`,
     );
-    settings.count({ store_errors: 1 });
+    cache.count({ store_errors: 1 });
   }
-  return 0;
 }
 
 async function bundleOutputs(

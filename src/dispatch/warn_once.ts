@@ -1,30 +1,32 @@
 /**
- * Faults that should be met once per cargo build, not once per crate: every rustc call is its
- * own dispatcher process, so "once" is remembered in a marker file named after cargo's pid. The
- * same markers let later dispatchers of the build skip a part already found broken.
+ * Faults that should be met once per cargo build, not once per crate. A build's calls may be
+ * served by several processes (in-process dispatchers, the daemon), so "once" is a marker file
+ * named after the request's build id; the same markers let later calls of the build skip a part
+ * already found broken.
  * @module
  */
 
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { sha256Hex } from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
+import { type DispatchRequest, writeText } from "./request.ts";
 
-/** Prints `warning: cargo-warmup: …` unless this build (cargo process) already saw `topic`. */
-export function warnOncePerBuild(cacheDir: string, topic: string, message: string): void {
+/** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
+export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {
   try {
-    Deno.mkdirSync(markerDir(), { recursive: true });
-    Deno.writeFileSync(markerPath(cacheDir, topic), new Uint8Array(0), { createNew: true });
+    Deno.mkdirSync(markerDir(), { recursive: true, mode: 0o700 });
+    Deno.writeFileSync(markerPath(request.buildId, topic), new Uint8Array(0), { createNew: true });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return;
     // No marker could be written: better to repeat than to stay silent.
   }
-  console.error(`warning: cargo-warmup: ${message}`);
+  void writeText(request.stderr, `warning: cargo-warmup: ${message}\n`).catch(() => {});
 }
 
-/** Whether a dispatcher of this build already warned about `topic`. */
-export function warnedThisBuild(cacheDir: string, topic: string): boolean {
+/** Whether a call of this build already warned about `topic`. */
+export function warnedThisBuild(request: DispatchRequest, topic: string): boolean {
   try {
-    Deno.statSync(markerPath(cacheDir, topic));
+    Deno.statSync(markerPath(request.buildId, topic));
     return true;
   } catch {
     return false;
@@ -36,9 +38,6 @@ function markerDir(): string {
   return join(tmpdir(), `cargo-warmup-${Deno.uid() ?? "user"}`);
 }
 
-function markerPath(cacheDir: string, topic: string): string {
-  return join(
-    markerDir(),
-    `warned-${Deno.ppid}-${sha256Hex(cacheDir + "\0" + topic).slice(0, 16)}`,
-  );
+function markerPath(buildId: string, topic: string): string {
+  return join(markerDir(), `warned-${sha256Hex(buildId + "\0" + topic).slice(0, 24)}`);
 }

@@ -4,19 +4,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-
-/** The hex SHA-256 of `bytes`. */
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Size, mtime, inode and ctime: any rewrite of the file changes at least one of them. */
-export function statSignature(info: Deno.FileInfo): string {
-  return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}:${
-    info.ctime?.getTime() ?? 0
-  }`;
-}
+import { sha256Hex, statSignature } from "../digest.ts";
 
 /**
  * The digest of the file at `path`, from the memo when its stat signature still matches.

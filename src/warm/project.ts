@@ -9,6 +9,7 @@
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { runCargoText } from "./_cargo.ts";
 import { cargoReason, type GroupBuild, type WarmGroup, type WarmMember } from "./plan.ts";
+import { cargoHomeOf } from "../config/cargo_home.ts";
 
 /** Beyond this many members, only the default selection and `--workspace` are warmed. */
 const MAX_PER_MEMBER_BUILDS = 20;
@@ -185,7 +186,7 @@ function stubTargets(pkg: PackageInfo): Array<{ path: string; bin: boolean }> {
 
 /** `--config FILE` for the project's own cargo config files, which the scratch copy lacks. */
 async function configArgs(workspaceRoot: string, env: Record<string, string>): Promise<string[]> {
-  const home = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
+  const home = cargoHomeOf(env);
   const args: string[] = [];
   for (let dir = workspaceRoot;; dir = dirname(dir)) {
     if (resolve(dir, ".cargo") !== resolve(home)) {

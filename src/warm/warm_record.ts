@@ -7,9 +7,10 @@
  */
 
 import { join } from "node:path";
-import { sha256Hex } from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
 import type { WarmGroup } from "./plan.ts";
 import { warmDir } from "./progress.ts";
+import { cargoHomeOf } from "../config/cargo_home.ts";
 
 /** Environment variables that change what cargo and rustc build. */
 const BUILD_ENV =
@@ -23,7 +24,7 @@ export async function warmFingerprint(
 ): Promise<string> {
   const parts: unknown[] = [profiles];
   parts.push(Object.entries(env).filter(([name]) => BUILD_ENV.test(name)).sort());
-  const home = env.CARGO_HOME ?? join(env.HOME ?? "/", ".cargo");
+  const home = cargoHomeOf(env);
   parts.push(await readOrEmpty(join(home, "config.toml")));
   for (const group of groups) {
     parts.push(group.builds, group.configArgs ?? []);

@@ -1,21 +1,24 @@
 /**
- * The unpacked mirror of a local bundle: its output files as plain files plus a small record,
- * so that a local hit copies files in the kernel (copy_file_range) instead of decompressing the
- * bundle and writing every byte again, several times faster for large crates. A mirror is
- * written only beside a bundle just stored or just verified, and every
- * file's stat signature is checked before it is served: a file changed since, in any way, makes
- * the mirror void and the hit falls back to the bundle.
+ * The unpacked mirror of a local bundle, used only through the local store (local.ts): its output
+ * files as plain files plus a small record, so that a local hit copies files in the kernel
+ * (copy_file_range) instead of decompressing the bundle and writing every byte again, several
+ * times faster for large crates. A mirror is written only beside a bundle just stored or just
+ * verified, and every file's stat signature is checked before it is served: a file changed
+ * since, in any way, makes the mirror void and the hit falls back to the bundle.
  * @module
  */
 
 import { join } from "node:path";
-import { mirrorPathOf, stagingDirOf } from "../../backends/local_layout.ts";
-import { statSignature } from "../index/file_digest.ts";
-import type { OutputRole } from "../dispatch/outputs.ts";
-import type { Bundle, BundleMeta } from "./bundle.ts";
+import { mirrorPathOf, stagingDirOf } from "./local_layout.ts";
+import { statSignature } from "../src/digest.ts";
+import {
+  type Bundle,
+  type BundleMeta,
+  OUTPUT_ROLES,
+  type OutputRole,
+} from "../src/bundle/bundle.ts";
 
 const RECORD = "mirror.json";
-const ROLES: ReadonlySet<string> = new Set<OutputRole>(["rlib", "rmeta", "dylib", "bin"]);
 
 /**
  * Whether the bundle a mirror copies was signed: with a signing key configured, only mirrors of
@@ -110,7 +113,7 @@ export function readMirror(
     record.meta.outputs.every((output) => {
       const path = join(dir, `out.${output.role}`);
       files.set(output.role, path);
-      return ROLES.has(output.role) && signatureOf(path) === record.stats[output.role];
+      return OUTPUT_ROLES.has(output.role) && signatureOf(path) === record.stats[output.role];
     });
   if (!valid) {
     removeMirror(cacheDir, key);
