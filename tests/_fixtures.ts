@@ -31,7 +31,12 @@ export interface TempDir extends AsyncDisposable {
  */
 export async function tempDir(prefix = "cargo-warmup-test-"): Promise<TempDir> {
   const path = await Deno.makeTempDir({ prefix });
-  const cleanup = () => removeAll(path);
+  const cleanup = async () => {
+    // Daemons of the builds in here go with it (imported late: _daemons.ts imports this file).
+    const { stopDaemonsUnder } = await import("./_daemons.ts");
+    await stopDaemonsUnder(path);
+    await removeAll(path);
+  };
   return { path, cleanup, [Symbol.asyncDispose]: cleanup };
 }
 

@@ -4,5 +4,6 @@
 
 export * from "./_fixtures.ts";
 export * from "./_run.ts";
+export * from "./_daemons.ts";
 export * from "./_dispatch_log.ts";
 export * from "./_shared_warm_cache.ts";

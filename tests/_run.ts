@@ -2,6 +2,10 @@
 // environment of a build that goes through cargo-warmup.
 
 import { WARMUP_BIN } from "./_fixtures.ts";
+import { buildFrontDoorForTests, FRONT_DOOR, runtimeDirFor } from "./_daemons.ts";
+
+// Cached builds run the native front door, as installed users do; it is built once per checkout.
+await buildFrontDoorForTests();
 
 /** What a finished subprocess left behind. */
 export interface RunResult {
@@ -84,8 +88,9 @@ export interface WarmupEnvOptions {
 
 /**
  * The complete environment of a build through cargo-warmup: {@linkcode cleanEnv} (so nothing
- * inherited such as CARGO_TARGET_DIR, RUSTC_WRAPPER or RUSTFLAGS) plus the launcher as
- * RUSTC_WRAPPER, the given cache and CARGO_HOME, and no colour codes in cargo's output. Pass it
+ * inherited such as CARGO_TARGET_DIR, RUSTC_WRAPPER or RUSTFLAGS) plus the front door as
+ * RUSTC_WRAPPER, the given cache and CARGO_HOME, a runtime dir (the daemon's socket) beside the
+ * cache, and no colour codes in cargo's output. Pass it
  * to {@linkcode runCargo}, or to `Deno.Command` together with `clearEnv: true`.
  *
  * @example
@@ -97,8 +102,9 @@ export interface WarmupEnvOptions {
 export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
   return {
     ...cleanEnv(),
-    RUSTC_WRAPPER: WARMUP_BIN,
+    RUSTC_WRAPPER: FRONT_DOOR,
     CARGO_WARMUP_DIR: options.cacheDir,
+    CARGO_WARMUP_RUNTIME_DIR: runtimeDirFor(options.cacheDir),
     CARGO_HOME: options.cargoHome,
     CARGO_TERM_COLOR: "never",
     ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),

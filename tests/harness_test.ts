@@ -10,12 +10,12 @@ import {
   countOutcomes,
   createCargoHome,
   exists,
+  FRONT_DOOR,
   readDispatchLog,
   ROOT,
   runBinary,
   runCargo,
   tempDir,
-  WARMUP_BIN,
   warmupEnv,
 } from "./_harness.ts";
 
@@ -87,7 +87,7 @@ Deno.test("warmupEnv wraps rustc and drops inherited build settings", () => {
   try {
     for (const name of inherited) Deno.env.set(name, "/inherited");
     const env = warmupEnv({ cacheDir: "/c", cargoHome: "/h", log: "/l" });
-    assert.equal(env.RUSTC_WRAPPER, WARMUP_BIN);
+    assert.equal(env.RUSTC_WRAPPER, FRONT_DOOR);
     assert.equal(env.CARGO_WARMUP_DIR, "/c");
     assert.equal(env.CARGO_HOME, "/h");
     assert.equal(env.CARGO_WARMUP_LOG, "/l");

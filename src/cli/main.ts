@@ -19,6 +19,8 @@ Commands:
   status    Show what is cached, hits, misses and time saved
   gc        Evict least recently used entries (--max-size SIZE)
   config    Show the effective configuration and where each value came from
+  daemon    Run, start, stop or show the warm-cache daemon (run|start|stop|status)
+  frontdoor Build the native RUSTC_WRAPPER that talks to the daemon; print its path
 
 Options:
   -h, --help       Print help (also: cargo-warmup <command> --help)
@@ -32,6 +34,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   gc: async () => (await import("./gc.ts")).runGc,
   config: async () => (await import("./config_command.ts")).runConfigCommand,
   init: async () => (await import("./init.ts")).runInit,
+  daemon: async () => (await import("./daemon.ts")).runDaemonCommand,
+  frontdoor: async () => (await import("./daemon.ts")).runFrontDoorCommand,
 };
 
 /** Runs the program with `argv`; resolves to the process exit code. */

@@ -27,6 +27,8 @@ export interface WarmupConfig {
   compressionLevel: number;
   /** A file holding the key bundles are signed and checked with. */
   signingKeyFile: string | undefined;
+  /** Seconds the daemon stays up without a request. */
+  idleTimeoutSeconds: number;
   redis: {
     url: string | undefined;
     prefix: string;
@@ -89,6 +91,7 @@ const KEYS = {
   "max-size": { env: "CARGO_WARMUP_MAX_SIZE", type: "size" },
   "compression-level": { env: "CARGO_WARMUP_COMPRESSION_LEVEL", type: "level" },
   "signing-key-file": { env: "CARGO_WARMUP_SIGNING_KEY_FILE", type: "path" },
+  "idle-timeout": { env: "CARGO_WARMUP_IDLE_TIMEOUT", type: "seconds" },
   "redis.url": { env: "CARGO_WARMUP_REDIS_URL", type: "redis-url" },
   "redis.prefix": { env: "CARGO_WARMUP_REDIS_PREFIX", type: "string" },
   "redis.ttl": { env: "CARGO_WARMUP_REDIS_TTL", type: "seconds" },
@@ -174,6 +177,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     maxSize: pick("max-size", 10 * 1024 ** 3),
     compressionLevel: pick("compression-level", 1),
     signingKeyFile: optional("signing-key-file"),
+    idleTimeoutSeconds: pick("idle-timeout", 600),
     redis: {
       url: optional("redis.url"),
       prefix: pick("redis.prefix", "cargo-warmup:"),

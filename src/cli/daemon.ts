@@ -1,0 +1,187 @@
+/**
+ * `cargo-warmup daemon run|start|stop|status` and `cargo-warmup frontdoor`: the warm-cache
+ * daemon's lifecycle by hand, and building the native front door cargo runs as RUSTC_WRAPPER.
+ * Builds start the daemon by themselves; these are for scripts, CI and curiosity.
+ * @module
+ */
+
+import { loadConfig } from "../config/config.ts";
+import { runDaemon } from "../daemon/server.ts";
+import {
+  daemonFiles,
+  daemonRecords,
+  ensurePrivateDir,
+  isDaemonProcess,
+  runtimeDirOf,
+} from "../daemon/paths.ts";
+import {
+  buildFrontDoor,
+  defaultFrontDoorPath,
+  programPath,
+  versionTag,
+} from "../frontdoor/build.ts";
+import { parseFlags } from "./parse_flags.ts";
+import { UsageError } from "./usage_error.ts";
+
+export const DAEMON_HELP = `Manage the warm-cache daemon that serves builds.
+
+Usage: cargo-warmup daemon <run|start|stop|status> [options]
+
+  run      Serve in the foreground (what a build starts, detached)
+  start    Start the daemon in the background unless it runs; wait until it answers
+  stop     Stop this version's daemon (--all: every cargo-warmup daemon of this user)
+  status   Show the daemons of this user (--json)
+
+Options:
+  --tag TAG            Version tag to serve (run; default: this program's)
+  --runtime-dir DIR    Where the socket lives (default: CARGO_WARMUP_RUNTIME_DIR,
+                       else $XDG_RUNTIME_DIR/cargo-warmup, else /tmp/cargo-warmup-<uid>)
+  -h, --help           Print this help
+
+A build never waits for the daemon: the first call that finds none starts it and serves itself.
+CARGO_WARMUP_DAEMON=0 makes every call serve itself. The daemon exits after
+[warmup] idle-timeout seconds without a request (default 600).`;
+
+export const FRONTDOOR_HELP =
+  `Build the native front door (the RUSTC_WRAPPER that talks to the daemon).
+
+Usage: cargo-warmup frontdoor [--out PATH] [--force]
+
+Compiles src/frontdoor/cargo_warmup.rs with your rustc (standard library only) unless a binary of
+this version is already there, and prints its path. Point RUSTC_WRAPPER at it.`;
+
+/** Runs `daemon …`; resolves to the exit code. */
+export async function runDaemonCommand(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values } = parseFlags(`daemon ${action ?? ""}`.trim(), rest, {
+    tag: { type: "string" },
+    "runtime-dir": { type: "string" },
+    all: { type: "boolean" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help || action === "--help" || action === "-h") {
+    console.log(DAEMON_HELP);
+    return 0;
+  }
+  const runtimeDir = values["runtime-dir"] ?? runtimeDirOf(Deno.env.toObject());
+  const tag = values.tag ?? versionTag();
+  switch (action) {
+    case "run": {
+      const { config } = await loadConfig();
+      return await runDaemon({
+        tag,
+        runtimeDir,
+        program: programPath(),
+        idleTimeoutSeconds: config.idleTimeoutSeconds,
+      });
+    }
+    case "start":
+      return await startDaemon(runtimeDir, tag);
+    case "stop":
+      return await stopDaemons(runtimeDir, values.all ? undefined : tag);
+    case "status":
+      return showStatus(runtimeDir, tag, values.json ?? false);
+    default:
+      throw new UsageError(
+        action === undefined
+          ? "daemon: expected one of run, start, stop, status"
+          : `daemon: unknown action "${action}"`,
+      );
+  }
+}
+
+/** Runs `frontdoor`; prints the path of the built front door. */
+export async function runFrontDoorCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags("frontdoor", argv, {
+    out: { type: "string" },
+    force: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    console.log(FRONTDOOR_HELP);
+    return 0;
+  }
+  const out = values.out ?? defaultFrontDoorPath((await loadConfig()).config.dir);
+  console.log(await buildFrontDoor({ out, force: values.force ?? false }));
+  return 0;
+}
+
+async function startDaemon(runtimeDir: string, tag: string): Promise<number> {
+  ensurePrivateDir(runtimeDir);
+  const socket = daemonFiles(runtimeDir, tag).socket;
+  if (await answers(socket)) return 0;
+  const child = new Deno.Command(programPath(), {
+    args: ["daemon", "run", "--tag", tag, "--runtime-dir", runtimeDir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    env: { CARGO_WARMUP_IN_PROCESS: "1" },
+  }).spawn();
+  child.unref();
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    if (await answers(socket)) return 0;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  console.error(`error: the daemon did not start; see ${daemonFiles(runtimeDir, tag).log}`);
+  return 1;
+}
+
+/** Whether a daemon accepts connections on `socket`. */
+async function answers(socket: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path: socket });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the daemons of `tag` (every tag when undefined) and waits for them to exit. */
+async function stopDaemons(runtimeDir: string, tag: string | undefined): Promise<number> {
+  const running = daemonRecords(runtimeDir).filter((record) =>
+    (tag === undefined || record.tag === tag) && isDaemonProcess(record.pid)
+  );
+  for (const record of running) {
+    try {
+      Deno.kill(record.pid, "SIGTERM");
+    } catch {
+      // exited meanwhile
+    }
+  }
+  for (let waited = 0; waited < 35_000; waited += 50) {
+    if (running.every((record) => !isDaemonProcess(record.pid))) {
+      console.log(`stopped ${running.length} daemon(s)`);
+      return 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  console.error("error: a daemon did not stop within 35 s");
+  return 1;
+}
+
+function showStatus(runtimeDir: string, tag: string, json: boolean): number {
+  const daemons = daemonRecords(runtimeDir).map((record) => ({
+    pid: record.pid,
+    tag: record.tag,
+    current: record.tag === tag,
+    running: isDaemonProcess(record.pid),
+    program: record.program,
+    startedAt: record.startedAt,
+    idleTimeoutSeconds: record.idleTimeoutSeconds,
+  }));
+  if (json) {
+    console.log(JSON.stringify({ runtimeDir, tag, daemons }, null, 2));
+    return 0;
+  }
+  if (daemons.length === 0) console.log(`no daemon in ${runtimeDir}`);
+  for (const daemon of daemons) {
+    console.log(
+      `daemon pid ${daemon.pid} ${daemon.running ? "running" : "gone"} since ${daemon.startedAt}` +
+        `, tag ${daemon.tag}${daemon.current ? "" : " (another version)"}` +
+        `, idle timeout ${daemon.idleTimeoutSeconds} s`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,168 @@
+/**
+ * One front-door connection: reads its request frame, turns it into a {@linkcode DispatchRequest}
+ * whose output goes back as frames, runs it through the same dispatcher the in-process path uses,
+ * and tells the client how it ended. A miss is compiled by the client (it holds cargo's jobserver
+ * and streams rustc's output itself); the bundle is stored after the client has gone.
+ * @module
+ */
+
+import { dispatch, type RustcRunner } from "../dispatch/dispatch.ts";
+import {
+  cwdOfProcess,
+  type DispatchRequest,
+  orderedSink,
+  PhaseClock,
+} from "../dispatch/request.ts";
+import type { RustcRun } from "../dispatch/run_rustc.ts";
+import type { CacheSession } from "../dispatch/session.ts";
+import { errorMessage } from "../error_message.ts";
+import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
+
+/** A client that has not sent its request by then is dropped. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** What the daemon logs, apart from answers to clients. */
+export type DaemonLog = (message: string) => void;
+
+/** The request a front door sends: its argv starts with the compiler. */
+interface WireRequest {
+  v: 1;
+  tag: string;
+  argv: string[];
+  cwd: string;
+  ppid: number;
+  env: Record<string, string>;
+}
+
+/** Serves one connection to its end; never throws. */
+export async function serveConnection(
+  conn: Deno.Conn,
+  session: CacheSession,
+  tag: string,
+  log: DaemonLog,
+): Promise<void> {
+  const reader = new FrameReader(conn);
+  // Every frame to the client goes through one chain, so none overtakes another.
+  let clientGone = false;
+  const send = orderedSink((bytes) => conn.write(bytes).then(() => {}));
+  const sendFrame = (type: string, payload: Uint8Array | string = "") =>
+    send.write(encodeFrame(type, payload)).catch(() => {
+      clientGone = true;
+    });
+  try {
+    const wire = await readRequest(reader, tag);
+    if (typeof wire === "string") {
+      log(`refused a request: ${wire}`);
+      return;
+    }
+    const request = requestOf(wire, (type, text) => {
+      // Said after the client left (a store that failed): the daemon's log keeps it.
+      if (!clientGone) return sendFrame(type, text);
+      log(new TextDecoder().decode(text).trimEnd());
+      return Promise.resolve();
+    });
+    const runner: RustcRunner = {
+      async passthrough() {
+        await sendFrame(FRAME.runRustc);
+        clientGone = true;
+        return undefined;
+      },
+      async compile() {
+        await sendFrame(FRAME.compileMiss);
+        const run = await readMissReport(reader, request.phases);
+        clientGone = true;
+        return run;
+      },
+    };
+    const code = await dispatch(session, request, runner);
+    if (!clientGone) await sendFrame(FRAME.served, String(code ?? 0));
+  } catch (error) {
+    log(`connection failed: ${errorMessage(error)}`);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // already closed by the client
+    }
+  }
+}
+
+/** The request frame, checked; a string says why it was refused. */
+async function readRequest(reader: FrameReader, tag: string): Promise<WireRequest | string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), REQUEST_TIMEOUT_MS);
+  });
+  let frame;
+  try {
+    frame = await Promise.race([reader.next(), timeout]);
+  } catch (error) {
+    return errorMessage(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (frame === undefined) return "no request frame";
+  if (frame.type !== FRAME.request) return `unexpected frame type "${frame.type}"`;
+  let wire: unknown;
+  try {
+    wire = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(frame.payload));
+  } catch (error) {
+    return `malformed request: ${errorMessage(error)}`;
+  }
+  if (!isWireRequest(wire)) return "malformed request: missing or mistyped fields";
+  if (wire.tag !== tag) return `request for version "${wire.tag}", this daemon is "${tag}"`;
+  return wire;
+}
+
+function isWireRequest(value: unknown): value is WireRequest {
+  if (typeof value !== "object" || value === null) return false;
+  const wire = value as Record<string, unknown>;
+  return wire.v === 1 && typeof wire.tag === "string" && Array.isArray(wire.argv) &&
+    wire.argv.length > 0 && wire.argv.every((arg) => typeof arg === "string") &&
+    typeof wire.cwd === "string" && Number.isSafeInteger(wire.ppid) &&
+    typeof wire.env === "object" && wire.env !== null &&
+    Object.values(wire.env).every((value) => typeof value === "string");
+}
+
+function requestOf(
+  wire: WireRequest,
+  write: (type: string, bytes: Uint8Array) => Promise<void>,
+): DispatchRequest {
+  const [rustc, ...argv] = wire.argv as [string, ...string[]];
+  return {
+    rustc,
+    argv,
+    env: wire.env,
+    cwd: wire.cwd,
+    cargoCwd: cwdOfProcess(wire.ppid) ?? wire.cwd,
+    buildId: String(wire.ppid),
+    stdout: { write: (bytes) => write(FRAME.stdout, bytes) },
+    stderr: { write: (bytes) => write(FRAME.stderr, bytes) },
+    phases: new PhaseClock(),
+  };
+}
+
+/**
+ * What the client reports after compiling a miss: rustc's stdout, stderr and exit. A client that
+ * vanishes first reports a failed compile, so nothing is stored.
+ */
+async function readMissReport(reader: FrameReader, phases: PhaseClock): Promise<RustcRun> {
+  const decoder = new TextDecoder();
+  const run: RustcRun = { code: -1, stdout: "", stderr: "", elapsedMs: phases.elapsed() };
+  try {
+    for (let frame = await reader.next(); frame; frame = await reader.next()) {
+      if (frame.type === FRAME.missStdout) run.stdout = decoder.decode(frame.payload);
+      else if (frame.type === FRAME.missStderr) run.stderr = decoder.decode(frame.payload);
+      else if (frame.type === FRAME.missDone) {
+        const done = JSON.parse(decoder.decode(frame.payload));
+        if (Number.isInteger(done.code) && typeof done.ms === "number") {
+          return { ...run, code: done.code, elapsedMs: done.ms };
+        }
+        break;
+      } else break;
+    }
+  } catch {
+    // a broken report is no report
+  }
+  return { ...run, code: -1 };
+}

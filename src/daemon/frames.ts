@@ -1,0 +1,99 @@
+/**
+ * The wire format between the front door and the daemon: frames of one type byte, a big-endian
+ * u32 payload length and the payload, in both directions over one Unix-socket connection.
+ *
+ * Client to daemon: `Q` the request (JSON: v, tag, argv, cwd, ppid, env); after a miss `o`
+ * (rustc's stdout), `e` (its stderr) and `D` (JSON: code, ms).
+ * Daemon to client: `O`/`E` bytes for the client's stdout/stderr, then one of `X` (served; ASCII
+ * exit code), `R` (not cacheable: exec rustc) or `M` (a miss: run rustc, report with o/e/D).
+ * @module
+ */
+
+/** Frame types, as the byte on the wire. */
+export const FRAME = {
+  request: "Q",
+  missStdout: "o",
+  missStderr: "e",
+  missDone: "D",
+  stdout: "O",
+  stderr: "E",
+  served: "X",
+  runRustc: "R",
+  compileMiss: "M",
+} as const;
+
+/** Requests and rustc output past this are refused: a protocol error, not a build. */
+export const MAX_PAYLOAD = 256 * 1024 * 1024;
+const HEADER = 5;
+
+/** One frame. */
+export interface Frame {
+  type: string;
+  payload: Uint8Array;
+}
+
+/** The frame's bytes on the wire. */
+export function encodeFrame(type: string, payload: Uint8Array | string): Uint8Array {
+  const body = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  const bytes = new Uint8Array(HEADER + body.length);
+  bytes[0] = type.charCodeAt(0);
+  new DataView(bytes.buffer).setUint32(1, body.length);
+  bytes.set(body, HEADER);
+  return bytes;
+}
+
+/** A malformed stream: an oversize length, or the peer closing inside a frame. */
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FrameError";
+  }
+}
+
+/**
+ * Reads frames from `reader` one by one; resolves to undefined at a clean end of stream (the
+ * peer closed between frames).
+ */
+export class FrameReader {
+  readonly #reader: { read(p: Uint8Array): Promise<number | null> };
+  #buffer = new Uint8Array(0);
+  #ended = false;
+
+  constructor(reader: { read(p: Uint8Array): Promise<number | null> }) {
+    this.#reader = reader;
+  }
+
+  async next(): Promise<Frame | undefined> {
+    if (!await this.#fill(HEADER)) {
+      if (this.#buffer.length === 0) return undefined;
+      throw new FrameError("Connection closed inside a frame header");
+    }
+    const length = new DataView(this.#buffer.buffer, this.#buffer.byteOffset).getUint32(1);
+    if (length > MAX_PAYLOAD) throw new FrameError(`Frame of ${length} bytes is too large`);
+    if (!await this.#fill(HEADER + length)) {
+      throw new FrameError("Connection closed inside a frame");
+    }
+    const type = String.fromCharCode(this.#buffer[0]!);
+    const payload = this.#buffer.slice(HEADER, HEADER + length);
+    this.#buffer = this.#buffer.subarray(HEADER + length);
+    return { type, payload };
+  }
+
+  /** Reads until `size` bytes are buffered; false when the stream ends first. */
+  async #fill(size: number): Promise<boolean> {
+    while (this.#buffer.length < size) {
+      if (this.#ended) return false;
+      const chunk = new Uint8Array(Math.max(64 * 1024, size - this.#buffer.length));
+      const read = await this.#reader.read(chunk);
+      if (read === null) {
+        this.#ended = true;
+        return false;
+      }
+      const grown = new Uint8Array(this.#buffer.length + read);
+      grown.set(this.#buffer);
+      grown.set(chunk.subarray(0, read), this.#buffer.length);
+      this.#buffer = grown;
+    }
+    return true;
+  }
+}

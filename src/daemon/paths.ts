@@ -1,0 +1,100 @@
+/**
+ * Where the daemon and its front door meet: a runtime directory only this user can enter, and in
+ * it one socket, lock, record and log per version tag. The front door (src/frontdoor/) computes
+ * the same directory; a client and a daemon of different versions never share a socket.
+ * @module
+ */
+
+import { join } from "node:path";
+
+/**
+ * The runtime directory: `CARGO_WARMUP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/cargo-warmup`, else
+ * `/tmp/cargo-warmup-<uid>`.
+ *
+ * @example
+ * ```ts
+ * import { runtimeDirOf } from "./paths.ts";
+ * console.log(runtimeDirOf({ CARGO_WARMUP_RUNTIME_DIR: "/run/w" })); // "/run/w"
+ * ```
+ */
+export function runtimeDirOf(env: Record<string, string | undefined>): string {
+  if (env.CARGO_WARMUP_RUNTIME_DIR) return env.CARGO_WARMUP_RUNTIME_DIR;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "cargo-warmup");
+  return `/tmp/cargo-warmup-${Deno.uid() ?? "user"}`;
+}
+
+/** The files of the daemon with version tag `tag` in `runtimeDir`. */
+export function daemonFiles(runtimeDir: string, tag: string) {
+  const stem = join(runtimeDir, `daemon-${tag}`);
+  return {
+    socket: `${stem}.sock`,
+    /** Held (flock) by the running daemon: only one per tag. */
+    lock: `${stem}.lock`,
+    /** `DaemonRecord` of the running daemon. */
+    record: `${stem}.json`,
+    log: `${stem}.log`,
+  };
+}
+
+/** What a running daemon says about itself, in its record file. */
+export interface DaemonRecord {
+  pid: number;
+  tag: string;
+  /** The program it runs (the launcher or the compiled binary): daemons of others are left alone. */
+  program: string;
+  startedAt: string;
+  idleTimeoutSeconds: number;
+}
+
+/**
+ * Creates the runtime directory (mode 0700) or checks the one there: owned by this user, closed
+ * to everyone else. Throws when it is not safe, so no one else can plant or read a socket.
+ */
+export function ensurePrivateDir(dir: string): void {
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  const info = Deno.lstatSync(dir);
+  const uid = Deno.uid();
+  if (!info.isDirectory || (uid !== null && info.uid !== uid) || ((info.mode ?? 0) & 0o077)) {
+    throw new Error(
+      `Unsafe runtime directory "${dir}": it must be a directory owned by this user with mode 0700`,
+    );
+  }
+}
+
+/** The records of every daemon in `runtimeDir` (any tag), for status and stop. */
+export function daemonRecords(runtimeDir: string): Array<DaemonRecord & { file: string }> {
+  const records: Array<DaemonRecord & { file: string }> = [];
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(runtimeDir)].map((entry) => entry.name);
+  } catch {
+    return records;
+  }
+  for (const name of names) {
+    if (!/^daemon-.+\.json$/.test(name)) continue;
+    const file = join(runtimeDir, name);
+    try {
+      const record = JSON.parse(Deno.readTextFileSync(file)) as DaemonRecord;
+      if (Number.isInteger(record.pid) && typeof record.tag === "string") {
+        records.push({ ...record, file });
+      }
+    } catch {
+      // a record half-written or removed meanwhile
+    }
+  }
+  return records;
+}
+
+/** Whether `pid` is a live cargo-warmup daemon (not a recycled pid of something else). */
+export function isDaemonProcess(pid: number): boolean {
+  try {
+    const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    return cmdline.includes("daemon") && cmdline.includes("run");
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,385 @@
+//! The front door: the tiny native RUSTC_WRAPPER that hands each rustc call to the resident
+//! cargo-warmup daemon over a Unix socket and relays its answer, so a served crate costs cargo a
+//! few milliseconds instead of a Deno start. All cache logic lives in the daemon (TypeScript);
+//! this only relays bytes, runs rustc when told to, and falls back to running rustc itself when
+//! the daemon is absent, slow or broken, so the cache is never the reason a build fails.
+//!
+//! Standard library only, built with the user's own rustc (see build.ts):
+//!   CARGO_WARMUP_TAG=<tag> CARGO_WARMUP_PROGRAM=<path> rustc --edition 2021 -O cargo_warmup.rs
+//! Wire format (src/daemon/frames.ts): frames of a type byte, a big-endian u32 length, a payload.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::io::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{exit, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+const TAG: &str = env!("CARGO_WARMUP_TAG");
+const PROGRAM: &str = env!("CARGO_WARMUP_PROGRAM");
+const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+/// A failed daemon start is retried at most this often, across all calls of all builds.
+const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
+
+fn main() {
+    let args: Vec<OsString> = env::args_os().skip(1).collect();
+    let is_compiler = args
+        .first()
+        .and_then(|a| a.to_str())
+        .map_or(false, |first| {
+            let name = first.rsplit('/').next().unwrap_or(first);
+            !first.starts_with('-')
+                && (first.contains('/') || name.contains("rustc") || name.contains("clippy-driver"))
+        });
+    if !is_compiler {
+        // Manager commands (`cargo warmup status` …) belong to the program itself.
+        exec_or_die(Command::new(PROGRAM).args(&args), PROGRAM);
+    }
+    let daemon_off = matches!(
+        env::var("CARGO_WARMUP_DAEMON").as_deref(),
+        Ok("0") | Ok("false") | Ok("off") | Ok("no")
+    );
+    if daemon_off {
+        serve_in_process(&args);
+    }
+    let dir = runtime_dir();
+    if !private_dir(&dir) {
+        serve_in_process(&args);
+    }
+    let socket = dir.join(format!("daemon-{}.sock", TAG));
+    let stream = match owned_by_us(&socket).then(|| UnixStream::connect(&socket)) {
+        Some(Ok(stream)) => stream,
+        _ => {
+            start_daemon(&dir);
+            serve_in_process(&args);
+        }
+    };
+    let request = match request_json(&args) {
+        Some(json) => json,
+        None => serve_in_process(&args), // not UTF-8: the daemon speaks JSON
+    };
+    let timeout = env::var("CARGO_WARMUP_DAEMON_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(60_000u64);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(timeout)));
+    talk(stream, &args, request.as_bytes());
+}
+
+/// Sends the request and relays the answer; never returns.
+fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
+    let mut relayed_rmeta = false;
+    let mut relayed_stderr = false;
+    if write_frame(&mut stream, b'Q', request).is_ok() {
+        let mut reader = BufReader::new(match stream.try_clone() {
+            Ok(s) => s,
+            Err(_) => run_rustc_after(args, false),
+        });
+        loop {
+            let (kind, payload) = match read_frame(&mut reader) {
+                Some(frame) => frame,
+                None => break,
+            };
+            match kind {
+                b'O' => relay(&mut io::stdout(), &payload),
+                b'E' => {
+                    relayed_stderr = true;
+                    relayed_rmeta |= payload.split(|&b| b == b'\n').any(is_rmeta_notice);
+                    relay(&mut io::stderr(), &payload);
+                }
+                b'X' => {
+                    let code = String::from_utf8_lossy(&payload)
+                        .trim()
+                        .parse()
+                        .unwrap_or(1);
+                    let _ = io::stdout().flush();
+                    exit(code);
+                }
+                b'R' if !relayed_stderr => {
+                    exec_or_die(&mut rustc_command(args), &args[0].to_string_lossy())
+                }
+                b'M' if !relayed_stderr => compile_miss(stream, args),
+                _ => break, // an answer out of place: the daemon is broken
+            }
+        }
+    }
+    // The daemon died, hung or answered garbage before the call was served: compile it here.
+    run_rustc_after(args, relayed_rmeta)
+}
+
+/// A miss: run rustc, streaming its output as it comes (cargo pipelines on the rmeta notice), then
+/// hand rustc's output and exit to the daemon, which stores the bundle after we have exited.
+fn compile_miss(mut stream: UnixStream, args: &[OsString]) -> ! {
+    let started = Instant::now();
+    let mut child = match rustc_command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => die(&args[0].to_string_lossy(), &error),
+    };
+    let stderr = child
+        .stderr
+        .take()
+        .map(|pipe| thread::spawn(move || tee(pipe, io::stderr())));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|pipe| tee(pipe, io::stdout()))
+        .unwrap_or_default();
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    let code = child.wait().map(exit_code).unwrap_or(1);
+    let done = format!(
+        "{{\"code\":{},\"ms\":{}}}",
+        code,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    let _ = write_frame(&mut stream, b'o', &stdout)
+        .and_then(|_| write_frame(&mut stream, b'e', &stderr))
+        .and_then(|_| write_frame(&mut stream, b'D', done.as_bytes()));
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    exit(code);
+}
+
+/// Runs rustc without the daemon. If the daemon already relayed the rmeta notice, rustc's own is
+/// dropped: cargo must hear of the rmeta once.
+fn run_rustc_after(args: &[OsString], relayed_rmeta: bool) -> ! {
+    let mut command = rustc_command(args);
+    if !relayed_rmeta {
+        exec_or_die(&mut command, &args[0].to_string_lossy());
+    }
+    let mut child = match command.stderr(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(error) => die(&args[0].to_string_lossy(), &error),
+    };
+    if let Some(pipe) = child.stderr.take() {
+        let mut err = io::stderr();
+        for line in BufReader::new(pipe).split(b'\n').flatten() {
+            if !is_rmeta_notice(&line) {
+                let _ = err.write_all(&line).and_then(|_| err.write_all(b"\n"));
+            }
+        }
+    }
+    exit(child.wait().map(exit_code).unwrap_or(1));
+}
+
+fn is_rmeta_notice(line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(line);
+    text.contains("\"$message_type\":\"artifact\"") && text.contains("\"emit\":\"metadata\"")
+}
+
+fn rustc_command(args: &[OsString]) -> Command {
+    let mut command = Command::new(&args[0]);
+    command.args(&args[1..]);
+    command
+}
+
+/// Copies `pipe` to `sink` chunk by chunk, flushing each, and returns everything copied.
+fn tee(mut pipe: impl Read, mut sink: impl Write) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while let Ok(read) = pipe.read(&mut chunk) {
+        if read == 0 {
+            break;
+        }
+        let _ = sink.write_all(&chunk[..read]).and_then(|_| sink.flush());
+        kept.extend_from_slice(&chunk[..read]);
+    }
+    kept
+}
+
+fn relay(sink: &mut impl Write, bytes: &[u8]) {
+    let _ = sink.write_all(bytes).and_then(|_| sink.flush());
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(1))
+}
+
+/// Lets the program serve this call itself (CARGO_WARMUP_IN_PROCESS stops it coming back here).
+fn serve_in_process(args: &[OsString]) -> ! {
+    exec_or_die(
+        Command::new(PROGRAM)
+            .args(args)
+            .env("CARGO_WARMUP_IN_PROCESS", "1"),
+        PROGRAM,
+    )
+}
+
+fn exec_or_die(command: &mut Command, what: &str) -> ! {
+    let error = command.exec();
+    die(what, &error)
+}
+
+fn die(what: &str, error: &io::Error) -> ! {
+    eprintln!("error: cargo-warmup: cannot run \"{}\": {}", what, error);
+    exit(1)
+}
+
+/// CARGO_WARMUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/cargo-warmup, else /tmp/cargo-warmup-<uid>
+/// (the same rule as src/daemon/paths.ts).
+fn runtime_dir() -> PathBuf {
+    match env::var_os("CARGO_WARMUP_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => match env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join("cargo-warmup"),
+            None => PathBuf::from(format!("/tmp/cargo-warmup-{}", uid())),
+        },
+    }
+}
+
+fn uid() -> u32 {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+/// Whether `dir` is ours alone (created so if missing): nobody else may plant or read a socket.
+fn private_dir(dir: &PathBuf) -> bool {
+    let _ = fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    match fs::symlink_metadata(dir) {
+        Ok(meta) => meta.is_dir() && meta.uid() == uid() && meta.permissions().mode() & 0o077 == 0,
+        Err(_) => false,
+    }
+}
+
+fn owned_by_us(path: &PathBuf) -> bool {
+    fs::symlink_metadata(path).map_or(false, |meta| meta.uid() == uid())
+}
+
+/// Starts the daemon detached, at most once per SPAWN_INTERVAL, and does not wait for it.
+fn start_daemon(dir: &PathBuf) {
+    let stamp = dir.join(format!("spawn-{}.stamp", TAG));
+    let recent = fs::metadata(&stamp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .map_or(false, |age| age < SPAWN_INTERVAL);
+    if recent || fs::write(&stamp, b"").is_err() {
+        return;
+    }
+    let jobserver = jobserver_fds();
+    let mut command = Command::new(PROGRAM);
+    command
+        .args(["daemon", "run", "--tag", TAG, "--runtime-dir"])
+        .arg(dir)
+        .env("CARGO_WARMUP_IN_PROCESS", "1")
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // The daemon outlives this build: it must not hold cargo's jobserver pipe open.
+    unsafe {
+        command.pre_exec(move || {
+            for &fd in &jobserver {
+                drop(File::from_raw_fd(fd));
+            }
+            Ok(())
+        });
+    }
+    let _ = command.spawn();
+}
+
+/// The file descriptors of a pipe jobserver (`--jobserver-auth=R,W`), if cargo passed one.
+fn jobserver_fds() -> Vec<i32> {
+    ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+        .iter()
+        .filter_map(|name| env::var(name).ok())
+        .flat_map(|flags| {
+            flags
+                .split_whitespace()
+                .filter_map(|flag| {
+                    flag.strip_prefix("--jobserver-auth=")
+                        .or_else(|| flag.strip_prefix("--jobserver-fds="))
+                        .map(str::to_owned)
+                })
+                .collect::<Vec<_>>()
+        })
+        .flat_map(|pair| {
+            pair.split(',')
+                .filter_map(|fd| fd.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|&fd| fd > 2)
+        .collect()
+}
+
+/// The request as JSON, or None when anything in it is not UTF-8.
+fn request_json(args: &[OsString]) -> Option<String> {
+    let mut json = format!("{{\"v\":1,\"tag\":{},\"argv\":[", quote(TAG));
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&quote(arg.to_str()?));
+    }
+    let cwd = env::current_dir().ok()?;
+    json.push_str(&format!(
+        "],\"cwd\":{},\"ppid\":{},\"env\":{{",
+        quote(cwd.to_str()?),
+        std::os::unix::process::parent_id()
+    ));
+    for (i, (name, value)) in env::vars_os().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!(
+            "{}:{}",
+            quote(name.to_str()?),
+            quote(value.to_str()?)
+        ));
+    }
+    json.push_str("}}");
+    Some(json)
+}
+
+fn quote(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c if (c as u32) < 0x20 => quoted.push_str(&format!("\\u{:04x}", c as u32)),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+fn write_frame(stream: &mut UnixStream, kind: u8, payload: &[u8]) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(5 + payload.len());
+    frame.push(kind);
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    stream.write_all(&frame)
+}
+
+/// The next frame, or None at the end of the stream, on a timeout or on a malformed frame.
+fn read_frame(reader: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 5];
+    reader.read_exact(&mut header).ok()?;
+    let length = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if length > MAX_PAYLOAD {
+        return None;
+    }
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload).ok()?;
+    Some((header[0], payload))
+}

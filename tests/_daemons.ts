@@ -1,0 +1,73 @@
+// The daemons tests start: every cached build in a test gets its own runtime directory beside its
+// cache dir, so a test that kills its daemon touches no other test, and whatever a test started
+// is stopped when its temporary directory goes (a daemon that outlives its test is a failure:
+// see assertNoDaemonsUnder).
+
+import { join } from "node:path";
+import { daemonRecords, isDaemonProcess } from "../src/daemon/paths.ts";
+import { ROOT, WARMUP_BIN } from "./_fixtures.ts";
+
+/** The front door the tests point RUSTC_WRAPPER at, built once from this checkout. */
+export const FRONT_DOOR: string = join(ROOT, ".tools", "frontdoor", "cargo-warmup");
+
+/** Builds {@linkcode FRONT_DOOR} unless it is current; throws with rustc's output on failure. */
+export async function buildFrontDoorForTests(): Promise<void> {
+  const output = await new Deno.Command(WARMUP_BIN, {
+    args: ["frontdoor", "--out", FRONT_DOOR],
+    stdin: "null",
+  }).output();
+  if (output.code !== 0) {
+    throw new Error(`Cannot build the front door: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+/** The runtime directory (socket, records, log) of builds using the cache `cacheDir`. */
+export function runtimeDirFor(cacheDir: string): string {
+  return `${cacheDir}.run`;
+}
+
+/** The pids of live daemons whose runtime directory is `runtimeDir`. */
+export function liveDaemons(runtimeDir: string): number[] {
+  return daemonRecords(runtimeDir).map((record) => record.pid).filter(isDaemonProcess);
+}
+
+/** Runtime directories directly in `dir` or one level down (where tests put caches). */
+function runtimeDirsUnder(dir: string): string[] {
+  const found: string[] = [];
+  const visit = (path: string, depth: number) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(path)];
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory) continue;
+      const child = join(path, entry.name);
+      if (entry.name.endsWith(".run")) found.push(child);
+      else if (depth > 0) visit(child, depth - 1);
+    }
+  };
+  visit(dir, 1);
+  return found;
+}
+
+/** Stops (SIGTERM, then SIGKILL after 10 s) every daemon whose runtime dir is under `dir`. */
+export async function stopDaemonsUnder(dir: string): Promise<number> {
+  const pids = runtimeDirsUnder(dir).flatMap(liveDaemons);
+  for (const pid of pids) signal(pid, "SIGTERM");
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    if (!pids.some(isDaemonProcess)) return pids.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  for (const pid of pids.filter(isDaemonProcess)) signal(pid, "SIGKILL");
+  return pids.length;
+}
+
+function signal(pid: number, name: Deno.Signal): void {
+  try {
+    Deno.kill(pid, name);
+  } catch {
+    // exited meanwhile
+  }
+}
