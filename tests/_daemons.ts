@@ -52,9 +52,14 @@ function runtimeDirsUnder(dir: string): string[] {
   return found;
 }
 
-/** Stops (SIGTERM, then SIGKILL after 10 s) every daemon whose runtime dir is under `dir`. */
-export async function stopDaemonsUnder(dir: string): Promise<number> {
-  const pids = runtimeDirsUnder(dir).flatMap(liveDaemons);
+/** Stops every daemon whose runtime dir is under `dir` (see {@linkcode stopDaemons}). */
+export function stopDaemonsUnder(dir: string): Promise<number> {
+  return stopDaemons(runtimeDirsUnder(dir));
+}
+
+/** Stops (SIGTERM, then SIGKILL after 10 s) the daemons of `runtimeDirs`; resolves to how many. */
+export async function stopDaemons(runtimeDirs: string[]): Promise<number> {
+  const pids = runtimeDirs.flatMap(liveDaemons);
   for (const pid of pids) signal(pid, "SIGTERM");
   for (let waited = 0; waited < 10_000; waited += 50) {
     if (!pids.some(isDaemonProcess)) return pids.length;

@@ -2,6 +2,7 @@
 // environment of a build that goes through cargo-warmup.
 
 import { WARMUP_BIN } from "./_fixtures.ts";
+import { settleDaemons } from "../src/daemon/settle.ts";
 import { buildFrontDoorForTests, FRONT_DOOR, runtimeDirFor } from "./_daemons.ts";
 
 // Cached builds run the native front door, as installed users do; it is built once per checkout.
@@ -69,12 +70,17 @@ async function run(command: string, args: string[], options: RunOptions): Promis
     env: { ...cleanEnv(), ...options.env },
     stdin: "null",
   }).output();
+  const seconds = (performance.now() - started) / 1000;
+  // The daemon stores a build's misses after the build: wait for it, so that what a test reads
+  // next (the cache, status, another build) sees all of them.
+  const runtimeDir = options.env?.CARGO_WARMUP_RUNTIME_DIR;
+  if (runtimeDir) await settleDaemons(runtimeDir, 5_000);
   const decoder = new TextDecoder();
   return {
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
-    seconds: (performance.now() - started) / 1000,
+    seconds,
   };
 }
 

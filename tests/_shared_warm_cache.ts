@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runtimeDirFor, stopDaemons } from "./_daemons.ts";
 import { type DispatchLogEntry, readDispatchLog } from "./_dispatch_log.ts";
 import {
   copyFixture,
@@ -36,6 +37,8 @@ export async function warmFixture(fixture: string, cacheDir: string): Promise<Di
   const log = join(work.path, "dispatch.jsonl");
   const env = warmupEnv({ cacheDir, cargoHome, log });
   const build = await runCargo(["build", "--locked"], { cwd: project, env });
+  // The shared cache outlives this build's temporary dir: its daemon must not.
+  await stopDaemons([runtimeDirFor(cacheDir)]);
   if (build.code !== 0) {
     throw new Error(`Cannot warm the cache with fixture "${fixture}": ${build.stderr}`);
   }

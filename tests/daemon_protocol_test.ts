@@ -26,6 +26,8 @@ async function startedDaemon() {
 async function exchange(socket: string, bytes: Uint8Array): Promise<Array<[string, string]>> {
   const conn = await Deno.connect({ transport: "unix", path: socket });
   await conn.write(bytes);
+  // Said all it has to say: a cut frame is then cut for the daemon too, not a slow sender.
+  await conn.closeWrite();
   const reader = new FrameReader(conn);
   const frames: Array<[string, string]> = [];
   try {

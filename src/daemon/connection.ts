@@ -40,6 +40,7 @@ export async function serveConnection(
   session: CacheSession,
   tag: string,
   log: DaemonLog,
+  settled: () => Promise<void>,
 ): Promise<void> {
   const reader = new FrameReader(conn);
   // Every frame to the client goes through one chain, so none overtakes another.
@@ -51,6 +52,11 @@ export async function serveConnection(
     });
   try {
     const wire = await readRequest(reader, tag);
+    if (wire === "settle") {
+      await settled();
+      await sendFrame(FRAME.served, "0");
+      return;
+    }
     if (typeof wire === "string") {
       log(`refused a request: ${wire}`);
       return;
@@ -88,7 +94,10 @@ export async function serveConnection(
 }
 
 /** The request frame, checked; a string says why it was refused. */
-async function readRequest(reader: FrameReader, tag: string): Promise<WireRequest | string> {
+async function readRequest(
+  reader: FrameReader,
+  tag: string,
+): Promise<WireRequest | "settle" | string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), REQUEST_TIMEOUT_MS);
@@ -102,6 +111,7 @@ async function readRequest(reader: FrameReader, tag: string): Promise<WireReques
     clearTimeout(timer);
   }
   if (frame === undefined) return "no request frame";
+  if (frame.type === FRAME.settle) return "settle";
   if (frame.type !== FRAME.request) return `unexpected frame type "${frame.type}"`;
   let wire: unknown;
   try {
@@ -139,6 +149,7 @@ function requestOf(
     stdout: { write: (bytes) => write(FRAME.stdout, bytes) },
     stderr: { write: (bytes) => write(FRAME.stderr, bytes) },
     phases: new PhaseClock(),
+    via: "daemon",
   };
 }
 

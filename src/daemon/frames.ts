@@ -3,7 +3,8 @@
  * u32 payload length and the payload, in both directions over one Unix-socket connection.
  *
  * Client to daemon: `Q` the request (JSON: v, tag, argv, cwd, ppid, env); after a miss `o`
- * (rustc's stdout), `e` (its stderr) and `D` (JSON: code, ms).
+ * (rustc's stdout), `e` (its stderr) and `D` (JSON: code, ms). Or `W` alone: wait until the
+ * daemon has nothing in flight (scripts and tests that read the cache right after a build).
  * Daemon to client: `O`/`E` bytes for the client's stdout/stderr, then one of `X` (served; ASCII
  * exit code), `R` (not cacheable: exec rustc) or `M` (a miss: run rustc, report with o/e/D).
  * @module
@@ -12,6 +13,8 @@
 /** Frame types, as the byte on the wire. */
 export const FRAME = {
   request: "Q",
+  /** Answered with `X` once no other request is in flight: a build's stores are done. */
+  settle: "W",
   missStdout: "o",
   missStderr: "e",
   missDone: "D",

@@ -65,6 +65,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   const session = new CacheSession({ rememberInMemory: true });
   const inFlight = new Set<Promise<void>>();
+  const waiters = new Set<Promise<void>>();
   let lastActivity = Date.now();
   let stopping: string | undefined;
   const stop = (why: string) => {
@@ -91,10 +92,22 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   try {
     for await (const conn of listener) {
       lastActivity = Date.now();
-      const served = serveConnection(conn, session, options.tag, log).finally(() => {
-        inFlight.delete(served);
-        lastActivity = Date.now();
-      });
+      // Waits for every request but those that wait themselves (two waiters must not wait on
+      // each other).
+      const settled = async () => {
+        waiters.add(served);
+        let others = [...inFlight].filter((request) => !waiters.has(request));
+        while (others.length > 0) {
+          await Promise.all(others);
+          others = [...inFlight].filter((request) => !waiters.has(request));
+        }
+      };
+      const served: Promise<void> = serveConnection(conn, session, options.tag, log, settled)
+        .finally(() => {
+          inFlight.delete(served);
+          waiters.delete(served);
+          lastActivity = Date.now();
+        });
       inFlight.add(served);
     }
   } catch (error) {

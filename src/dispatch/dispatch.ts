@@ -85,6 +85,7 @@ async function dispatchThroughCache(
   const log = (line: Omit<DispatchLogLine, "ms">) =>
     appendDispatchLog(env.CARGO_WARMUP_LOG, {
       ...line,
+      via: request.via,
       ms: Math.round(phases.elapsed()),
       phases: phases.ended,
     });
@@ -105,6 +106,8 @@ async function dispatchThroughCache(
     key: unit.key,
   };
 
+  // The daemon may still be writing this very entry for the build before.
+  await cache.whenStored(unit.key);
   const stale = await serveHit(unit, cache, request);
   if (stale === "served") {
     await cache.endRequest();
@@ -123,7 +126,7 @@ async function dispatchThroughCache(
     ...(run.code ? { reason: "compile failed" } : {}),
   });
   cache.count({ misses: 1 });
-  if (run.code === 0) await storeCompiled(unit, run, cache, request);
+  if (run.code === 0) await cache.storing(unit.key, storeCompiled(unit, run, cache, request));
   await cache.endRequest();
   return run.code;
 }

@@ -10,6 +10,8 @@ export interface DispatchLogLine {
   version?: string;
   kind?: string;
   outcome: "hit" | "miss" | "not-cacheable";
+  /** Who served the call: the daemon, or the dispatcher process cargo started. */
+  via?: "daemon" | "in-process";
   reason?: string;
   key?: string;
   /** Wall time of the whole dispatch. */

@@ -31,6 +31,8 @@ export interface DispatchRequest {
   stdout: OutputSink;
   stderr: OutputSink;
   phases: PhaseClock;
+  /** Who serves the call, for the dispatch log. */
+  via: "daemon" | "in-process";
 }
 
 /** When each phase of a call ended, in ms since it started: "why was this hit slow?". */
@@ -85,6 +87,7 @@ export function requestOfThisProcess(rustc: string, argv: string[]): DispatchReq
     stdout: processSink(Deno.stdout),
     stderr: processSink(Deno.stderr),
     phases,
+    via: "in-process",
   };
 }
 

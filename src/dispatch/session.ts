@@ -43,6 +43,13 @@ export interface Cache {
   drop(key: string, request: DispatchRequest): Promise<void>;
   /** Counts a hit in the index; the recorded compile time when known. */
   recordHit(key: string, request: DispatchRequest): number | undefined;
+  /**
+   * Runs `store` (the storing of `key` after a miss) so that {@linkcode Cache.whenStored} can
+   * wait for it: in the daemon the next build may ask for the entry while it is being written.
+   */
+  storing(key: string, store: Promise<void>): Promise<void>;
+  /** Settles once no store of `key` is in flight. */
+  whenStored(key: string): Promise<void>;
   /** Adds to the status counters (written when the request ends). */
   count(deltas: Record<string, number>): void;
   /** Writes what the request left pending (digests, counters) and waits for remote writes. */
@@ -140,6 +147,7 @@ async function openCache(
   const unwrittenDigests: Array<[string, string, string]> = [];
   const known = new Map<string, { signature: string; digest: string }>();
   const identities = new Map<string, RustcIdentityRow>();
+  const inFlight = new Map<string, Promise<void>>();
   const storeFor = (request: DispatchRequest): Store =>
     "forBuild" in store
       ? (store as TieredStore).forBuild(
@@ -205,6 +213,16 @@ async function openCache(
     recordHit(key, request) {
       return index.use(request, (db) => db.recordHit(key));
     },
+
+    storing(key, store) {
+      const settled = store.catch(() => {}).finally(() => {
+        if (inFlight.get(key) === settled) inFlight.delete(key);
+      });
+      inFlight.set(key, settled);
+      return settled;
+    },
+
+    whenStored: (key) => inFlight.get(key) ?? Promise.resolve(),
 
     count(deltas) {
       for (const [name, delta] of Object.entries(deltas)) {
