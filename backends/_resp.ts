@@ -112,6 +112,11 @@ export class RespConnection {
   }
 
   /** Closes the socket; pending commands reject. */
+  /** Whether the connection is closed (by us, the server, a failure or the idle timeout). */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
   close(): void {
     this.#fail(new RespConnectionError("connection closed"));
   }

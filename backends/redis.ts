@@ -110,16 +110,23 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       }
       return conn;
     })();
-    // A failed connection is not retried: the tiered store skips this store after one failure.
     return connecting;
   }
 
   /** Runs commands pipelined, mapping failures to StoreUnavailableError. */
   async function run(commands: (string | number | Uint8Array)[][]): Promise<RespValue[]> {
     try {
-      const conn = await connection();
+      let conn = await connection();
+      // A long-lived process (the daemon) outlives connections: the idle timeout or a restarted
+      // server closes them. Reconnect once; a failure then is an outage.
+      if (conn.closed) {
+        connecting = undefined;
+        conn = await connection();
+      }
       return await Promise.all(commands.map((args) => conn.command(args)));
     } catch (error) {
+      // The next call (the tiered store skips the rest of this build) connects afresh.
+      connecting = undefined;
       throw unavailable(error);
     }
   }

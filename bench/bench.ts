@@ -3,14 +3,16 @@
 //
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
 //                                       [--only plain,warm] [--repeat 3] [--tier-one]
+//                                       [--latency-rounds 7]
 //
 // --tier-one adds the cost of `init --tier=1` next to plain cargo building the same crates.
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { createCargoHome, removeAll, tempDir } from "../tests/_harness.ts";
+import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/_harness.ts";
 import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
+import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
 interface Cell {
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
       only: { type: "string" },
       repeat: { type: "string", default: "1" },
       "tier-one": { type: "boolean", default: false },
+      "latency-rounds": { type: "string", default: "7" },
     },
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
@@ -52,6 +55,18 @@ async function main(): Promise<void> {
   }
 
   console.log(markdownTable(results, fixtures, ways));
+  const latencyRounds = Number(values["latency-rounds"]);
+  let hitLatency: HitLatency | undefined;
+  if (latencyRounds > 0) {
+    hitLatency = await measureHitLatency(scratch.path, cargoHome, "seed003", latencyRounds);
+    console.log(
+      "\n| per call, as cargo sees it (seed003's registry units) | p50 ms | p90 ms | calls |",
+    );
+    console.log("| --- | --- | --- | --- |");
+    for (const [label, latency] of Object.entries(hitLatency)) {
+      console.log(`| ${label} | ${latency.p50} | ${latency.p90} | ${latency.count} |`);
+    }
+  }
   let tierOne: TierOneResult | undefined;
   if (values["tier-one"]) {
     tierOne = await measureTierOne(scratch.path, cargoHome);
@@ -68,6 +83,7 @@ async function main(): Promise<void> {
       ways: describe(ways),
       results,
       ...(tierOne ? { tierOne } : {}),
+      ...(hitLatency ? { hitLatency } : {}),
     };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   }
@@ -92,6 +108,8 @@ async function measureWay(
         runs.push({ ...measurement, seconds: Math.round(measurement.seconds * 1000) / 1000 });
         console.error(`${fixture} ${way.id}: ${measurement.seconds.toFixed(2)} s`);
       } finally {
+        // A way's daemons go with its directory, before the next way is timed.
+        await stopDaemonsUnder(work);
         await removeAll(work);
       }
     }
@@ -117,19 +135,23 @@ function markdownTable(results: Results, fixtures: string[], ways: Way[]): strin
       const cell = results[fixture]?.[way.id];
       const seconds = cell?.seconds;
       if (seconds === null || seconds === undefined) return ["failed", ""];
-      const base = way.baseline === undefined
-        ? undefined
-        : results[fixture]?.[way.baseline]?.seconds;
-      const ratio = base ? `${(seconds / base).toFixed(2)}× ${way.baseline}` : "";
-      return [seconds.toFixed(2), ratio];
+      const ratios = (way.baselines ?? []).flatMap((baseline) => {
+        const base = results[fixture]?.[baseline]?.seconds;
+        return base ? [`${(seconds / base).toFixed(2)}× ${baseline}`] : [];
+      });
+      return [seconds.toFixed(2), ratios.join(", ")];
     }),
   ]);
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-function describe(ways: Way[]): { id: string; label: string; baseline?: string }[] {
-  return ways.map(({ id, label, baseline }) => ({ id, label, ...(baseline ? { baseline } : {}) }));
+function describe(ways: Way[]): { id: string; label: string; baselines?: string[] }[] {
+  return ways.map(({ id, label, baselines }) => ({
+    id,
+    label,
+    ...(baselines ? { baselines } : {}),
+  }));
 }
 
 async function environment(): Promise<Record<string, string | number>> {

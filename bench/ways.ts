@@ -34,8 +34,8 @@ export interface Measurement {
 export interface Way {
   id: string;
   label: string;
-  /** Id of the way this one's time is divided by in the table, if any. */
-  baseline?: string;
+  /** Ids of the ways this one's time is divided by in the table, if any. */
+  baselines?: string[];
   measure(context: BenchContext): Promise<Measurement>;
 }
 
@@ -93,7 +93,7 @@ async function warmupBuild(
 const plain: Way = {
   id: "plain",
   label: "plain cargo",
-  baseline: "floor",
+  baselines: ["floor"],
   async measure(context) {
     return { seconds: (await build(context, await project(context, "project"))).seconds };
   },
@@ -126,7 +126,7 @@ const floor: Way = {
 const sccache: Way = {
   id: "sccache",
   label: "sccache, warmed by a sibling",
-  baseline: "floor",
+  baselines: ["floor"],
   async measure(context) {
     // Its own cache directory and port, so a developer's running sccache server is not involved.
     const env = {
@@ -152,8 +152,8 @@ const sccache: Way = {
 
 const warm: Way = {
   id: "warm",
-  label: "cargo-warmup, warmed by a sibling",
-  baseline: "floor",
+  label: "cargo-warmup (daemon), warmed by a sibling",
+  baselines: ["floor", "sccache"],
   async measure(context) {
     const cacheDir = join(context.work, "cache");
     await warmupBuild(context, await project(context, "sibling"), cacheDir, "sibling.jsonl");
@@ -161,10 +161,41 @@ const warm: Way = {
   },
 };
 
+// The same build with every call served by its own process, as before the daemon.
+const warmInProcess: Way = {
+  id: "warm-in-process",
+  label: "cargo-warmup in-process (CARGO_WARMUP_DAEMON=0), warmed by a sibling",
+  baselines: ["floor", "warm"],
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    const inProcess = { CARGO_WARMUP_DAEMON: "0" };
+    const sibling = await project(context, "sibling");
+    await warmupBuild(context, sibling, cacheDir, "sibling.jsonl", inProcess);
+    const dir = await project(context, "project");
+    return await warmupBuild(context, dir, cacheDir, "project.jsonl", inProcess);
+  },
+};
+
+// Several cold builds at once on one warm daemon, as on a CI runner building many jobs.
+const parallel: Way = {
+  id: "parallel",
+  label: "cargo-warmup (daemon), 3 warm builds at once with -j 8 (wall time of all)",
+  baselines: ["warm"],
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    await warmupBuild(context, await project(context, "sibling"), cacheDir, "sibling.jsonl");
+    const dirs = await Promise.all(["a", "b", "c"].map((name) => project(context, name)));
+    const env = { ...warmupEnv({ cacheDir, cargoHome: context.cargoHome }), CARGO_BUILD_JOBS: "8" };
+    const started = performance.now();
+    await Promise.all(dirs.map((dir) => build(context, dir, env)));
+    return { seconds: (performance.now() - started) / 1000 };
+  },
+};
+
 const miss: Way = {
   id: "miss",
   label: "cargo-warmup, empty cache",
-  baseline: "plain",
+  baselines: ["plain"],
   async measure(context) {
     const cacheDir = join(context.work, "cache");
     return await warmupBuild(context, await project(context, "project"), cacheDir, "project.jsonl");
@@ -195,7 +226,7 @@ async function remoteBuild(context: BenchContext, remoteEnv: Record<string, stri
 const redis: Way = {
   id: "redis",
   label: "cargo-warmup, warm Redis, empty local level",
-  baseline: "floor",
+  baselines: ["floor"],
   async measure(context) {
     await using server = await startRedis();
     return await remoteBuild(context, {
@@ -208,7 +239,7 @@ const redis: Way = {
 const s3: Way = {
   id: "s3",
   label: "cargo-warmup, warm S3, empty local level",
-  baseline: "floor",
+  baselines: ["floor"],
   async measure(context) {
     await using server = await startS3();
     return await remoteBuild(context, {
@@ -227,7 +258,7 @@ const s3: Way = {
 const initLockfile: Way = {
   id: "init-lockfile",
   label: "cargo-warmup, first build after init --lockfile",
-  baseline: "floor",
+  baselines: ["floor"],
   async measure(context) {
     const cacheDir = join(context.work, "cache");
     const template = await project(context, "template");
@@ -253,7 +284,18 @@ const initLockfile: Way = {
  * Every row, in the order they run and print. The floor runs first: its untimed build also reads
  * the crate sources into the page cache, so the first timed row is not penalised for it.
  */
-export const WAYS: Way[] = [floor, plain, sccache, warm, redis, s3, initLockfile, miss];
+export const WAYS: Way[] = [
+  floor,
+  plain,
+  sccache,
+  warm,
+  warmInProcess,
+  parallel,
+  redis,
+  s3,
+  initLockfile,
+  miss,
+];
 
 async function sccacheCommand(args: string[], env: Record<string, string>): Promise<string> {
   const output = await new Deno.Command("sccache", {

@@ -5,6 +5,9 @@
  */
 
 import { join } from "node:path";
+import { daemonRecords, isDaemonProcess, runtimeDirOf } from "../daemon/paths.ts";
+import { settleDaemons } from "../daemon/settle.ts";
+import { versionTag } from "../frontdoor/build.ts";
 import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
@@ -43,6 +46,8 @@ export interface StatusReport {
   entries: number;
   bytes: number;
   levels: LevelReport[];
+  /** The daemon of this version, if one runs. */
+  daemon: { running: boolean; pid?: number; startedAt?: string; runtimeDir: string };
   hits: number;
   misses: number;
   notCacheable: number;
@@ -75,6 +80,12 @@ export async function statusReport(
   env: Record<string, string>,
   recent: number,
 ): Promise<StatusReport> {
+  const runtimeDir = runtimeDirOf(env);
+  // What the last build left the daemon to store is counted too.
+  await settleDaemons(runtimeDir, 5_000);
+  const daemon = daemonRecords(runtimeDir).find((record) =>
+    record.tag === versionTag() && isDaemonProcess(record.pid)
+  );
   const cache = await openManagedCache(env);
   try {
     const levels = [await levelReport("local", cache.local)];
@@ -99,6 +110,9 @@ export async function statusReport(
         entries: local.entries,
         bytes: local.bytes,
         levels,
+        daemon: daemon
+          ? { running: true, pid: daemon.pid, startedAt: daemon.startedAt, runtimeDir }
+          : { running: false, runtimeDir },
         warmup: await warmupStatusLines(cache.config.dir, env),
         hits: counters.hits ?? 0,
         misses: counters.misses ?? 0,
@@ -149,6 +163,12 @@ function renderStatus(report: StatusReport): string {
     (level.healthy
       ? `${level.entries} entries, ${formatBytes(level.bytes)} (${level.health})`
       : `UNHEALTHY: ${level.health}`)
+  );
+  lines.push(
+    `${"daemon".padEnd(12)} ` +
+      (report.daemon.running
+        ? `running, pid ${report.daemon.pid}, since ${report.daemon.startedAt}`
+        : `not running (the next build starts it; CARGO_WARMUP_DAEMON=0 turns it off)`),
   );
   lines.push(
     `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,

@@ -1,0 +1,126 @@
+// Per-hit latency as cargo sees it: from exec of the wrapper to its exit. A warm build of a
+// fixture is recorded (every registry unit's argv, environment and working directory), then each
+// recorded call is replayed many times, through the daemon's front door and in-process, next to
+// two references timed the same way: spawning /bin/true (the harness's own cost) and `rustc -vV`.
+
+import { join } from "node:path";
+import { settleDaemons } from "../src/daemon/settle.ts";
+import { copyFixture, FRONT_DOOR, runCargo, runtimeDirFor, warmupEnv } from "../tests/_harness.ts";
+
+/** Milliseconds at the 50th and 90th percentile, over `count` calls. */
+export interface Latency {
+  p50: number;
+  p90: number;
+  count: number;
+}
+
+/** Latency of each way of answering a call, keyed by label. */
+export type HitLatency = Record<string, Latency>;
+
+interface RecordedCall {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/** Records a warm build of `fixture` in `scratch` and replays its calls `rounds` times each. */
+export async function measureHitLatency(
+  scratch: string,
+  cargoHome: string,
+  fixture: string,
+  rounds: number,
+): Promise<HitLatency> {
+  const cacheDir = join(scratch, "latency-cache");
+  const env = warmupEnv({ cacheDir, cargoHome });
+  const sibling = await copyFixture(fixture, join(scratch, "latency-sibling"));
+  if ((await runCargo(["build", "--locked"], { cwd: sibling, env })).code !== 0) {
+    throw new Error("Cannot warm the latency cache");
+  }
+
+  const recordings = join(scratch, "latency-calls");
+  await Deno.mkdir(recordings, { recursive: true });
+  const recorder = join(scratch, "record-then-serve");
+  await Deno.writeTextFile(
+    recorder,
+    `#!/bin/sh
+if [ -n "$CARGO_PKG_NAME" ] && [ -z "$CARGO_PRIMARY_PACKAGE" ] && [ "$2" != "-vV" ] && [ "$2" != "-" ]; then
+  env -0 >"${recordings}/$$.env"; printf '%s\\0' "$@" >"${recordings}/$$.args"; pwd >"${recordings}/$$.cwd"
+fi
+exec "${FRONT_DOOR}" "$@"
+`,
+    { mode: 0o755 },
+  );
+  const project = await copyFixture(fixture, join(scratch, "latency-project"));
+  const recorded = await runCargo(["build", "--locked"], {
+    cwd: project,
+    env: { ...env, RUSTC_WRAPPER: recorder },
+  });
+  if (recorded.code !== 0) throw new Error(`Recording build failed: ${recorded.stderr}`);
+  const calls = await readCalls(recordings);
+  if (calls.length === 0) throw new Error("No registry call was recorded");
+
+  const timed = async (program: string, call: RecordedCall, args = call.args) => {
+    const started = performance.now();
+    const status = await new Deno.Command(program, {
+      args,
+      env: call.env,
+      clearEnv: true,
+      cwd: call.cwd,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn().status;
+    if (!status.success) throw new Error(`"${program}" failed during the latency run`);
+    return performance.now() - started;
+  };
+  const samples: Record<string, number[]> = {
+    "front door + daemon hit": [],
+    "in-process hit (CARGO_WARMUP_DAEMON=0)": [],
+    "rustc -vV (reference)": [],
+    "/bin/true (harness cost)": [],
+  };
+  for (let round = 0; round < rounds; round++) {
+    for (const call of calls) {
+      samples["front door + daemon hit"]!.push(await timed(FRONT_DOOR, call));
+      const first = call.args[0]!;
+      samples["rustc -vV (reference)"]!.push(await timed(first, call, ["-vV"]));
+      samples["/bin/true (harness cost)"]!.push(await timed("/bin/true", call, []));
+    }
+  }
+  // In-process hits cost ~100 times more; a tenth of the rounds measures them well enough.
+  for (let round = 0; round < Math.max(1, Math.round(rounds / 10)); round++) {
+    for (const call of calls) {
+      samples["in-process hit (CARGO_WARMUP_DAEMON=0)"]!.push(
+        await timed(FRONT_DOOR, { ...call, env: { ...call.env, CARGO_WARMUP_DAEMON: "0" } }),
+      );
+    }
+  }
+  await settleDaemons(runtimeDirFor(cacheDir));
+  return Object.fromEntries(Object.entries(samples).map(([label, ms]) => [label, summary(ms)]));
+}
+
+function summary(ms: number[]): Latency {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.floor(q * (sorted.length - 1))]! * 100) / 100;
+  return { p50: at(0.5), p90: at(0.9), count: sorted.length };
+}
+
+async function readCalls(dir: string): Promise<RecordedCall[]> {
+  const calls: RecordedCall[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".args")) continue;
+    const stem = join(dir, entry.name.slice(0, -".args".length));
+    const args = (await Deno.readTextFile(`${stem}.args`)).split("\0").slice(0, -1);
+    const env = Object.fromEntries(
+      (await Deno.readTextFile(`${stem}.env`)).split("\0").filter(Boolean).map((pair) => {
+        const at = pair.indexOf("=");
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    );
+    // The replay is not a cargo build: no dispatch log, no jobserver of a finished cargo.
+    delete env.CARGO_WARMUP_LOG;
+    delete env.CARGO_MAKEFLAGS;
+    calls.push({ args, env, cwd: (await Deno.readTextFile(`${stem}.cwd`)).trim() });
+  }
+  return calls;
+}
