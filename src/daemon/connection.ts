@@ -24,6 +24,28 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** What the daemon logs, apart from answers to clients. */
 export type DaemonLog = (message: string) => void;
 
+/**
+ * Warnings written after their client left (a miss that could not be stored: the store runs
+ * after the client exits), kept per build and shown by that build's next call.
+ */
+export class DeferredWarnings {
+  readonly #byBuild = new Map<string, Uint8Array[]>();
+
+  keep(buildId: string, text: Uint8Array): void {
+    // A build that never calls again must not grow this without end.
+    if (this.#byBuild.size > 256) this.#byBuild.clear();
+    const kept = this.#byBuild.get(buildId) ?? [];
+    kept.push(text);
+    this.#byBuild.set(buildId, kept);
+  }
+
+  take(buildId: string): Uint8Array[] {
+    const kept = this.#byBuild.get(buildId) ?? [];
+    this.#byBuild.delete(buildId);
+    return kept;
+  }
+}
+
 /** The request a front door sends: its argv starts with the compiler. */
 interface WireRequest {
   v: 1;
@@ -41,6 +63,7 @@ export async function serveConnection(
   tag: string,
   log: DaemonLog,
   settled: () => Promise<void>,
+  deferred: DeferredWarnings,
 ): Promise<void> {
   const reader = new FrameReader(conn);
   // Every frame to the client goes through one chain, so none overtakes another.
@@ -65,8 +88,10 @@ export async function serveConnection(
       // Said after the client left (a store that failed): the daemon's log keeps it.
       if (!clientGone) return sendFrame(type, text);
       log(new TextDecoder().decode(text).trimEnd());
+      if (type === FRAME.stderr) deferred.keep(request.buildId, text);
       return Promise.resolve();
     });
+    for (const text of deferred.take(request.buildId)) void sendFrame(FRAME.stderr, text);
     const runner: RustcRunner = {
       async passthrough() {
         await sendFrame(FRAME.runRustc);

@@ -8,7 +8,7 @@
 
 import { CacheSession } from "../dispatch/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { serveConnection } from "./connection.ts";
+import { DeferredWarnings, serveConnection } from "./connection.ts";
 import {
   daemonFiles,
   type DaemonRecord,
@@ -66,6 +66,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const session = new CacheSession({ rememberInMemory: true });
   const inFlight = new Set<Promise<void>>();
   const waiters = new Set<Promise<void>>();
+  const deferred = new DeferredWarnings();
   let lastActivity = Date.now();
   let stopping: string | undefined;
   const stop = (why: string) => {
@@ -102,7 +103,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           others = [...inFlight].filter((request) => !waiters.has(request));
         }
       };
-      const served: Promise<void> = serveConnection(conn, session, options.tag, log, settled)
+      const served: Promise<void> = serveConnection(
+        conn,
+        session,
+        options.tag,
+        log,
+        settled,
+        deferred,
+      )
         .finally(() => {
           inFlight.delete(served);
           waiters.delete(served);

@@ -76,7 +76,6 @@ fn main() {
 /// Sends the request and relays the answer; never returns.
 fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
     let mut relayed_rmeta = false;
-    let mut relayed_stderr = false;
     if write_frame(&mut stream, b'Q', request).is_ok() {
         let mut reader = BufReader::new(match stream.try_clone() {
             Ok(s) => s,
@@ -90,7 +89,6 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
             match kind {
                 b'O' => relay(&mut io::stdout(), &payload),
                 b'E' => {
-                    relayed_stderr = true;
                     relayed_rmeta |= payload.split(|&b| b == b'\n').any(is_rmeta_notice);
                     relay(&mut io::stderr(), &payload);
                 }
@@ -102,10 +100,11 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
                     let _ = io::stdout().flush();
                     exit(code);
                 }
-                b'R' if !relayed_stderr => {
+                b'R' if !relayed_rmeta => {
                     exec_or_die(&mut rustc_command(args), &args[0].to_string_lossy())
                 }
-                b'M' if !relayed_stderr => compile_miss(stream, args),
+                // rustc announces the rmeta itself: only if the daemon has not.
+                b'M' if !relayed_rmeta => compile_miss(stream, args),
                 _ => break, // an answer out of place: the daemon is broken
             }
         }

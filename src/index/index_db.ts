@@ -107,7 +107,7 @@ export class IndexDb {
         this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
         this.#db.exec("COMMIT");
       } catch (error) {
-        this.#db.exec("ROLLBACK");
+        this.#rollback();
         throw error;
       }
     }
@@ -117,6 +117,15 @@ export class IndexDb {
 
   close(): void {
     this.#db.close();
+  }
+
+  /** Rolls back, unless SQLite already did (a full disk ends the transaction itself). */
+  #rollback(): void {
+    try {
+      this.#db.exec("ROLLBACK");
+    } catch {
+      // no transaction left: the error that ended it is the one worth reporting
+    }
   }
 
   #prepare(sql: string): StatementSync {
@@ -176,7 +185,7 @@ export class IndexDb {
       for (const [name, delta] of Object.entries(deltas)) statement.run(name, delta);
       this.#db.exec("COMMIT");
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      this.#rollback();
       throw error;
     }
   }
@@ -206,7 +215,7 @@ export class IndexDb {
       for (const [path, stat, digest] of rows) this.rememberFileDigest(path, stat, digest);
       this.#db.exec("COMMIT");
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      this.#rollback();
       throw error;
     }
   }
