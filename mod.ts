@@ -5,11 +5,10 @@
  * @module
  */
 
-export { main } from "./src/cli/main.ts";
+import { main } from "./src/cli/main.ts";
+
+export { main };
 export type { Store, StoredEntry, StoreHealth } from "./backends/store.ts";
 export { createLocalStore } from "./backends/local.ts";
 
-if (import.meta.main) {
-  const { main } = await import("./src/cli/main.ts");
-  Deno.exit(await main(Deno.args));
-}
+if (import.meta.main) Deno.exit(await main(Deno.args));

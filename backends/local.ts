@@ -17,6 +17,7 @@ import {
 } from "./local_mirror.ts";
 import { StoreUnavailableError } from "./store.ts";
 import type { Bundle, OutputRole } from "../src/bundle/bundle.ts";
+import { errorMessage } from "../src/error_message.ts";
 
 export type { MirrorEntry, MirrorTrust };
 
@@ -161,7 +162,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
         await Deno.remove(probe);
         return { ok: true, detail: "writable" };
       } catch (error) {
-        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+        return { ok: false, detail: errorMessage(error) };
       }
     },
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createLocalStore, type LocalStore } from "./local.ts";
 import { createTieredStore, type LazyStore, type TieredStore } from "./tiered.ts";
 import type { WarmupConfig } from "../src/config/config.ts";
+import { redactUrl } from "../src/redact_url.ts";
 
 /** Options for {@linkcode openStore}. */
 export interface OpenStoreOptions {
@@ -58,6 +59,7 @@ function remoteOf(
       return undefined;
     case "redis": {
       const { url, prefix, ttlSeconds } = config.redis;
+      // loadConfig already refused a remote backend without its URL or bucket.
       if (!url) throw new TypeError(`Invalid configuration: backend "redis" needs a Redis URL`);
       return {
         kind: "redis",
@@ -93,16 +95,5 @@ function remoteOf(
         },
       };
     }
-  }
-}
-
-/** A URL without its password, for status lines and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.password = "";
-    return parsed.href.replace(/\/$/, "");
-  } catch {
-    return url;
   }
 }

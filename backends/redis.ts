@@ -14,6 +14,9 @@ import {
   RespServerError,
   type RespValue,
 } from "./_resp.ts";
+import { errorMessage } from "../src/error_message.ts";
+import { assertCacheKey, isCacheKey } from "./local_layout.ts";
+import { redactUrl } from "../src/redact_url.ts";
 
 /** Options for {@linkcode createRedisStore}. */
 export interface RedisStoreOptions {
@@ -31,23 +34,7 @@ export interface RedisStoreOptions {
   idleTimeoutMs?: number;
 }
 
-const KEY_PATTERN = /^[0-9a-f]{64}$/;
 const SCAN_COUNT = 1000;
-
-/**
- * The location string for a Redis URL: the URL without its password.
- *
- * @example
- * ```ts
- * import { redisLocation } from "./redis.ts";
- * console.log(redisLocation("redis://ci:secret@cache:6380/2")); // "redis://ci@cache:6380/2"
- * ```
- */
-export function redisLocation(url: string): string {
-  const parsed = new URL(url);
-  parsed.password = "";
-  return parsed.href.replace(/\/$/, "");
-}
 
 /**
  * A store in Redis. The connection opens on first use; `close()` releases it.
@@ -65,10 +52,10 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   const url = new URL(options.url);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
     throw new TypeError(
-      `Invalid Redis URL "${redisLocation(options.url)}": expected redis:// or rediss://`,
+      `Invalid Redis URL "${redactUrl(options.url)}": expected redis:// or rediss://`,
     );
   }
-  const location = redisLocation(options.url);
+  const location = redactUrl(options.url);
   const prefix = options.prefix ?? "cargo-warmup:";
   const lruKey = `${prefix}lru`;
   const recordUse = options.recordUse ?? true;
@@ -79,7 +66,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   let connecting: Promise<RespConnection> | undefined;
 
   const redisKey = (key: string) => {
-    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
+    assertCacheKey(key);
     return `${prefix}${key}`;
   };
 
@@ -187,7 +174,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         cursor = replyText(next ?? null) ?? "0";
         for (const item of Array.isArray(batch) ? batch : []) {
           const key = replyText(item)?.slice(prefix.length);
-          if (key !== undefined && KEY_PATTERN.test(key)) keys.push(key);
+          if (key !== undefined && isCacheKey(key)) keys.push(key);
         }
       } while (cursor !== "0");
       const unique = [...new Set(keys)];
@@ -213,7 +200,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
         await run([["PING"]]);
         return { ok: true, detail: `reachable, ${Math.round(performance.now() - started)} ms` };
       } catch (error) {
-        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+        return { ok: false, detail: errorMessage(error) };
       }
     },
 

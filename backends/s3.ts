@@ -11,6 +11,8 @@ import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { errorMessage } from "../src/error_message.ts";
+import { assertCacheKey, isCacheKey } from "./local_layout.ts";
 
 /** Static AWS credentials. */
 export interface AwsCredentials {
@@ -39,7 +41,6 @@ export interface S3StoreOptions {
   env?: Record<string, string | undefined>;
 }
 
-const KEY_PATTERN = /^[0-9a-f]{64}$/;
 const USED_DIR = "used/";
 
 /**
@@ -77,7 +78,7 @@ export function createS3Store(options: S3StoreOptions): Store {
   const objectUrl = (name: string) =>
     `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
   const bundleName = (key: string) => {
-    if (!KEY_PATTERN.test(key)) throw new TypeError(`Invalid cache key "${key}"`);
+    assertCacheKey(key);
     return `${prefix}${key}`;
   };
 
@@ -202,9 +203,9 @@ export function createS3Store(options: S3StoreOptions): Store {
       const used = new Map<string, number>();
       for (const object of await listAll(prefix)) {
         const rest = object.key.slice(prefix.length);
-        if (KEY_PATTERN.test(rest)) {
+        if (isCacheKey(rest)) {
           bundles.set(rest, { key: rest, size: object.size, lastUsed: object.lastModified });
-        } else if (rest.startsWith(USED_DIR) && KEY_PATTERN.test(rest.slice(USED_DIR.length))) {
+        } else if (rest.startsWith(USED_DIR) && isCacheKey(rest.slice(USED_DIR.length))) {
           used.set(rest.slice(USED_DIR.length), object.lastModified);
         }
       }
@@ -220,7 +221,7 @@ export function createS3Store(options: S3StoreOptions): Store {
         await listAll(prefix, 1);
         return { ok: true, detail: `reachable, ${Math.round(performance.now() - started)} ms` };
       } catch (error) {
-        return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+        return { ok: false, detail: errorMessage(error) };
       }
     },
 

@@ -8,6 +8,7 @@
 import type { LocalStore } from "./local.ts";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
+import { errorMessage } from "../src/error_message.ts";
 
 /** A remote opened on first need: `kind` and `location` are known before its code is loaded. */
 export interface LazyStore {
@@ -125,9 +126,7 @@ export function createTieredStore(
     build.warned = true;
     const detail = error instanceof StoreUnavailableError
       ? error.message
-      : `Cannot open cache store "${remote.location}": ${
-        error instanceof Error ? error.message : error
-      }`;
+      : `Cannot open cache store "${remote.location}": ${errorMessage(error)}`;
     build.warn(`${detail}; continuing without the ${remote.kind} cache for this build`);
     if (options.outageFile) recordOutage(options.outageFile, remote.location, build.id, detail);
   }

@@ -14,6 +14,7 @@ import {
 } from "../config/config.ts";
 import { formatSize } from "../config/size.ts";
 import { UsageError } from "./usage_error.ts";
+import { redactUrl } from "../redact_url.ts";
 
 const HELP = `Print the effective cargo-warmup configuration and where each value came from.
 
@@ -115,13 +116,7 @@ function valueOf(config: WarmupConfig, key: ConfigKey): string | number | boolea
 function displayValue(key: ConfigKey, value: string | number | boolean | undefined) {
   if (key === "max-size" && typeof value === "number") return formatSize(value);
   if (key === "redis.url" && typeof value === "string") {
-    try {
-      const url = new URL(value);
-      if (url.password) url.password = "***";
-      return url.href.replace(/\/$/, "");
-    } catch {
-      return value;
-    }
+    return redactUrl(value, "***");
   }
   return value;
 }

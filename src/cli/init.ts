@@ -22,6 +22,8 @@ import { recordedKeys, recordWarmup, toolchainText, warmFingerprint } from "../w
 import { BACKGROUND_LOG_ENV, isRunning, lockWarmup, spawnBackground } from "../warm/background.ts";
 import { readWarmState } from "../warm/progress.ts";
 import { dirname, join, resolve } from "node:path";
+import { parseRustcVersion } from "../rustc_version.ts";
+import { errorMessage } from "../error_message.ts";
 
 export const INIT_HELP =
   `Pre-warm the cache: compile registry crates now, so later builds are served.
@@ -133,7 +135,7 @@ export async function runInit(argv: string[]): Promise<number> {
       progress,
     });
   } catch (error) {
-    progress.finish("failed", error instanceof Error ? error.message : String(error));
+    progress.finish("failed", errorMessage(error));
     throw error;
   } finally {
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
@@ -158,8 +160,7 @@ interface WarmOptions {
 async function warm(options: WarmOptions): Promise<number> {
   const { progress, env, cacheDir } = options;
   const toolchain = await toolchainText(options.scratch, env);
-  const release = /^release: (.+)$/m.exec(toolchain)?.[1]?.trim() ?? "unknown";
-  const host = /^host: (.+)$/m.exec(toolchain)?.[1]?.trim() ?? "unknown";
+  const { release, host } = parseRustcVersion(toolchain);
   progress.update({ phase: "resolving", rustc: release, current: "resolving crates" });
 
   const members: WarmMember[] = [];
@@ -256,7 +257,7 @@ async function allStored(cacheDir: string, keys: string[]): Promise<boolean> {
   }
 }
 
-/** The detached child gets the caller's environment, but not a terminal's idea of colour. */
+/** The detached child gets the caller's environment, minus the marker that it is the child. */
 function cleanChildEnv(env: Record<string, string>): Record<string, string> {
   const clean = { ...env };
   delete clean[BACKGROUND_LOG_ENV];

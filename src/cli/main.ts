@@ -7,6 +7,7 @@
 import { basename } from "node:path";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./usage_error.ts";
+import { errorMessage } from "../error_message.ts";
 
 export const MAIN_HELP = `cargo-warmup ${VERSION}: serve compiled registry crates to every build
 
@@ -73,7 +74,7 @@ async function manage(argv: string[]): Promise<number> {
       return 2;
     }
     // Known faults (a bad config file, an unreachable store) read best without a stack trace.
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`error: ${errorMessage(error)}`);
     return 1;
   }
 }

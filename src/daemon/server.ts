@@ -6,6 +6,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { CacheSession } from "../dispatch/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
@@ -38,7 +39,10 @@ export interface DaemonOptions {
  * another daemon of the same tag already runs (then this one is not needed).
  */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
+  options = { ...options, runtimeDir: resolve(options.runtimeDir) };
   ensurePrivateDir(options.runtimeDir);
+  // Started from some crate's directory, which a test or `cargo clean` may delete: hold none.
+  Deno.chdir("/");
   const files = daemonFiles(options.runtimeDir, options.tag);
   const lock = await Deno.open(files.lock, { create: true, write: true, mode: 0o600 });
   if (!await lock.tryLock(true)) {

@@ -78,7 +78,7 @@ export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } 
 }
 
 /** A digest of every file under `dir` with its relative path: what a build script generated. */
-export function directoryDigest(dir: string, memo: DigestMemo): string {
+function directoryDigest(dir: string, memo: DigestMemo): string {
   const files: string[] = [];
   const walk = (current: string) => {
     for (const entry of Deno.readDirSync(current)) {

@@ -8,6 +8,7 @@
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { sha256Hex, statSignature } from "../digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
+import { parseRustcVersion } from "../rustc_version.ts";
 
 /** Where identities are remembered between dispatcher runs (the index). */
 export interface RustcIdentityMemo {
@@ -41,8 +42,7 @@ export async function rustcIdentity(
   if (remembered) return remembered;
 
   const versionText = await runText(rustc, ["-vV"], env);
-  const host = /^host: (.+)$/m.exec(versionText)?.[1]?.trim() ?? "unknown";
-  const release = /^release: (.+)$/m.exec(versionText)?.[1]?.trim() ?? "unknown";
+  const { host, release } = parseRustcVersion(versionText);
   const sysroot = (await runText(rustc, ["--print", "sysroot"], env)).trim();
   const libraries: string[] = [];
   try {

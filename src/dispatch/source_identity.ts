@@ -32,7 +32,7 @@ export function sourceIdentity(
   // `cargo vendor` and directory registries keep a checksum file beside the sources: the
   // .crate file's checksum when known, else (some distributions) only per-file checksums or
   // none. Either way the directory is a published package, and the sources a bundle was built
-  // from are verified on every hit (see whyStale in dispatch.ts).
+  // from are verified on every hit (see whyStale in serve_hit.ts).
   let checksumText: string;
   try {
     checksumText = Deno.readTextFileSync(join(manifestDir, ".cargo-checksum.json"));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 const SCHEMA_VERSION = 1;
 // Long enough for the short transactions of a parallel build, short enough that a lock held by
-// something else costs a build seconds, once (see settings.ts), not minutes.
+// something else costs a build seconds, once (see session.ts), not minutes.
 const BUSY_TIMEOUT_MS = 3_000;
 
 const SCHEMA = `
@@ -260,6 +260,16 @@ export class IndexDb {
     }
     return removed;
   }
+}
+
+/**
+ * Milliseconds since the epoch of a time the index wrote (`datetime('now')`: UTC without a zone
+ * marker); 0 for text that is not a time.
+ */
+export function parseIndexTime(text: string): number {
+  const iso = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(text) ? `${text.replace(" ", "T")}Z` : text;
+  const time = Date.parse(iso);
+  return Number.isNaN(time) ? 0 : time;
 }
 
 function sleepSync(ms: number): void {

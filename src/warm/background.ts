@@ -6,10 +6,11 @@
  */
 
 import { join } from "node:path";
-import { IndexDb } from "../index/index_db.ts";
+import { IndexDb, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
 import { progressLine, readWarmState, statePath, warmDir, type WarmState } from "./progress.ts";
+import { parseRustcVersion } from "../rustc_version.ts";
 
 /** Environment variable telling a detached child where its log is (and that it is the child). */
 export const BACKGROUND_LOG_ENV = "CARGO_WARMUP_INIT_LOG";
@@ -172,8 +173,8 @@ async function toolchainHint(cacheDir: string, env: Record<string, string>) {
     clearEnv: true,
     stdin: "null",
   }).output();
-  const release = /^release: (.+)$/m.exec(new TextDecoder().decode(output.stdout))?.[1]?.trim();
-  if (!release) return;
+  const { release } = parseRustcVersion(new TextDecoder().decode(output.stdout));
+  if (release === "unknown") return;
   const index = new IndexDb(cacheDir);
   let rows: Array<Record<string, string | number>>;
   try {
@@ -182,9 +183,7 @@ async function toolchainHint(cacheDir: string, env: Record<string, string>) {
     index.close();
   }
   const cutoff = Date.now() - RECENT_DAYS * 24 * 60 * 60 * 1000;
-  const recent = rows.filter((row) =>
-    Date.parse(`${String(row.last_used).replace(" ", "T")}Z`) >= cutoff
-  );
+  const recent = rows.filter((row) => parseIndexTime(String(row.last_used)) >= cutoff);
   if (recent.length === 0 || recent.some((row) => row.rustc === release)) return;
   const others = [...new Set(recent.map((row) => String(row.rustc)))].join(", ");
   const crates = new Set(recent.map((row) => `${row.crate}@${row.version}`)).size;

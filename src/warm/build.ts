@@ -10,6 +10,7 @@ import { runCargoText } from "./_cargo.ts";
 import type { GroupBuild, WarmGroup } from "./plan.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { cargoReason } from "./plan.ts";
+import { parseRustcVersion } from "../rustc_version.ts";
 
 /** How the warm-up went. */
 export interface BuildOutcome {
@@ -161,7 +162,8 @@ async function hostTriple(env: Record<string, string>): Promise<string | undefin
       clearEnv: true,
     })
       .output();
-    return /^host: (.+)$/m.exec(new TextDecoder().decode(output.stdout))?.[1]?.trim();
+    const { host } = parseRustcVersion(new TextDecoder().decode(output.stdout));
+    return host === "unknown" ? undefined : host;
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@
  */
 
 import type { MemberDep, WarmMember } from "./plan.ts";
+import { parseIndexTime } from "../index/index_db.ts";
 
 /** Rows older than this (by last use) are not re-warmed. */
 export const RECENT_DAYS = 30;
@@ -96,11 +97,4 @@ function compatibleRange(version: string): string {
   const [major = "0", minor = "0", patch = "0"] = version.split(/[.+-]/);
   if (major !== "0") return major;
   return minor !== "0" ? `0.${minor}` : `0.0.${patch}`;
-}
-
-/** SQLite's `datetime('now')` text is UTC without a zone marker. */
-function parseIndexTime(text: string): number {
-  const iso = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(text) ? `${text.replace(" ", "T")}Z` : text;
-  const time = Date.parse(iso);
-  return Number.isNaN(time) ? 0 : time;
 }
