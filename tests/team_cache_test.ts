@@ -107,12 +107,32 @@ Deno.test("redis: project A fills it, project B with an empty local cache is ser
 Deno.test("redis: a server that dies in the middle of a build does not fail it", async () => {
   await using dir = await tempDir();
   await using redis = await startRedis();
-  const env = { CARGO_WARMUP_BACKEND: "redis", CARGO_WARMUP_REDIS_URL: redis.url };
+  const log = join(dir.path, "mid-build.jsonl");
+  const env = {
+    CARGO_WARMUP_BACKEND: "redis",
+    CARGO_WARMUP_REDIS_URL: redis.url,
+    CARGO_WARMUP_LOG: log,
+  };
   const building = buildSeed003(dir.path, env);
-  await new Promise((resolve) => setTimeout(resolve, 4000));
-  await redis.stop();
+  // The fault at a known point: once three units were compiled (and so written to Redis).
+  let linesAtStop = -1;
+  for (let waited = 0; waited < 120_000 && linesAtStop < 0; waited += 10) {
+    const entries = await readDispatchLog(log);
+    if (countOutcomes(entries).miss >= 3) {
+      await redis.stop();
+      linesAtStop = entries.length;
+    } else await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const build = await building;
   assertBuilt(build);
+  assert.ok(linesAtStop > 0, "Redis was stopped during the build");
+  const entries = await readDispatchLog(log);
+  assert.ok(
+    countOutcomes(entries.slice(linesAtStop)).miss >= 10,
+    `most units were compiled after Redis died (${
+      entries.length - linesAtStop
+    } of ${entries.length})`,
+  );
 });
 
 Deno.test("s3: served from the bucket, and safe with wrong credentials, altered bundles and read-only clients", async () => {
