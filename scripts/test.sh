@@ -11,6 +11,8 @@ deno="$("$root/scripts/deno.sh")"
 cd "$root"
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
 status=0
+# The JSDoc examples of the source run too (```ts ignore blocks are skipped by design).
+"$deno" test --allow-all --doc "$@" mod.ts src/ backends/ || status=$?
 "$deno" test --allow-all "$@" tests/ || status=$?
 
 leftovers="$(pgrep -f -- 'daemon run --tag [^ ]+ --runtime-dir [^ ]+\.run$' || true)"
