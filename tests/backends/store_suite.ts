@@ -1,11 +1,14 @@
 /**
- * The one test suite every store passes: local disk, Redis and S3 run the same cases.
+ * The one test suite every store passes: local disk, Redis and S3 run the same cases; and the one
+ * outage suite every remote passes.
  * @module
  */
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import type { Store } from "../../backends/store.ts";
+import { createLocalStore } from "../../backends/local.ts";
+import { type Store, StoreUnavailableError } from "../../backends/store.ts";
+import { createTieredStore } from "../../backends/tiered.ts";
 
 /** Opens a store on `namespace`; the same namespace reaches the same bundles. */
 export type StoreFactory = (namespace: string) => Promise<Store> | Store;
@@ -167,3 +170,97 @@ const CASES: Record<string, Case> = {
     await assert.rejects(() => store.put("ABC", new Uint8Array(1)), TypeError);
   },
 };
+
+/** What {@linkcode testOutages} needs from a driver: its stores in trouble. */
+export interface OutageSetup {
+  /** A store whose server was stopped. */
+  stopped(): Promise<Store>;
+  /** A store on a running server with wrong credentials; `cleanup` stops that server. */
+  wrongCredentials(): Promise<{ store: Store; cleanup(): Promise<void> }>;
+  /** How the driver's message names refused credentials. */
+  refusedCredentials: RegExp;
+}
+
+/**
+ * The one outage suite every remote driver passes: a dead server and refused credentials are a
+ * fast {@linkcode StoreUnavailableError}, never a hang or a miss, and behind local disk they cost
+ * exactly one warning, worded once, and the build's bundles still land on local disk.
+ *
+ * @example
+ * ```ts ignore
+ * testOutages("redis", { stopped, wrongCredentials, refusedCredentials: /authentication failed/ });
+ * ```
+ */
+export function testOutages(name: string, setup: OutageSetup): void {
+  const options = { sanitizeOps: false, sanitizeResources: false };
+
+  Deno.test(
+    `outage: ${name}: a stopped server fails fast with StoreUnavailableError`,
+    options,
+    async () => {
+      const store = await setup.stopped();
+      try {
+        const started = performance.now();
+        await assert.rejects(() => store.get(testKey()), StoreUnavailableError);
+        await assert.rejects(() => store.put(testKey(), new Uint8Array(1)), StoreUnavailableError);
+        await assert.rejects(() => store.list(), StoreUnavailableError);
+        assert.ok(performance.now() - started < 3000, "took longer than three seconds");
+        assert.equal((await store.health()).ok, false);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  Deno.test(
+    `outage: ${name}: refused credentials are unavailable, and say why`,
+    options,
+    async () => {
+      const { store, cleanup } = await setup.wrongCredentials();
+      try {
+        const refusal = await store.get(testKey()).then(
+          () => assert.fail("a read with wrong credentials succeeded"),
+          (error: unknown) => error,
+        );
+        assert.ok(refusal instanceof StoreUnavailableError, String(refusal));
+        assert.match(refusal.message, /^Cannot reach cache store "/);
+        assert.match(refusal.message, setup.refusedCredentials);
+        assert.equal((await store.health()).ok, false);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    },
+  );
+
+  Deno.test(
+    `outage: ${name}: behind local disk, one warning and the bundles stay local`,
+    options,
+    async () => {
+      const localDir = await Deno.makeTempDir({ prefix: "warmup-outage-" });
+      const remote = await setup.stopped();
+      const warnings: string[] = [];
+      const store = createTieredStore(createLocalStore({ dir: localDir }), remote, {
+        warn: (message) => warnings.push(message),
+      });
+      try {
+        assert.equal(await store.get(testKey("a")), undefined, "an outage reads as a miss");
+        await store.put(testKey("b"), new Uint8Array([1, 2, 3]));
+        await store.get(testKey("c"));
+        assert.equal(warnings.length, 1, warnings.join("\n"));
+        const [warning] = warnings as [string];
+        assert.ok(warning.startsWith(`Cannot reach cache store "${remote.location}": `), warning);
+        assert.ok(
+          warning.endsWith(`; continuing without the ${remote.kind} cache for this build`),
+          warning,
+        );
+        assert.doesNotMatch(warning, /warning:/i, "the caller adds the one prefix");
+        assert.deepEqual(await store.local.get(testKey("b")), new Uint8Array([1, 2, 3]));
+        assert.equal(store.remoteSkipped, true);
+      } finally {
+        await store.close();
+        await Deno.remove(localDir, { recursive: true });
+      }
+    },
+  );
+}
