@@ -12,9 +12,9 @@ import {
   exists,
   FRONT_DOOR,
   readDispatchLog,
-  ROOT,
   runBinary,
   runCargo,
+  sharedWarmCache,
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
@@ -128,15 +128,45 @@ Deno.test("readDispatchLog parses JSON lines and countOutcomes tallies them", as
 
 Deno.test({
   name: "sharedWarmCache builds once and copies stay independent",
-  // The dispatcher behind bin/cargo-warmup is written separately; until then this has no subject.
-  ignore: !(await exists(join(ROOT, "mod.ts"))),
   async fn() {
     await using dir = await tempDir();
+    const shared = await sharedWarmCache();
+    const builtAt = await Deno.readTextFile(join(shared, ".harness-complete"));
+
+    // Another test process asks for it: same path, not rebuilt (the build time stays the same).
+    const module = new URL("./_shared_warm_cache.ts", import.meta.url).href;
+    const other = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const m = await import(${
+          JSON.stringify(module)
+        }); console.log(await m.sharedWarmCache());`,
+      ],
+      stderr: "piped",
+    }).output();
+    assert.equal(other.code, 0, new TextDecoder().decode(other.stderr));
+    assert.equal(new TextDecoder().decode(other.stdout).trim(), shared);
+    assert.equal(await Deno.readTextFile(join(shared, ".harness-complete")), builtAt);
+
+    // Copies are whole and independent: emptying one leaves the other and the original intact.
     const first = await copySharedWarmCache(join(dir.path, "first"));
     const second = await copySharedWarmCache(join(dir.path, "second"));
-    const entries = [...Deno.readDirSync(first)];
-    assert.ok(entries.length > 0, "the warmed cache is empty");
-    await Deno.remove(first, { recursive: true });
-    assert.ok(await exists(second));
+    const bundles = async (cache: string) => (await listTree(join(cache, "bundles"))).length;
+    const count = await bundles(shared);
+    assert.ok(count > 40, `the warmed cache holds ${count} bundles`);
+    assert.equal(await bundles(first), count);
+    await Deno.remove(join(first, "bundles"), { recursive: true });
+    assert.equal(await bundles(second), count);
+    assert.equal(await bundles(shared), count);
   },
 });
+
+async function listTree(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) files.push(...await listTree(path));
+    else files.push(path);
+  }
+  return files;
+}
