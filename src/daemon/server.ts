@@ -67,7 +67,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   Deno.writeTextFileSync(files.record, JSON.stringify(record) + "\n", { mode: 0o600 });
   log(`started, pid ${Deno.pid}, tag ${options.tag}`);
 
-  const session = new CacheSession({ rememberInMemory: true });
+  const session = new CacheSession({ longLived: true });
   const inFlight = new Set<Promise<void>>();
   const waiters = new Set<Promise<void>>();
   const deferred = new DeferredWarnings();
@@ -106,6 +106,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           await Promise.all(others);
           others = [...inFlight].filter((request) => !waiters.has(request));
         }
+        await session.flush();
       };
       const served: Promise<void> = serveConnection(
         conn,

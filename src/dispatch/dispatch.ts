@@ -140,6 +140,7 @@ async function prepareUnit(
   const parsed = parseRustcArgs(request.argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
   const cache = await session.cacheFor(request);
+  request.phases.done("configured");
   if ("off" in cache) {
     warnOncePerBuild(request, cache.off.topic, cache.off.warning);
     return { reason: "cache disabled" };
@@ -154,9 +155,11 @@ async function prepareUnit(
   const cargoHome = cargoHomeOf(env);
   const source = sourceIdentity(manifestDir, cargoHome);
   if (source === undefined) return { reason: "path or workspace crate", cache };
+  request.phases.done("identified");
 
   try {
     const identity = await rustcIdentity(request.rustc, env, cache.rustcMemo);
+    request.phases.done("rustc");
     const target = args.target ?? identity.host;
     const outputs = expectedOutputs(args, target);
     if ("unsupported" in outputs) return { reason: outputs.unsupported, cache };

@@ -23,6 +23,8 @@ import { warnedThisBuild, warnOncePerBuild } from "./warn_once.ts";
 const INDEX_FAULT = "index";
 /** After a locked or broken index, a long-lived session tries it again this much later. */
 const INDEX_RETRY_MS = 30_000;
+/** Environment that can change the configuration of a build. */
+const CONFIG_ENV = /^(CARGO_WARMUP_|CARGO_HOME$|HOME$|AWS_REGION$|AWS_DEFAULT_REGION$)/;
 /** Environment that S3 credentials come from: a different value is a different store. */
 const CREDENTIAL_ENV = /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)$/;
 
@@ -52,8 +54,13 @@ export interface Cache {
   whenStored(key: string): Promise<void>;
   /** Adds to the status counters (written when the request ends). */
   count(deltas: Record<string, number>): void;
-  /** Writes what the request left pending (digests, counters) and waits for remote writes. */
+  /**
+   * Ends a request: writes what it left pending in the index (a long-lived session a moment
+   * later, in a batch) and waits for remote writes.
+   */
   endRequest(): Promise<void>;
+  /** Writes everything pending in the index now. */
+  flush(): void;
   close(): Promise<void>;
 }
 
@@ -64,17 +71,26 @@ export interface CacheOff {
 
 /** Options for {@linkcode CacheSession}. */
 export interface CacheSessionOptions {
-  /** Keep each digest learnt in memory too (the daemon); a single call has no use for it. */
-  rememberInMemory?: boolean;
+  /**
+   * A long-lived session (the daemon): keep digests, identities and each build's configuration
+   * in memory, and write the index (hit counts, counters, digests) in batches a moment after the
+   * calls that made them, not inside each call. A single call has no use for either.
+   */
+  longLived?: boolean;
 }
+
+/** How long a long-lived session gathers index writes before it commits them in one go. */
+const BATCH_MS = 250;
 
 /** The long-lived half of the dispatcher: caches by configuration, opened lazily. */
 export class CacheSession {
   readonly #caches = new Map<string, Promise<Cache | CacheOff>>();
-  readonly #rememberInMemory: boolean;
+  /** Each build's configuration: cargo itself reads its configuration once per build. */
+  readonly #configs = new Map<string, Promise<WarmupConfig>>();
+  readonly #longLived: boolean;
 
   constructor(options: CacheSessionOptions = {}) {
-    this.#rememberInMemory = options.rememberInMemory ?? false;
+    this.#longLived = options.longLived ?? false;
   }
 
   /**
@@ -84,7 +100,7 @@ export class CacheSession {
   async cacheFor(request: DispatchRequest): Promise<Cache | CacheOff> {
     let config: WarmupConfig;
     try {
-      config = (await loadConfig({ cwd: request.cargoCwd, env: request.env })).config;
+      config = await this.#configFor(request);
     } catch (error) {
       // A broken configuration costs the cache, not the build.
       return {
@@ -94,7 +110,7 @@ export class CacheSession {
     const identity = cacheIdentity(config, request.env);
     let cache = this.#caches.get(identity);
     if (cache === undefined) {
-      cache = openCache(config, request, this.#rememberInMemory);
+      cache = openCache(config, request, this.#longLived);
       this.#caches.set(identity, cache);
       // A cache that could not be opened is tried again by the next request.
       void cache.then((opened) => {
@@ -102,6 +118,33 @@ export class CacheSession {
       });
     }
     return await cache;
+  }
+
+  /** The configuration of `request`, once per build in a long-lived session. */
+  #configFor(request: DispatchRequest): Promise<WarmupConfig> {
+    const load = () =>
+      loadConfig({ cwd: request.cargoCwd, env: request.env }).then((loaded) => loaded.config);
+    if (!this.#longLived) return load();
+    const settings = Object.entries(request.env).filter(([name]) => CONFIG_ENV.test(name)).sort();
+    const key = JSON.stringify([request.buildId, request.cargoCwd, settings]);
+    let config = this.#configs.get(key);
+    if (config === undefined) {
+      // Builds come and go: a bounded memo, dropped whole when full.
+      if (this.#configs.size >= 64) this.#configs.clear();
+      config = load();
+      this.#configs.set(key, config);
+      // A configuration that failed to load is read again by the next call.
+      config.catch(() => this.#configs.delete(key));
+    }
+    return config;
+  }
+
+  /** Writes what is pending in every cache's index now (before status reads it). */
+  async flush(): Promise<void> {
+    for (const cache of this.#caches.values()) {
+      const opened = await cache;
+      if (!("off" in opened)) opened.flush();
+    }
   }
 
   async close(): Promise<void> {
@@ -125,7 +168,7 @@ function cacheIdentity(config: WarmupConfig, env: Record<string, string>): strin
 async function openCache(
   config: WarmupConfig,
   firstRequest: DispatchRequest,
-  rememberInMemory: boolean,
+  longLived: boolean,
 ): Promise<Cache | CacheOff> {
   const dir = config.dir;
   let signingKey: Uint8Array | undefined;
@@ -143,11 +186,18 @@ async function openCache(
   const index = guardedIndex(dir, firstRequest);
 
   const pending: Record<string, number> = {};
+  const pendingHits: string[] = [];
+  let batch: ReturnType<typeof setTimeout> | undefined;
   // Digests are written in one transaction: a miss remembers one for every source file.
   const unwrittenDigests: Array<[string, string, string]> = [];
   const known = new Map<string, { signature: string; digest: string }>();
   const identities = new Map<string, RustcIdentityRow>();
   const inFlight = new Map<string, Promise<void>>();
+  const writeDigests = () => {
+    if (unwrittenDigests.length === 0) return;
+    const rows = unwrittenDigests.splice(0);
+    index.use(undefined, (db) => db.rememberFileDigests(rows));
+  };
   const storeFor = (request: DispatchRequest): Store =>
     "forBuild" in store
       ? (store as TieredStore).forBuild(
@@ -165,16 +215,18 @@ async function openCache(
       lookup(path, signature) {
         const remembered = known.get(path);
         if (remembered?.signature === signature) return remembered.digest;
-        return index.use(undefined, (db) => db.fileDigest(path, signature));
+        const digest = index.use(undefined, (db) => db.fileDigest(path, signature));
+        if (digest !== undefined && longLived) known.set(path, { signature, digest });
+        return digest;
       },
       remember(path, signature, digest) {
-        if (rememberInMemory) known.set(path, { signature, digest });
+        if (longLived) known.set(path, { signature, digest });
         unwrittenDigests.push([path, signature, digest]);
       },
+      // Other processes (in-process calls of the same build) learn digests from the index; a
+      // long-lived session's own calls find them in memory, so its batch writes them.
       flush() {
-        if (unwrittenDigests.length === 0) return;
-        const rows = unwrittenDigests.splice(0);
-        index.use(undefined, (db) => db.rememberFileDigests(rows));
+        if (!longLived) writeDigests();
       },
     },
     rustcMemo: {
@@ -211,7 +263,9 @@ async function openCache(
     },
 
     recordHit(key, request) {
-      return index.use(request, (db) => db.recordHit(key));
+      if (!longLived) return index.use(request, (db) => db.recordHit(key));
+      pendingHits.push(key);
+      return undefined;
     },
 
     storing(key, store) {
@@ -231,7 +285,17 @@ async function openCache(
     },
 
     async endRequest() {
-      cache.memo.flush?.();
+      if (!longLived) cache.flush();
+      else batch ??= setTimeout(() => cache.flush(), BATCH_MS);
+      if ("flush" in store) await store.flush();
+    },
+
+    flush() {
+      clearTimeout(batch);
+      batch = undefined;
+      writeDigests();
+      const hits = pendingHits.splice(0);
+      if (hits.length > 0) index.use(undefined, (db) => db.recordHits(hits), true);
       const counted = Object.entries(pending);
       if (counted.length > 0) {
         for (const [name] of counted) delete pending[name];
@@ -239,11 +303,11 @@ async function openCache(
         // the stderr of cargo's `-vV` and `--print` queries, which also count, is never shown.
         index.use(undefined, (db) => db.addCounters(Object.fromEntries(counted)), true);
       }
-      if ("flush" in store) await store.flush();
     },
 
     async close() {
-      await cache.endRequest();
+      cache.flush();
+      if ("flush" in store) await store.flush();
       await store.close().catch(() => {});
       index.close();
     },

@@ -170,6 +170,22 @@ export class IndexDb {
     return row?.compile_ms;
   }
 
+  /** Counts many served hits in one transaction (the daemon writes them in batches). */
+  recordHits(keys: readonly string[]): void {
+    if (keys.length === 0) return;
+    const statement = this.#prepare(
+      "UPDATE artefacts SET hits = hits + 1, last_used = datetime('now') WHERE key = ?",
+    );
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const key of keys) statement.run(key);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#rollback();
+      throw error;
+    }
+  }
+
   forgetArtefact(key: string): void {
     this.#db.prepare("DELETE FROM artefacts WHERE key = ?").run(key);
   }
