@@ -48,7 +48,10 @@ export function openStore(
   });
 }
 
-/** The configured remote as a lazy store, or `undefined` for the local backend. */
+/**
+ * The configured remote as a lazy store, or `undefined` for the local backend. `config` came from
+ * loadConfig, which already refused a remote backend without its URL or bucket.
+ */
 function remoteOf(
   config: WarmupConfig,
   options: OpenStoreOptions = {},
@@ -59,8 +62,6 @@ function remoteOf(
       return undefined;
     case "redis": {
       const { url, prefix, ttlSeconds } = config.redis;
-      // loadConfig already refused a remote backend without its URL or bucket.
-      if (!url) throw new TypeError(`Invalid configuration: backend "redis" needs a Redis URL`);
       return {
         kind: "redis",
         location: redactUrl(url),
@@ -77,7 +78,6 @@ function remoteOf(
     }
     case "s3": {
       const { bucket, region, endpoint, pathStyle, prefix } = config.s3;
-      if (!bucket) throw new TypeError(`Invalid configuration: backend "s3" needs a bucket`);
       return {
         kind: "s3",
         location: `s3://${bucket}/${prefix}` + (endpoint ? ` at ${new URL(endpoint).origin}` : ""),

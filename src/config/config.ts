@@ -14,11 +14,28 @@ import { cargoHomeOf } from "./cargo_home.ts";
 /** Which store holds the shared level; `local` means no shared level. */
 export type Backend = "local" | "redis" | "s3";
 
-/** The effective configuration. */
-export interface WarmupConfig {
+/** The settings of `[warmup.redis]`. */
+export interface RedisSettings {
+  url: string | undefined;
+  prefix: string;
+  /** Seconds a bundle lives after its last use. */
+  ttlSeconds: number | undefined;
+}
+
+/** The settings of `[warmup.s3]`. */
+export interface S3Settings {
+  bucket: string | undefined;
+  region: string;
+  endpoint: string | undefined;
+  /** `undefined`: path style when an endpoint is set, virtual-hosted otherwise. */
+  pathStyle: boolean | undefined;
+  prefix: string;
+}
+
+/** What the configuration holds whichever backend it names. */
+export interface BaseConfig {
   /** The local cache directory. */
   dir: string;
-  backend: Backend;
   /** Read from the remote, never write to it. */
   readOnly: boolean;
   /** The local level's size cap in bytes. */
@@ -29,21 +46,22 @@ export interface WarmupConfig {
   signingKeyFile: string | undefined;
   /** Seconds the daemon stays up without a request. */
   idleTimeoutSeconds: number;
-  redis: {
-    url: string | undefined;
-    prefix: string;
-    /** Seconds a bundle lives after its last use. */
-    ttlSeconds: number | undefined;
-  };
-  s3: {
-    bucket: string | undefined;
-    region: string;
-    endpoint: string | undefined;
-    /** `undefined`: path style when an endpoint is set, virtual-hosted otherwise. */
-    pathStyle: boolean | undefined;
-    prefix: string;
-  };
+  redis: RedisSettings;
+  s3: S3Settings;
 }
+
+/**
+ * The effective configuration. {@linkcode loadConfig} refuses a remote backend without the
+ * setting it cannot work without, and the type carries that: with `backend: "redis"`,
+ * `redis.url` is a string; with `backend: "s3"`, `s3.bucket` is.
+ */
+export type WarmupConfig =
+  | BaseConfig & { backend: "local" }
+  | BaseConfig & { backend: "redis"; redis: { url: string } }
+  | BaseConfig & { backend: "s3"; s3: { bucket: string } };
+
+/** A configuration before its backend's settings are checked. */
+type UncheckedConfig = BaseConfig & { backend: Backend };
 
 /** Where a value came from. */
 export type ConfigSource =
@@ -170,7 +188,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     return found?.value as T | undefined;
   };
 
-  const config: WarmupConfig = {
+  const config: UncheckedConfig = {
     dir: pick("dir", join(cargoHome, "warmup-cache")),
     backend: pick<Backend>("backend", "local"),
     readOnly: pick("read-only", false),
@@ -197,8 +215,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       name: env.AWS_REGION ? "AWS_REGION" : "AWS_DEFAULT_REGION",
     };
   }
-  requireBackendSettings(config, sources);
-  return { config, sources, files: files.map((file) => file.path) };
+  return {
+    config: requireBackendSettings(config, sources),
+    sources,
+    files: files.map((file) => file.path),
+  };
 }
 
 /** Names a source for messages and `cargo-warmup config`: `/p/.cargo/config.toml:3`, `env X`. */
@@ -378,19 +399,23 @@ function convert(key: ConfigKey, raw: unknown, source: ConfigSource, base: strin
   }
 }
 
-/** A remote backend without the setting it cannot work without. */
-function requireBackendSettings(config: WarmupConfig, sources: Record<ConfigKey, ConfigSource>) {
-  const needed = config.backend === "redis" && !config.redis.url
-    ? { key: "redis.url", env: KEYS["redis.url"].env }
-    : config.backend === "s3" && !config.s3.bucket
-    ? { key: "s3.bucket", env: KEYS["s3.bucket"].env }
-    : undefined;
-  if (!needed) return;
+/** `config` as a {@linkcode WarmupConfig}: ConfigError for a remote backend without its setting. */
+function requireBackendSettings(
+  config: UncheckedConfig,
+  sources: Record<ConfigKey, ConfigSource>,
+): WarmupConfig {
+  const { backend, redis, s3 } = config;
+  if (backend === "local") return { ...config, backend };
+  if (backend === "redis" && redis.url) {
+    return { ...config, backend, redis: { ...redis, url: redis.url } };
+  }
+  if (backend === "s3" && s3.bucket) {
+    return { ...config, backend, s3: { ...s3, bucket: s3.bucket } };
+  }
+  const needed = backend === "redis" ? "redis.url" : "s3.bucket";
   throw new ConfigError(
-    `Invalid configuration: backend "${config.backend}" (from ${
-      describeSource(sources.backend)
-    }) ` +
-      `needs key "warmup.${needed.key}": set it in [warmup.${config.backend}] or ${needed.env}`,
+    `Invalid configuration: backend "${backend}" (from ${describeSource(sources.backend)}) ` +
+      `needs key "warmup.${needed}": set it in [warmup.${backend}] or ${KEYS[needed].env}`,
   );
 }
 
