@@ -5,6 +5,8 @@
  * @module
  */
 
+import { errorMessage } from "../src/error_message.ts";
+
 /** A reply: simple string, integer, bulk bytes, array, or `null` for a nil bulk or array. */
 export type RespValue = string | number | Uint8Array | null | RespValue[];
 
@@ -287,8 +289,7 @@ function findLineEnd(buffer: Uint8Array, from: number, end: number): number {
 function describeNetworkError(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "connection refused";
   if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return errorMessage(error);
 }
 
 /** Decodes a bulk or simple string reply to text; other replies become `undefined`. */

@@ -1,7 +1,8 @@
 /**
  * Where the local store keeps things: each bundle under `bundles/`, and beside it (see
- * src/bundle/mirror.ts) an unpacked copy under `unpacked/` that hits copy from without
- * decompressing. Both are named by cache key and evicted together.
+ * local_mirror.ts) an unpacked copy under `unpacked/` that hits copy from without
+ * decompressing. Both are named by cache key and evicted together. The cache-key format itself
+ * lives here too, for every store.
  * @module
  */
 

@@ -116,9 +116,9 @@ export function createS3Store(options: S3StoreOptions): Store {
           cause: error,
         });
       }
-      const detail = error instanceof Error
-        ? (error.cause as Error)?.message ?? error.message
-        : String(error);
+      const detail = errorMessage(
+        error instanceof Error && error.cause instanceof Error ? error.cause : error,
+      );
       throw new StoreUnavailableError(location, `request failed: ${detail}`, { cause: error });
     } finally {
       watchdog.cancel();

@@ -157,7 +157,7 @@ export function createTieredStore(
         if (fetched) {
           // The caller verifies the bundle and calls delete() when it is bad.
           await local.put(key, fetched).catch((error) => {
-            build.warn(`Cannot keep bundle "${key}" on local disk: ${error.message}`);
+            build.warn(`Cannot keep bundle "${key}" on local disk: ${errorMessage(error)}`);
           });
         }
         return fetched;

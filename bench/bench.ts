@@ -13,6 +13,7 @@ import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/
 import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
+import { errorMessage } from "../src/error_message.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
 interface Cell {
@@ -114,7 +115,7 @@ async function measureWay(
       }
     }
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     console.error(`${fixture} ${way.id}: failed: ${message}`);
     return { seconds: null, runs: runs.map((run) => run.seconds), error: message };
   }
@@ -173,7 +174,7 @@ if (import.meta.main) {
   try {
     await main();
   } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(`error: ${errorMessage(error)}`);
     Deno.exit(error instanceof RangeError || error instanceof TypeError ? 2 : 1);
   }
 }

@@ -23,3 +23,28 @@ export function parseRustcVersion(text: string): RustcVersion {
     new RegExp(`^${name}: (.+)$`, "m").exec(text)?.[1]?.trim() ?? "unknown";
   return { release: field("release"), host: field("host") };
 }
+
+/**
+ * Runs `rustc -vV` for the compiler `env` names (`RUSTC`, else `rustc` on its PATH) and parses it;
+ * both fields are "unknown" when that compiler cannot be run.
+ *
+ * @example
+ * ```ts
+ * import { queryRustcVersion } from "./rustc_version.ts";
+ * const { release } = await queryRustcVersion({ RUSTC: "/nonexistent/rustc" });
+ * console.log(release); // "unknown"
+ * ```
+ */
+export async function queryRustcVersion(env: Record<string, string>): Promise<RustcVersion> {
+  try {
+    const output = await new Deno.Command(env.RUSTC || "rustc", {
+      args: ["-vV"],
+      env,
+      clearEnv: true,
+      stdin: "null",
+    }).output();
+    return parseRustcVersion(new TextDecoder().decode(output.stdout));
+  } catch {
+    return parseRustcVersion("");
+  }
+}

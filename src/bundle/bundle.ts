@@ -11,6 +11,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { packTar, type TarEntry, unpackTar } from "./_tar.ts";
 import { sha256Hex } from "../digest.ts";
+import { errorMessage } from "../error_message.ts";
 
 const MAGIC = new TextEncoder().encode("CWUB");
 const FORMAT = 1;
@@ -170,7 +171,7 @@ export async function openBundle(
       }),
     );
   } catch (error) {
-    throw new BundleError(`Cannot unpack bundle: ${(error as Error).message}`, { cause: error });
+    throw new BundleError(`Cannot unpack bundle: ${errorMessage(error)}`, { cause: error });
   }
   const byName = new Map(entries.map((entry) => [entry.name, entry.data]));
   const text = (name: string) => {

@@ -6,6 +6,7 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./usage_error.ts";
+import { errorMessage } from "../error_message.ts";
 
 /** Parses `argv` for `command` with the given options; unknown flags become a UsageError. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
@@ -16,7 +17,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (error) {
-    const detail = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    const detail = errorMessage(error).replace(/\. To specify a positional argument.*$/s, "");
     throw new UsageError(`${command}: ${detail}`);
   }
 }

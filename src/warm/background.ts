@@ -10,7 +10,7 @@ import { IndexDb, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
 import { progressLine, readWarmState, statePath, warmDir, type WarmState } from "./progress.ts";
-import { parseRustcVersion } from "../rustc_version.ts";
+import { queryRustcVersion } from "../rustc_version.ts";
 
 /** Environment variable telling a detached child where its log is (and that it is the child). */
 export const BACKGROUND_LOG_ENV = "CARGO_WARMUP_INIT_LOG";
@@ -167,13 +167,7 @@ function stateLines(state: WarmState): string[] {
 /** The hint to re-warm when no recently used entry was built by the active rustc release. */
 async function toolchainHint(cacheDir: string, env: Record<string, string>) {
   if (!(await Deno.stat(join(cacheDir, "index.db")).then(() => true, () => false))) return;
-  const output = await new Deno.Command(env.RUSTC || "rustc", {
-    args: ["-vV"],
-    env,
-    clearEnv: true,
-    stdin: "null",
-  }).output();
-  const { release } = parseRustcVersion(new TextDecoder().decode(output.stdout));
+  const { release } = await queryRustcVersion(env);
   if (release === "unknown") return;
   const index = new IndexDb(cacheDir);
   let rows: Array<Record<string, string | number>>;

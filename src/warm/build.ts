@@ -10,7 +10,7 @@ import { runCargoText } from "./_cargo.ts";
 import type { GroupBuild, WarmGroup } from "./plan.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { cargoReason } from "./plan.ts";
-import { parseRustcVersion } from "../rustc_version.ts";
+import { queryRustcVersion } from "../rustc_version.ts";
 
 /** How the warm-up went. */
 export interface BuildOutcome {
@@ -155,18 +155,8 @@ interface CargoMetadata {
 }
 
 async function hostTriple(env: Record<string, string>): Promise<string | undefined> {
-  try {
-    const output = await new Deno.Command(env.RUSTC || "rustc", {
-      args: ["-vV"],
-      env,
-      clearEnv: true,
-    })
-      .output();
-    const { host } = parseRustcVersion(new TextDecoder().decode(output.stdout));
-    return host === "unknown" ? undefined : host;
-  } catch {
-    return undefined;
-  }
+  const { host } = await queryRustcVersion(env);
+  return host === "unknown" ? undefined : host;
 }
 
 /** Runs one `cargo build`, calling back per registry artefact and per "Compiling" line. */

@@ -107,13 +107,13 @@ export function membersOfTiers(lists: TierList[]): WarmMember[] {
 }
 
 /** The package name of member `index`, a valid and readable cargo package name. */
-export function memberPackage(index: number, member: WarmMember): string {
+function memberPackage(index: number, member: WarmMember): string {
   const first = member.label.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "");
   return `warm-${String(index).padStart(3, "0")}-${first.slice(0, 40)}`.replace(/-+$/, "");
 }
 
 /** Writes a scratch workspace at `dir` with one library member per entry of `members`. */
-export async function writeWorkspace(dir: string, members: WarmMember[]): Promise<string[]> {
+async function writeWorkspace(dir: string, members: WarmMember[]): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
   const names = members.map((member, index) => memberPackage(index, member));
   const root = [

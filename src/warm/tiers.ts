@@ -6,6 +6,7 @@
 
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { errorMessage } from "../error_message.ts";
 
 /** One crate of a tier list with the ways it is commonly depended on. */
 export interface TierCrate {
@@ -40,7 +41,7 @@ export interface TierList {
 export const TIER_COUNT = 3;
 
 /** The directory holding tier1.toml … tier3.toml beside this program's sources. */
-export function tiersDir(): string {
+function tiersDir(): string {
   return fileURLToPath(new URL("../../tiers/", import.meta.url));
 }
 
@@ -71,7 +72,7 @@ export async function loadTierFile(path: string): Promise<TierList> {
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    throw new Error(`Cannot read tier list "${path}": ${(error as Error).message}`);
+    throw new Error(`Cannot read tier list "${path}": ${errorMessage(error)}`);
   }
   return await parseTierList(text, path);
 }
@@ -92,7 +93,7 @@ export async function parseTierList(text: string, source = "tier list"): Promise
   try {
     document = parse(text) as Record<string, unknown>;
   } catch (error) {
-    throw new SyntaxError(`Cannot parse tier list "${source}": ${(error as Error).message}`);
+    throw new SyntaxError(`Cannot parse tier list "${source}": ${errorMessage(error)}`);
   }
   const bad = (detail: string) => new SyntaxError(`Invalid tier list "${source}": ${detail}`);
   const crates: TierCrate[] = [];
