@@ -92,7 +92,8 @@ const SHARED_CACHE_PREFIX = "cargo-warmup-test-cache-";
 const SHARED_CACHE_MAX_IDLE_MS = 2 * 60 * 60 * 1000;
 
 async function buildSharedWarmCache(): Promise<string> {
-  const parent = tmpdir();
+  // scripts/test.sh gives each run its own TMPDIR; this cache is keyed and outlives runs.
+  const parent = Deno.env.get("CARGO_WARMUP_TEST_SHARED_DIR") || tmpdir();
   const path = join(parent, SHARED_CACHE_PREFIX + await sharedCacheKey());
   const complete = join(path, ".harness-complete");
   const lockFile = await Deno.open(`${path}.lock`, { create: true, write: true });

@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { Store } from "../../backends/store.ts";
+import { type EvictionResult, evictToCap } from "../size_cap.ts";
+import { errorMessage } from "../error_message.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { formatBytes } from "../units.ts";
@@ -22,13 +23,6 @@ Options:
   --remote-max-size SIZE   Also prune the configured Redis or S3 cache to this size, by last use
   --dry-run                Say what would be evicted, evict nothing
   -h, --help        Print this help`;
-
-/** What one gc pass did to a store. */
-export interface GcResult {
-  before: number;
-  after: number;
-  evicted: number;
-}
 
 /** Runs `gc`; resolves to the exit code. */
 export async function runGc(argv: string[]): Promise<number> {
@@ -56,9 +50,15 @@ export async function runGc(argv: string[]): Promise<number> {
       throw new UsageError("gc: the remote cache is configured read-only");
     }
     const cap = localCap ?? cache.config.maxSize;
-    report(dryRun, "local", cache.local.location, cap, await evictToCap(cache.local, cap, dryRun));
+    report(
+      dryRun,
+      "local",
+      cache.local.location,
+      cap,
+      await evictToCap(cache.local, cap, { dryRun }),
+    );
     if (remoteCap !== undefined && cache.remote) {
-      const result = await evictToCap(cache.remote, remoteCap, dryRun);
+      const result = await evictToCap(cache.remote, remoteCap, { dryRun });
       report(dryRun, "remote", cache.remote.location, remoteCap, result);
     }
     if (!dryRun) {
@@ -80,30 +80,21 @@ function sizeFlag(flag: string, value: string | undefined): number | undefined {
   try {
     return parseSize(value);
   } catch (error) {
-    throw new UsageError(`gc: ${flag}: ${(error as Error).message}`);
+    throw new UsageError(`gc: ${flag}: ${errorMessage(error)}`);
   }
 }
 
-function report(dryRun: boolean, level: string, location: string, cap: number, result: GcResult) {
+function report(
+  dryRun: boolean,
+  level: string,
+  location: string,
+  cap: number,
+  result: EvictionResult,
+) {
   console.log(
     `${level}: ${dryRun ? "would evict" : "evicted"} ${result.evicted} entries, ` +
       `${formatBytes(result.before)} -> ${formatBytes(result.after)} (cap ${
         formatBytes(cap)
       }) in ${location}`,
   );
-}
-
-/** Deletes the least recently used entries of `store` until it holds at most `cap` bytes. */
-export async function evictToCap(store: Store, cap: number, dryRun = false): Promise<GcResult> {
-  const entries = (await store.list()).sort((a, b) => a.lastUsed - b.lastUsed);
-  const before = entries.reduce((sum, entry) => sum + entry.size, 0);
-  let total = before;
-  let evicted = 0;
-  for (const entry of entries) {
-    if (total <= cap) break;
-    if (!dryRun) await store.delete(entry.key);
-    total -= entry.size;
-    evicted++;
-  }
-  return { before, after: total, evicted };
 }

@@ -106,7 +106,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           await Promise.all(others);
           others = [...inFlight].filter((request) => !waiters.has(request));
         }
-        await session.flush();
+        await session.settle();
       };
       const served: Promise<void> = serveConnection(
         conn,

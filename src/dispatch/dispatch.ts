@@ -108,7 +108,8 @@ async function dispatchThroughCache(
 
   // The daemon may still be writing this very entry for the build before.
   await cache.whenStored(unit.key);
-  const stale = await serveHit(unit, cache, request);
+  cache.busy.add(unit.key);
+  const stale = await serveHit(unit, cache, request).finally(() => cache.busy.delete(unit.key));
   if (stale === "served") {
     await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
@@ -126,7 +127,12 @@ async function dispatchThroughCache(
     ...(run.code ? { reason: "compile failed" } : {}),
   });
   cache.count({ misses: 1 });
-  if (run.code === 0) await cache.storing(unit.key, storeCompiled(unit, run, cache, request));
+  if (run.code === 0) {
+    // Not evicted between its bundle and its unpacked mirror.
+    cache.busy.add(unit.key);
+    await cache.storing(unit.key, storeCompiled(unit, run, cache, request))
+      .finally(() => cache.busy.delete(unit.key));
+  }
   await cache.endRequest();
   return run.code;
 }

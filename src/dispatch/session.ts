@@ -13,6 +13,7 @@ import type { Store } from "../../backends/store.ts";
 import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import { sha256Hex } from "../digest.ts";
+import { createSizeKeeper } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { type ArtefactRow, IndexDb, type RustcIdentityRow } from "../index/index_db.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
@@ -61,6 +62,10 @@ export interface Cache {
   endRequest(): Promise<void>;
   /** Writes everything pending in the index now. */
   flush(): void;
+  /** Keys a call is reading or writing right now: never evicted. */
+  busy: Set<string>;
+  /** Settles when pending index writes are done and no eviction pass runs. */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -139,11 +144,11 @@ export class CacheSession {
     return config;
   }
 
-  /** Writes what is pending in every cache's index now (before status reads it). */
-  async flush(): Promise<void> {
+  /** Writes what is pending in every cache's index and finishes evictions (before status). */
+  async settle(): Promise<void> {
     for (const cache of this.#caches.values()) {
       const opened = await cache;
-      if (!("off" in opened)) opened.flush();
+      if (!("off" in opened)) await opened.settle();
     }
   }
 
@@ -193,6 +198,15 @@ async function openCache(
   const known = new Map<string, { signature: string; digest: string }>();
   const identities = new Map<string, RustcIdentityRow>();
   const inFlight = new Map<string, Promise<void>>();
+  const busy = new Set<string>();
+  // The daemon keeps the local level under max-size by itself; `gc` is for everyone else.
+  const keeper = longLived
+    ? createSizeKeeper(local, {
+      cap: config.maxSize,
+      busy: () => busy,
+      evicted: (remaining) => index.use(undefined, (db) => db.retainArtefacts(remaining), true),
+    })
+    : undefined;
   const writeDigests = () => {
     if (unwrittenDigests.length === 0) return;
     const rows = unwrittenDigests.splice(0);
@@ -255,6 +269,14 @@ async function openCache(
     async put(key, bundle, row, request) {
       await storeFor(request).put(key, bundle);
       index.use(request, (db) => db.recordArtefact(row));
+      keeper?.stored(bundle.length);
+    },
+
+    busy,
+
+    async settle() {
+      cache.flush();
+      await keeper?.idle();
     },
 
     async drop(key, request) {

@@ -21,6 +21,11 @@ use std::process::{exit, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+extern "C" {
+    /// From the C library every Rust program on Unix links; the standard library has no wrapper.
+    fn setsid() -> i32;
+}
+
 const TAG: &str = env!("CARGO_WARMUP_TAG");
 const PROGRAM: &str = env!("CARGO_WARMUP_PROGRAM");
 const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
@@ -282,12 +287,14 @@ fn start_daemon(dir: &PathBuf) {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // The daemon outlives this build: it must not hold cargo's jobserver pipe open.
+    // The daemon outlives this build: it must not hold cargo's jobserver pipe open, nor be in
+    // the terminal's process group, where a Ctrl-C on the build would stop it too.
     unsafe {
         command.pre_exec(move || {
             for &fd in &jobserver {
                 drop(File::from_raw_fd(fd));
             }
+            setsid();
             Ok(())
         });
     }

@@ -1,0 +1,136 @@
+/**
+ * Keeping a store under its size cap: least recently used entries go first. `gc` does it on
+ * demand; the daemon does it by itself, in the background, when what it stored may have pushed
+ * the local level over the cap, down to a little under the cap so that it does not run per store.
+ * @module
+ */
+
+import type { Store } from "../backends/store.ts";
+import { errorMessage } from "./error_message.ts";
+
+/** What one pass did to a store. */
+export interface EvictionResult {
+  before: number;
+  after: number;
+  evicted: number;
+}
+
+/**
+ * Deletes the least recently used entries of `store` until it holds at most `cap` bytes, never
+ * one in `protect` (entries a call is reading right now).
+ *
+ * @example
+ * ```ts
+ * import { createLocalStore } from "../backends/local.ts";
+ * import { evictToCap } from "./size_cap.ts";
+ * const store = createLocalStore({ dir: await Deno.makeTempDir() });
+ * await store.put("a".repeat(64), new Uint8Array(100));
+ * await store.put("b".repeat(64), new Uint8Array(100));
+ * console.log((await evictToCap(store, 150)).evicted); // 1
+ * ```
+ */
+export async function evictToCap(
+  store: Store,
+  cap: number,
+  options: { dryRun?: boolean; protect?: ReadonlySet<string> } = {},
+): Promise<EvictionResult> {
+  const entries = (await store.list()).sort((a, b) => a.lastUsed - b.lastUsed);
+  const before = entries.reduce((sum, entry) => sum + entry.size, 0);
+  let total = before;
+  let evicted = 0;
+  for (const entry of entries) {
+    if (total <= cap) break;
+    if (options.protect?.has(entry.key)) continue;
+    if (!options.dryRun) await store.delete(entry.key);
+    total -= entry.size;
+    evicted++;
+  }
+  return { before, after: total, evicted };
+}
+
+/** A pass brings the store down to this share of the cap, so the next stores fit without one. */
+const LOW_WATER = 0.9;
+/** Between two looks at the store's size, at least this much time passes. */
+const MIN_INTERVAL_MS = 2_000;
+
+/** Options for {@linkcode createSizeKeeper}. */
+export interface SizeKeeperOptions {
+  /** The cap in bytes. */
+  cap: number;
+  /** Keys not to evict now (read by a call in flight). */
+  busy: () => ReadonlySet<string>;
+  /** After a pass that evicted something (the index forgets those entries). */
+  evicted?: (remaining: ReadonlySet<string>) => void;
+  /** Where a failed pass is told. */
+  log?: (message: string) => void;
+}
+
+/** Keeps one store under its cap by itself; {@linkcode SizeKeeper.stored} after each store. */
+export interface SizeKeeper {
+  /** Says `bytes` were just stored; may start a pass in the background. */
+  stored(bytes: number): void;
+  /** Settles when no pass is running. */
+  idle(): Promise<void>;
+}
+
+/**
+ * Watches what is stored in `store` and evicts least recently used entries when the store may
+ * have passed its cap: the size is learnt from a listing (which also counts unpacked mirrors),
+ * then kept up to date from what is stored, and looked at again at most every two seconds.
+ */
+export function createSizeKeeper(store: Store, options: SizeKeeperOptions): SizeKeeper {
+  let known: number | undefined;
+  let addedSinceLook = 0;
+  let lastLook = 0;
+  let running: Promise<void> | undefined;
+  let later: ReturnType<typeof setTimeout> | undefined;
+
+  const pass = async () => {
+    try {
+      lastLook = Date.now();
+      addedSinceLook = 0;
+      const result = await evictToCap(store, options.cap * LOW_WATER, {
+        protect: options.busy(),
+      });
+      known = result.after;
+      if (result.evicted > 0) {
+        options.evicted?.(new Set((await store.list()).map((entry) => entry.key)));
+      }
+    } catch (error) {
+      options.log?.(`cannot keep ${store.location} under its cap: ${errorMessage(error)}`);
+    }
+  };
+  const start = () => {
+    later = undefined;
+    running ??= pass().finally(() => {
+      running = undefined;
+      // Stored meanwhile: look again.
+      if (addedSinceLook > 0) check();
+    });
+  };
+  const check = () => {
+    if (running || later) return;
+    // Unpacked mirrors are about four times a bundle: estimate high, and look to be sure.
+    const estimate = known === undefined ? Infinity : known + addedSinceLook * 5;
+    if (estimate <= options.cap) return;
+    const wait = lastLook + MIN_INTERVAL_MS - Date.now();
+    if (wait <= 0) start();
+    else later = setTimeout(start, wait);
+  };
+
+  return {
+    stored(bytes) {
+      addedSinceLook += bytes;
+      check();
+    },
+    async idle() {
+      while (running || later) {
+        if (later) {
+          clearTimeout(later);
+          start();
+        }
+        await running;
+      }
+    },
+  };
+}
