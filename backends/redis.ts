@@ -121,7 +121,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   function unavailable(error: unknown): StoreUnavailableError {
     if (error instanceof RespServerError) {
       const detail = /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)
-        ? `authentication failed: ${error.message}`
+        ? `authentication failed: ${error.message.replace(/\.$/, "")}`
         : error.message;
       return new StoreUnavailableError(location, detail, { cause: error });
     }

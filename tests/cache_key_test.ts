@@ -7,148 +7,209 @@ import { cacheKeyOf, type KeyInputs } from "../src/dispatch/cache_key.ts";
 import type { DigestMemo } from "../src/index/file_digest.ts";
 import { pathRootsOf } from "../src/dispatch/path_roots.ts";
 import { parseRustcArgs } from "../src/dispatch/rustc_args.ts";
+import type { RustcIdentityRow } from "../src/index/index_db.ts";
 import { tempDir } from "./_fixtures.ts";
 
-const RUSTC = {
+const RUSTC: RustcIdentityRow = {
   identity: "rustc-1.95-identity",
   host: "x86_64-unknown-linux-gnu",
   release: "1.95.0",
 };
-const noMemo: DigestMemo = { lookup: () => undefined, remember: () => {} };
+const REGISTRY = "index.crates.io-1949cf8c6b5b557f";
+
+/** A digest memo in memory, as the index keeps one: by path and stat signature. */
+function memoryMemo(): DigestMemo {
+  const known = new Map<string, string>();
+  return {
+    lookup: (path, signature) => known.get(`${path}\0${signature}`),
+    remember: (path, signature, digest) => void known.set(`${path}\0${signature}`, digest),
+  };
+}
+
+/** What may differ between two invocations of the same crate, and what the tests vary. */
+interface Variant {
+  /** Extra rustc arguments, after cargo's. */
+  args?: string[];
+  /** The `--edition` cargo passes; 2018 unless given. */
+  edition?: string;
+  /** `-C metadata` and `-C extra-filename` (without its dash): cargo's per-project hash. */
+  metadata?: string;
+  env?: Record<string, string>;
+  rustc?: RustcIdentityRow;
+  /** The dependencies in the order cargo lists them; `["itoa", "ryu"]` unless given. */
+  externOrder?: string[];
+}
 
 /**
- * One serde_json-like invocation as cargo would write it in a project at `project` with crates
- * unpacked under `cargoHome`; `itoa` is the dependency artefact file it links against.
+ * One serde_json-like build laid out under `root`: a project with its target dir, a CARGO_HOME
+ * with the unpacked package, the build script's OUT_DIR with one generated file, and the
+ * dependency artefacts (`itoa`, `ryu`) the invocation links against, as real files.
  */
-function inputs(
-  project: string,
-  cargoHome: string,
-  itoa: string,
-  overrides: { args?: string[]; env?: Record<string, string>; rustc?: typeof RUSTC } = {},
-): KeyInputs {
-  const pkg = join(cargoHome, "registry/src/index.crates.io-1949cf8c6b5b557f/serde_json-1.0.87");
-  const outDir = join(project, "target/debug/deps");
-  const argv = [
-    "--crate-name",
-    "serde_json",
-    "--edition=2018",
-    join(pkg, "src/lib.rs"),
-    "--error-format=json",
-    "--crate-type",
-    "lib",
-    "--emit=dep-info,metadata,link",
-    "-C",
-    "debuginfo=2",
-    "--cfg",
-    'feature="std"',
-    "--cfg",
-    'feature="default"',
-    "-C",
-    `metadata=${project.length.toString(16)}`,
-    "-C",
-    `extra-filename=-${project.length}`,
-    "--out-dir",
-    outDir,
-    "-L",
-    `dependency=${outDir}`,
-    "--extern",
-    `itoa=${itoa}`,
-    "--cap-lints",
-    "allow",
-    ...(overrides.args ?? []),
-  ];
-  const parsed = parseRustcArgs(argv);
-  if (!parsed.cacheable) throw new Error(`not cacheable: ${parsed.reason}`);
-  const env = {
-    CARGO_PKG_NAME: "serde_json",
-    CARGO_PKG_VERSION: "1.0.87",
-    CARGO_MANIFEST_DIR: pkg,
-    CARGO_CRATE_NAME: "serde_json",
-    HOME: project,
-    ...overrides.env,
+async function layout(root: string) {
+  const project = join(root, "project");
+  const cargoHome = join(root, "cargo-home");
+  const pkg = join(cargoHome, `registry/src/${REGISTRY}/serde_json-1.0.87`);
+  const deps = join(project, "target/debug/deps");
+  const outDirEnv = join(project, "target/debug/build/serde_json-5e8a/out");
+  await Deno.mkdir(deps, { recursive: true });
+  await Deno.mkdir(outDirEnv, { recursive: true });
+  await Deno.mkdir(join(pkg, "src"), { recursive: true });
+  const externs: Record<string, string> = {
+    itoa: join(deps, "libitoa-0fcf.rmeta"),
+    ryu: join(deps, "libryu-77aa.rmeta"),
   };
-  const roots = pathRootsOf({
-    outDir,
-    outputStem: `serde_json-${project.length}`,
-    extraFilename: `-${project.length}`,
-    manifestDir: pkg,
-    cargoHome,
-  });
-  return {
-    args: parsed.args,
-    env,
-    roots,
-    rustc: overrides.rustc ?? RUSTC,
-    source: "registry:index.crates.io-1949cf8c6b5b557f",
-    memo: noMemo,
-  };
+  await Deno.writeTextFile(externs.itoa!, "itoa 1.0.1");
+  await Deno.writeTextFile(externs.ryu!, "ryu 1.0.9");
+  await Deno.writeTextFile(join(outDirEnv, "generated.rs"), "pub const LIMB_WIDTH: u32 = 64;");
+  const memo = memoryMemo();
+
+  /** The key inputs of this layout's invocation, with `variant` applied. */
+  function inputs(variant: Variant = {}): KeyInputs {
+    const metadata = variant.metadata ?? "5e8a";
+    const argv = [
+      "--crate-name",
+      "serde_json",
+      `--edition=${variant.edition ?? "2018"}`,
+      join(pkg, "src/lib.rs"),
+      "--error-format=json",
+      "--crate-type",
+      "lib",
+      "--emit=dep-info,metadata,link",
+      "-C",
+      "debuginfo=2",
+      "--cfg",
+      'feature="std"',
+      "--cfg",
+      'feature="default"',
+      "-C",
+      `metadata=${metadata}`,
+      "-C",
+      `extra-filename=-${metadata}`,
+      "--out-dir",
+      deps,
+      "-L",
+      `dependency=${deps}`,
+      ...(variant.externOrder ?? ["itoa", "ryu"]).flatMap((name) => [
+        "--extern",
+        `${name}=${externs[name]}`,
+      ]),
+      "--cap-lints",
+      "allow",
+      ...(variant.args ?? []),
+    ];
+    const parsed = parseRustcArgs(argv);
+    if (!parsed.cacheable) throw new Error(`not cacheable: ${parsed.reason}`);
+    return {
+      args: parsed.args,
+      env: {
+        CARGO_PKG_NAME: "serde_json",
+        CARGO_PKG_VERSION: "1.0.87",
+        CARGO_MANIFEST_DIR: pkg,
+        CARGO_CRATE_NAME: "serde_json",
+        OUT_DIR: outDirEnv,
+        HOME: root,
+        ...variant.env,
+      },
+      roots: pathRootsOf({
+        outDir: deps,
+        outputStem: `serde_json-${metadata}`,
+        extraFilename: `-${metadata}`,
+        manifestDir: pkg,
+        outDirEnv,
+        cargoHome,
+      }),
+      rustc: variant.rustc ?? RUSTC,
+      source: `registry:${REGISTRY}`,
+      memo,
+    };
+  }
+
+  return { root, externs, outDirEnv, inputs };
 }
 
-async function itoaArtefact(dir: string, content: string): Promise<string> {
-  const path = join(dir, "libitoa-0fcf.rmeta");
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(path, content);
-  return path;
-}
-
+// Paths never enter the key: a build in another project, with another CARGO_HOME, OUT_DIR,
+// package dir and cargo metadata hash, is served the same bundle.
 Deno.test("the same crate in two projects and two CARGO_HOMEs has one recipe and one key", async () => {
   await using dir = await tempDir();
-  const a = inputs(
-    join(dir.path, "alice/app"),
-    join(dir.path, "alice/.cargo"),
-    await itoaArtefact(join(dir.path, "alice/app/target/debug/deps"), "itoa 1.0.1"),
-  );
-  const b = inputs(
-    join(dir.path, "builds/ci-runner-7/checkout"),
-    join(dir.path, "ci/cargo-home"),
-    await itoaArtefact(
-      join(dir.path, "builds/ci-runner-7/checkout/target/debug/deps"),
-      "itoa 1.0.1",
-    ),
-  );
-  const keyA = cacheKeyOf(a);
-  const keyB = cacheKeyOf(b);
-  assert.deepEqual(keyA.recipe, keyB.recipe);
-  assert.equal(keyA.key, keyB.key);
-  assert.match(keyA.key, /^[0-9a-f]{64}$/);
-  // No absolute path of either machine is in the recipe.
-  assert.doesNotMatch(JSON.stringify(keyA.recipe), new RegExp(dir.path));
+  const alice = await layout(join(dir.path, "home/alice/code"));
+  const ci = await layout(join(dir.path, "builds/ci-runner-7/checkout-with-a-longer-path"));
+  const a = cacheKeyOf(alice.inputs({ metadata: "a1b2c3d4" }));
+  const b = cacheKeyOf(ci.inputs({ metadata: "99ffee00" }));
+  assert.deepEqual(a.recipe, b.recipe);
+  assert.equal(a.key, b.key);
+  assert.match(a.key, /^[0-9a-f]{64}$/);
+  // No absolute path of either layout is left in the recipe, only placeholders.
+  const recipe = JSON.stringify(a.recipe);
+  assert.ok(!recipe.includes(dir.path), recipe);
+  assert.match(recipe, /@@WARMUP_PKG@@\/src\/lib\.rs/);
 });
 
+// cargo's -C metadata / -C extra-filename hash differs per project and profile, not per output.
+Deno.test("-C metadata and -C extra-filename do not change the key", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const one = cacheKeyOf(build.inputs({ metadata: "0123456789abcdef" }));
+  const other = cacheKeyOf(build.inputs({ metadata: "fedcba9876543210" }));
+  assert.deepEqual(one.recipe, other.recipe);
+  assert.equal(one.key, other.key);
+});
+
+// Everything that shapes what rustc writes is in the key: each change alone gives another key.
 Deno.test("what shapes the output changes the key", async () => {
   await using dir = await tempDir();
-  const project = join(dir.path, "p");
-  const home = join(dir.path, "h");
-  const itoa = await itoaArtefact(join(project, "target/debug/deps"), "itoa 1.0.1");
-  const base = cacheKeyOf(inputs(project, home, itoa)).key;
-  const variants: Record<string, KeyInputs> = {
-    "another feature": inputs(project, home, itoa, {
-      args: ["--cfg", 'feature="float_roundtrip"'],
-    }),
-    "another opt-level": inputs(project, home, itoa, { args: ["-C", "opt-level=3"] }),
-    "another version": inputs(project, home, itoa, { env: { CARGO_PKG_VERSION: "1.0.88" } }),
-    "another rustc": inputs(project, home, itoa, { rustc: { ...RUSTC, identity: "rustc-1.96" } }),
-    "another target": inputs(project, home, itoa, {
-      args: ["--target", "aarch64-unknown-linux-gnu"],
-    }),
+  const build = await layout(dir.path);
+  const base = cacheKeyOf(build.inputs()).key;
+  const variants: Record<string, Variant> = {
+    "another feature": { args: ["--cfg", 'feature="float_roundtrip"'] },
+    "another edition": { edition: "2021" },
+    "another rustc": { rustc: { ...RUSTC, identity: "rustc-1.96-identity" } },
+    "another package version": { env: { CARGO_PKG_VERSION: "1.0.88" } },
+    "another opt-level": { args: ["-C", "opt-level=3"] },
+    "another target": { args: ["--target", "aarch64-unknown-linux-gnu"] },
   };
-  for (const [what, changed] of Object.entries(variants)) {
-    assert.notEqual(cacheKeyOf(changed).key, base, what);
+  for (const [what, variant] of Object.entries(variants)) {
+    assert.notEqual(cacheKeyOf(build.inputs(variant)).key, base, what);
   }
-  // A dependency artefact with other content (another crate hash) is another key.
-  await Deno.writeTextFile(itoa, "itoa 1.0.1 built with other flags");
-  assert.notEqual(cacheKeyOf(inputs(project, home, itoa)).key, base, "another dependency artefact");
+  // Nothing changed: the same key (so the differences above come from the variants alone).
+  assert.equal(cacheKeyOf(build.inputs()).key, base);
 });
 
-Deno.test("the order of --cfg flags does not change the key", async () => {
+// Dependencies are keyed by the content of the artefact on disk, not by its (per-project) path.
+Deno.test("an extern's file content changes the key", async () => {
   await using dir = await tempDir();
-  const project = join(dir.path, "p");
-  const itoa = await itoaArtefact(join(project, "target/debug/deps"), "itoa");
-  const one = inputs(project, join(dir.path, "h"), itoa, {
-    args: ["--cfg", 'feature="a"', "--cfg", 'feature="b"'],
-  });
-  const other = inputs(project, join(dir.path, "h"), itoa, {
-    args: ["--cfg", 'feature="b"', "--cfg", 'feature="a"'],
-  });
-  assert.equal(cacheKeyOf(one).key, cacheKeyOf(other).key);
+  const build = await layout(dir.path);
+  const base = cacheKeyOf(build.inputs()).key;
+  await Deno.writeTextFile(build.externs.ryu!, "ryu 1.0.9 built with other flags");
+  assert.notEqual(cacheKeyOf(build.inputs()).key, base);
+  // Back to the same bytes (a new mtime and size): the same key again.
+  await Deno.writeTextFile(build.externs.ryu!, "ryu 1.0.9");
+  assert.equal(cacheKeyOf(build.inputs()).key, base);
+});
+
+// What a build script generated into OUT_DIR is compiled in: its content is keyed.
+Deno.test("a build script's generated file changes the key", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const base = cacheKeyOf(build.inputs()).key;
+  await Deno.writeTextFile(
+    join(build.outDirEnv, "generated.rs"),
+    "pub const LIMB_WIDTH: u32 = 32;",
+  );
+  assert.notEqual(cacheKeyOf(build.inputs()).key, base);
+});
+
+// cargo's order of --extern and --cfg flags carries no meaning and is not stable across versions.
+Deno.test("the order of externs and of --cfg flags does not change the key", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const base = cacheKeyOf(build.inputs({ externOrder: ["itoa", "ryu"] }));
+  const swapped = cacheKeyOf(build.inputs({ externOrder: ["ryu", "itoa"] }));
+  assert.deepEqual(swapped.recipe, base.recipe);
+  assert.equal(swapped.key, base.key);
+
+  const ab = build.inputs({ args: ["--cfg", 'feature="a"', "--cfg", 'feature="b"'] });
+  const ba = build.inputs({ args: ["--cfg", 'feature="b"', "--cfg", 'feature="a"'] });
+  assert.equal(cacheKeyOf(ab).key, cacheKeyOf(ba).key);
+  // A dropped extern is another key, though: the order is ignored, not the set.
+  assert.notEqual(cacheKeyOf(build.inputs({ externOrder: ["itoa"] })).key, base.key);
 });

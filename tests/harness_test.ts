@@ -1,8 +1,9 @@
-// Checks the parts of tests/_harness.ts that do not need the dispatcher: the fixtures build
-// offline with plain cargo and the private CARGO_HOME, and their binaries print what the
-// integration tests expect. The shared warm cache is checked once mod.ts exists.
+// Checks tests/_harness.ts itself: the fixtures build offline with plain cargo and the private
+// CARGO_HOME, and their binaries print what the integration tests expect; the shared warm cache
+// is built once for all test processes, and the copies tests work on are whole and independent.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
   copyFixture,
@@ -126,40 +127,84 @@ Deno.test("readDispatchLog parses JSON lines and countOutcomes tallies them", as
   });
 });
 
-Deno.test({
-  name: "sharedWarmCache builds once and copies stay independent",
-  async fn() {
-    await using dir = await tempDir();
-    const shared = await sharedWarmCache();
-    const builtAt = await Deno.readTextFile(join(shared, ".harness-complete"));
+// "Builds once": a second test process asking for the shared warm cache gets the very same
+// directory, not a rebuild of it (a rebuild renames a fresh staging directory into place and
+// rewrites every bundle, so the directory, its marker and its files would be new).
+Deno.test("sharedWarmCache is built once and then reused by other test processes", async () => {
+  const shared = await sharedWarmCache();
+  assert.equal(await sharedWarmCache(), shared, "a second call in this process");
+  const before = await identityOf(shared);
+  assert.ok(before.bundles.size > 40, `the warmed cache holds ${before.bundles.size} bundles`);
 
-    // Another test process asks for it: same path, not rebuilt (the build time stays the same).
-    const module = new URL("./_shared_warm_cache.ts", import.meta.url).href;
-    const other = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        `const m = await import(${
-          JSON.stringify(module)
-        }); console.log(await m.sharedWarmCache());`,
-      ],
-      stderr: "piped",
-    }).output();
-    assert.equal(other.code, 0, new TextDecoder().decode(other.stderr));
-    assert.equal(new TextDecoder().decode(other.stdout).trim(), shared);
-    assert.equal(await Deno.readTextFile(join(shared, ".harness-complete")), builtAt);
+  const module = new URL("./_shared_warm_cache.ts", import.meta.url).href;
+  const other = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const m = await import(${JSON.stringify(module)}); console.log(await m.sharedWarmCache());`,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.equal(other.code, 0, new TextDecoder().decode(other.stderr));
+  assert.equal(new TextDecoder().decode(other.stdout).trim(), shared);
 
-    // Copies are whole and independent: emptying one leaves the other and the original intact.
-    const first = await copySharedWarmCache(join(dir.path, "first"));
-    const second = await copySharedWarmCache(join(dir.path, "second"));
-    const bundles = async (cache: string) => (await listTree(join(cache, "bundles"))).length;
-    const count = await bundles(shared);
-    assert.ok(count > 40, `the warmed cache holds ${count} bundles`);
-    assert.equal(await bundles(first), count);
-    await Deno.remove(join(first, "bundles"), { recursive: true });
-    assert.equal(await bundles(second), count);
-    assert.equal(await bundles(shared), count);
-  },
+  const after = await identityOf(shared);
+  assert.equal(after.directory, before.directory, "the cache directory was replaced");
+  assert.equal(after.builtAt, before.builtAt, "the cache was rebuilt");
+  assert.deepEqual(after.bundles, before.bundles, "bundles were rewritten");
 });
+
+// Copies are whole (every file, byte for byte) and independent: a test corrupting, deleting and
+// adding files in its copy, in place as the fault tests do, changes neither the shared cache nor
+// another test's copy (so a copy made of links, or the original itself, fails here).
+Deno.test("copySharedWarmCache gives whole copies that are independent of each other", async () => {
+  await using dir = await tempDir();
+  const shared = await sharedWarmCache();
+  const original = await contentsOf(shared);
+  const first = await copySharedWarmCache(join(dir.path, "first"));
+  const second = await copySharedWarmCache(join(dir.path, "second"));
+  assert.deepEqual(await contentsOf(first), original, "the first copy is not whole");
+  assert.deepEqual(await contentsOf(second), original, "the second copy is not whole");
+
+  const [corrupted, removed] = (await listTree(join(first, "bundles"))).sort();
+  assert.ok(corrupted && removed, "the copy has fewer than two bundles");
+  const file = await Deno.open(corrupted, { write: true }); // same inode: no truncate, no rename
+  await file.write(new TextEncoder().encode("CORRUPTED BY harness_test"));
+  file.close();
+  await Deno.remove(removed);
+  await Deno.writeTextFile(join(first, "bundles", "added-by-harness-test"), "extra");
+  const changed = await contentsOf(first);
+  assert.notEqual(
+    changed.get(corrupted.slice(first.length)),
+    original.get(corrupted.slice(first.length)),
+  );
+  assert.equal(changed.has(removed.slice(first.length)), false);
+
+  assert.deepEqual(await contentsOf(second), original, "changing one copy changed another");
+  assert.deepEqual(await contentsOf(shared), original, "changing a copy changed the original");
+});
+
+/** What a rebuild of the cache at `dir` would change: its inode, marker and bundle files. */
+async function identityOf(dir: string) {
+  const bundles = new Map<string, number | null>();
+  for (const path of await listTree(join(dir, "bundles"))) {
+    bundles.set(path, (await Deno.stat(path)).ino);
+  }
+  return {
+    directory: (await Deno.stat(dir)).ino,
+    builtAt: await Deno.readTextFile(join(dir, ".harness-complete")),
+    bundles,
+  };
+}
+
+/** Every file under `dir` by its path relative to `dir`, with the SHA-256 of its bytes. */
+async function contentsOf(dir: string): Promise<Map<string, string>> {
+  const contents = new Map<string, string>();
+  for (const path of (await listTree(dir)).sort()) {
+    const hash = createHash("sha256").update(await Deno.readFile(path)).digest("hex");
+    contents.set(path.slice(dir.length), hash);
+  }
+  return contents;
+}
 
 async function listTree(dir: string): Promise<string[]> {
   const files: string[] = [];

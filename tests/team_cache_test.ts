@@ -13,6 +13,7 @@ import {
   readDispatchLog,
   runBinary,
   runCargo,
+  runtimeDirFor,
   runWarmup,
   tempDir,
   warmupEnv,
@@ -21,6 +22,7 @@ import { S3RVER_CREDENTIALS, startRedis, startS3 } from "./backends/_servers.ts"
 import { createRedisStore } from "../backends/redis.ts";
 import { createS3Store } from "../backends/s3.ts";
 import type { Store } from "../backends/store.ts";
+import { settleDaemons } from "../src/daemon/settle.ts";
 
 interface Build {
   project: string;
@@ -64,6 +66,11 @@ async function listKeys(store: Store): Promise<string[]> {
   }
 }
 
+/** What the seed003 program prints (tests/harness_test.ts checks it against a plain build). */
+const SEED003_OUTPUT = "status 200 OK\nbody ETALPMET OLLEH\n";
+/** The jobs cargo runs at once in the mid-build fault test. */
+const JOBS = 2;
+
 const misses = (build: Build) => countOutcomes(build.entries).miss;
 const hits = (build: Build) => countOutcomes(build.entries).hit;
 
@@ -99,41 +106,122 @@ Deno.test("redis: project A fills it, project B with an empty local cache is ser
   const down = await buildSeed003(dir.path, env);
   assertBuilt(down);
   assert.equal(down.output, a.output);
-  const warnings = down.stderr.split("\n").filter((line) => line.includes("warning: cargo-warmup"));
-  assert.equal(warnings.length, 1, down.stderr);
-  assert.match(warnings[0]!, /127\.0\.0\.1/);
+  const warning = assertOneOutageWarning(down.stderr, "redis");
+  assert.match(warning, /"redis:\/\/127\.0\.0\.1:\d+\/0"/);
+  assert.doesNotMatch(warning, /team( |%20)secret/, "the password is not shown");
 });
 
+// The fault at a known point: Redis holds every unit of the build (project A put them there), and
+// it is killed right after project B's first unit was served from it, while cargo is paused so
+// that no new unit starts around the kill. The units cargo starts afterwards must each find Redis
+// gone and compile, and the build must still succeed with the same program. If the build finished
+// before the kill, nothing is dispatched after it and the test fails.
 Deno.test("redis: a server that dies in the middle of a build does not fail it", async () => {
   await using dir = await tempDir();
   await using redis = await startRedis();
-  const log = join(dir.path, "mid-build.jsonl");
-  const env = {
-    CARGO_WARMUP_BACKEND: "redis",
-    CARGO_WARMUP_REDIS_URL: redis.url,
-    CARGO_WARMUP_LOG: log,
-  };
-  const building = buildSeed003(dir.path, env);
-  // The fault at a known point: once three units were compiled (and so written to Redis).
-  let linesAtStop = -1;
-  for (let waited = 0; waited < 120_000 && linesAtStop < 0; waited += 10) {
-    const entries = await readDispatchLog(log);
-    if (countOutcomes(entries).miss >= 3) {
-      await redis.stop();
-      linesAtStop = entries.length;
-    } else await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  const build = await building;
-  assertBuilt(build);
-  assert.ok(linesAtStop > 0, "Redis was stopped during the build");
-  const entries = await readDispatchLog(log);
-  assert.ok(
-    countOutcomes(entries.slice(linesAtStop)).miss >= 10,
-    `most units were compiled after Redis died (${
-      entries.length - linesAtStop
-    } of ${entries.length})`,
+  const env = { CARGO_WARMUP_BACKEND: "redis", CARGO_WARMUP_REDIS_URL: redis.url };
+  const a = await buildSeed003(dir.path, env);
+  assertBuilt(a);
+  assert.equal(a.output, SEED003_OUTPUT);
+  const stored = new Set(a.entries.filter((entry) => entry.outcome === "miss").map((e) => e.key));
+  assert.equal(
+    (await listKeys(createRedisStore({ url: redis.url, prefix: "cargo-warmup:" }))).length,
+    stored.size,
+    "every unit of the build is in Redis",
   );
+
+  // Project B: a fresh copy with an empty local cache, so every unit is a fetch from Redis.
+  const project = await copyFixture("seed003", join(dir.path, "seed003-b"));
+  const cacheDir = join(dir.path, "local-b");
+  const log = join(dir.path, "dispatch-b.jsonl");
+  const cargo = new Deno.Command("cargo", {
+    args: ["build", "--locked"],
+    cwd: project,
+    clearEnv: true,
+    env: {
+      ...warmupEnv({
+        cacheDir,
+        cargoHome: await createCargoHome(join(dir.path, "cargo-home")),
+        log,
+      }),
+      ...env,
+      // At most this many rustc calls run at once: the calls in flight when Redis dies.
+      CARGO_BUILD_JOBS: String(JOBS),
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const finished = cargo.output();
+  let exited = false;
+  cargo.status.then(() => exited = true);
+
+  let linesAtKill: number | undefined;
+  for (const deadline = Date.now() + 600_000; !exited && Date.now() < deadline;) {
+    const entries = await readDispatchLog(log);
+    if (entries.some((entry) => entry.outcome === "hit")) {
+      // Paused, cargo starts no new unit while Redis goes; the calls in flight carry on.
+      const paused = signal(cargo.pid, "SIGSTOP");
+      try {
+        await redis.stop();
+        linesAtKill = (await readDispatchLog(log)).length;
+      } finally {
+        if (paused) signal(cargo.pid, "SIGCONT");
+      }
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const result = await finished;
+  await settleDaemons(runtimeDirFor(cacheDir), 5_000);
+  const stderr = new TextDecoder().decode(result.stderr);
+  assert.equal(result.code, 0, stderr);
+  assert.equal(await runBinary(join(project, "target/debug/template")), SEED003_OUTPUT);
+  assert.ok(linesAtKill !== undefined, "the build ended before its first hit from Redis");
+
+  // Lines past the calls in flight at the kill are units cargo started after it: Redis had them
+  // all, so each one compiling proves it met the outage, not an empty cache.
+  const entries = await readDispatchLog(log);
+  const afterKill = entries.slice(linesAtKill + JOBS).filter((e) => e.outcome !== "not-cacheable");
+  assert.ok(
+    afterKill.length >= 5,
+    `only ${afterKill.length} units were dispatched after Redis died (${linesAtKill} before)`,
+  );
+  for (const entry of afterKill) {
+    assert.equal(entry.outcome, "miss", `${entry.crate} after the kill: ${JSON.stringify(entry)}`);
+    assert.ok(stored.has(entry.key), `${entry.crate} was never in Redis`);
+  }
+  assert.ok(countOutcomes(entries).hit >= 1);
+
+  // The outage is reported once, with one prefix.
+  assertOneOutageWarning(stderr, "redis");
 });
+
+/**
+ * The one line of a build's output reporting a remote outage, checked for its one wording: the
+ * dispatcher's single `warning: cargo-warmup: ` prefix, then the store's message, then what the
+ * build does about it. Returns the line.
+ */
+function assertOneOutageWarning(stderr: string, kind: string): string {
+  const lines = stderr.split("\n").filter((line) => line.includes("Cannot reach cache store"));
+  assert.equal(lines.length, 1, `expected one outage warning in:\n${stderr}`);
+  const [line] = lines as [string];
+  assert.ok(line.startsWith(`warning: cargo-warmup: Cannot reach cache store "${kind}://`), line);
+  assert.ok(line.endsWith(`; continuing without the ${kind} cache for this build`), line);
+  assert.doesNotMatch(stderr, /warning: (cargo-warmup: )?warning:/, "a doubled prefix");
+  return line;
+}
+
+/** Sends `signal` to `pid`; false when the process is already gone. */
+function signal(pid: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(pid, signal);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
 
 Deno.test("s3: served from the bucket, and safe with wrong credentials, altered bundles and read-only clients", async () => {
   await using dir = await tempDir();
@@ -179,7 +267,8 @@ Deno.test("s3: served from the bucket, and safe with wrong credentials, altered 
   const wrong = await buildSeed003(dir.path, { ...env, AWS_SECRET_ACCESS_KEY: "not the secret" });
   assertBuilt(wrong);
   assert.equal(hits(wrong), 0);
-  assert.match(wrong.stderr, /warning: cargo-warmup: .*(denied|credentials|403)/i);
+  assert.match(assertOneOutageWarning(wrong.stderr, "s3"), /access denied.*credentials/);
+  assert.doesNotMatch(wrong.stderr, /not the secret/, "the secret is not shown");
 
   // A read-only client reads but never writes.
   const before = (await listKeys(bucket())).length;

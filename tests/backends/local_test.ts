@@ -1,8 +1,13 @@
+// The shared store suite against local disk, in a directory its test makes and removes.
+
 import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { testStore } from "./store_suite.ts";
 
-const root = await Deno.makeTempDir({ prefix: "warmup-local-test-" });
-testStore("local", (namespace) => createLocalStore({ dir: join(root, namespace) }), {
-  after: () => Deno.remove(root, { recursive: true }),
+testStore("local", async () => {
+  const root = await Deno.makeTempDir({ prefix: "warmup-local-test-" });
+  return {
+    open: (namespace) => createLocalStore({ dir: join(root, namespace) }),
+    close: () => Deno.remove(root, { recursive: true }),
+  };
 });

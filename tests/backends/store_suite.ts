@@ -6,17 +6,19 @@
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { type Store, StoreUnavailableError } from "../../backends/store.ts";
-import { createTieredStore } from "../../backends/tiered.ts";
+import { createTieredStore, type TieredStore } from "../../backends/tiered.ts";
 
 /** Opens a store on `namespace`; the same namespace reaches the same bundles. */
 export type StoreFactory = (namespace: string) => Promise<Store> | Store;
 
-/** Lifecycle hooks around the suite, for starting and stopping a server. */
-export interface StoreSuiteHooks {
-  before?: () => Promise<void>;
-  after?: () => Promise<void>;
+/** What the suite runs against: stores on namespaces, and whatever they need (a server). */
+export interface StoreFixture {
+  open: StoreFactory;
+  /** Releases what the fixture started or made (stops its server, removes its directory). */
+  close?(): Promise<void>;
 }
 
 /** A cache key made of `c`, or a random one. */
@@ -25,35 +27,39 @@ export function testKey(c?: string): string {
 }
 
 /**
- * Registers one `Deno.test` named `store: <name>` with a step per case.
+ * Registers one `Deno.test` named `store: <name>` with a step per case. `setUp` runs inside that
+ * test, so the fixture (a server, a directory) belongs to it and is closed when it ends.
  *
  * @example
  * ```ts ignore
- * testStore("local", (namespace) => createLocalStore({ dir: join(root, namespace) }));
+ * testStore("redis", async () => {
+ *   const server = await startRedis();
+ *   return { open: (namespace) => createRedisStore({ url: server.url, prefix: `${namespace}:` }), close: server.stop };
+ * });
  * ```
  */
-export function testStore(name: string, factory: StoreFactory, hooks: StoreSuiteHooks = {}): void {
+export function testStore(name: string, setUp: () => Promise<StoreFixture> | StoreFixture): void {
   Deno.test({
     name: `store: ${name}`,
     // Stores arm unref'd timeout signals that may outlive a case.
     sanitizeOps: false,
     sanitizeResources: false,
     async fn(t) {
-      await hooks.before?.();
+      const fixture = await setUp();
       try {
         for (const [caseName, run] of Object.entries(CASES)) {
           await t.step(caseName, async () => {
             const namespace = `${caseName.replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
-            const store = await factory(namespace);
+            const store = await fixture.open(namespace);
             try {
-              await run(store, () => factory(namespace));
+              await run(store, () => fixture.open(namespace));
             } finally {
               await store.close();
             }
           });
         }
       } finally {
-        await hooks.after?.();
+        await fixture.close?.();
       }
     },
   });
@@ -171,96 +177,265 @@ const CASES: Record<string, Case> = {
   },
 };
 
-/** What {@linkcode testOutages} needs from a driver: its stores in trouble. */
+/** One running server of a remote driver, and stores on it, for {@linkcode testOutages}. */
+export interface OutageServer {
+  /** A store on this server with the credentials it accepts. */
+  open(): Store;
+  /** A store on this server with credentials it refuses. */
+  openWithWrongCredentials(): Store;
+  /** Stops the server (safe to call twice); stores opened on it stay usable, and fail. */
+  stop(): Promise<void>;
+}
+
+/** A server that accepts connections and never answers, for {@linkcode testOutages}. */
+export interface SilentServer {
+  hostname: string;
+  port: number;
+}
+
+/** What {@linkcode testOutages} needs from a driver. */
 export interface OutageSetup {
-  /** A store whose server was stopped. */
-  stopped(): Promise<Store>;
-  /** A store on a running server with wrong credentials; `cleanup` stops that server. */
-  wrongCredentials(): Promise<{ store: Store; cleanup(): Promise<void> }>;
+  /** Starts a server of the driver. */
+  start(): Promise<OutageServer>;
   /** How the driver's message names refused credentials. */
   refusedCredentials: RegExp;
+  /** A store on `server` that gives up waiting for an answer after `timeoutMs`. */
+  openOnSilentServer(server: SilentServer, timeoutMs: number): Store;
+  /** The secrets in the stores' settings (passwords, secret keys) that no message may show. */
+  secrets: string[];
 }
 
 /**
- * The one outage suite every remote driver passes: a dead server and refused credentials are a
- * fast {@linkcode StoreUnavailableError}, never a hang or a miss, and behind local disk they cost
- * exactly one warning, worded once, and the build's bundles still land on local disk.
+ * The one outage suite every remote driver passes: a stopped server (before or during a session),
+ * a server that never answers and refused credentials are a {@linkcode StoreUnavailableError}
+ * that names the store, within a bounded time, never a hang, a miss or a leaked secret; behind
+ * local disk each costs exactly one warning, worded once, and the bundles still land locally.
  *
  * @example
  * ```ts ignore
- * testOutages("redis", { stopped, wrongCredentials, refusedCredentials: /authentication failed/ });
+ * testOutages("redis", { start, openOnSilentServer, refusedCredentials: /authentication/, secrets: [] });
  * ```
  */
 export function testOutages(name: string, setup: OutageSetup): void {
   const options = { sanitizeOps: false, sanitizeResources: false };
+  const operations = (store: Store): Record<string, () => Promise<unknown>> => ({
+    get: () => store.get(testKey()),
+    put: () => store.put(testKey(), new Uint8Array([1])),
+    has: () => store.has(testKey()),
+    delete: () => store.delete(testKey()),
+    list: () => store.list(),
+  });
 
+  // A server that is gone before the first call: every operation fails, quickly, and says where.
   Deno.test(
-    `outage: ${name}: a stopped server fails fast with StoreUnavailableError`,
+    `outage: ${name}: a stopped server fails every operation fast with StoreUnavailableError`,
     options,
     async () => {
-      const store = await setup.stopped();
+      const server = await setup.start();
+      await server.stop();
+      const store = server.open();
       try {
         const started = performance.now();
-        await assert.rejects(() => store.get(testKey()), StoreUnavailableError);
-        await assert.rejects(() => store.put(testKey(), new Uint8Array(1)), StoreUnavailableError);
-        await assert.rejects(() => store.list(), StoreUnavailableError);
+        for (const [operation, run] of Object.entries(operations(store))) {
+          await assertUnavailable(store, operation, run);
+        }
         assert.ok(performance.now() - started < 3000, "took longer than three seconds");
-        assert.equal((await store.health()).ok, false);
+        const health = await store.health();
+        assert.equal(health.ok, false);
+        assert.notEqual(health.detail, "");
       } finally {
         await store.close();
       }
     },
   );
 
+  // A connection that worked and then lost its server (a restart, a crash) fails the same way.
+  Deno.test(
+    `outage: ${name}: a server that stops mid-session fails fast, it does not hang`,
+    options,
+    async () => {
+      const server = await setup.start();
+      const store = server.open();
+      try {
+        const key = testKey();
+        await store.put(key, new Uint8Array([7]));
+        assert.deepEqual(await store.get(key), new Uint8Array([7]));
+        await server.stop();
+        const started = performance.now();
+        await assertUnavailable(store, "get", () => store.get(key));
+        await assertUnavailable(store, "put", () => store.put(key, new Uint8Array([8])));
+        assert.ok(performance.now() - started < 3000, "took longer than three seconds");
+      } finally {
+        await store.close();
+        await server.stop();
+      }
+    },
+  );
+
+  // A server that hangs (accepts, never answers) costs the store's timeout, not the build.
+  Deno.test(
+    `outage: ${name}: a server that never answers fails within the store's timeout`,
+    options,
+    async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const held: Deno.Conn[] = [];
+      const accepting = (async () => {
+        for await (const conn of listener) held.push(conn);
+      })().catch(() => {});
+      const { port } = listener.addr as Deno.NetAddr;
+      const store = setup.openOnSilentServer({ hostname: "127.0.0.1", port }, 300);
+      try {
+        const started = performance.now();
+        const error = await assertUnavailable(store, "get", () => store.get(testKey()));
+        const took = performance.now() - started;
+        assert.ok(took >= 250 && took < 2000, `gave up after ${Math.round(took)} ms: ${error}`);
+      } finally {
+        await store.close();
+        listener.close();
+        await accepting;
+        for (const conn of held) conn.close();
+      }
+    },
+  );
+
+  // Wrong credentials are an outage (not a miss, which would hide them), and the message says
+  // the credentials were refused without repeating them.
   Deno.test(
     `outage: ${name}: refused credentials are unavailable, and say why`,
     options,
     async () => {
-      const { store, cleanup } = await setup.wrongCredentials();
+      const server = await setup.start();
+      const store = server.openWithWrongCredentials();
       try {
-        const refusal = await store.get(testKey()).then(
-          () => assert.fail("a read with wrong credentials succeeded"),
-          (error: unknown) => error,
-        );
-        assert.ok(refusal instanceof StoreUnavailableError, String(refusal));
-        assert.match(refusal.message, /^Cannot reach cache store "/);
+        const refusal = await assertUnavailable(store, "get", () => store.get(testKey()));
         assert.match(refusal.message, setup.refusedCredentials);
-        assert.equal((await store.health()).ok, false);
+        await assertUnavailable(store, "put", () => store.put(testKey(), new Uint8Array([1])));
+        const health = await store.health();
+        assert.equal(health.ok, false);
+        for (const text of [refusal.message, store.location, health.detail]) {
+          assertNoSecret(text, setup.secrets);
+        }
       } finally {
         await store.close();
-        await cleanup();
+        await server.stop();
       }
     },
   );
 
+  // Behind local disk (the tiered store every build uses), each kind of outage is one warning in
+  // one wording, without a "warning:" of its own (the caller adds the one prefix), and the build
+  // goes on with local disk: misses read as misses, puts land locally.
   Deno.test(
-    `outage: ${name}: behind local disk, one warning and the bundles stay local`,
+    `outage: ${name}: behind local disk, one warning worded once, and the bundles stay local`,
     options,
-    async () => {
-      const localDir = await Deno.makeTempDir({ prefix: "warmup-outage-" });
-      const remote = await setup.stopped();
-      const warnings: string[] = [];
-      const store = createTieredStore(createLocalStore({ dir: localDir }), remote, {
-        warn: (message) => warnings.push(message),
-      });
+    async (t) => {
+      const server = await setup.start();
+      const localRoot = await Deno.makeTempDir({ prefix: "warmup-outage-" });
+      let levels = 0;
+      const tiered = (remote: Store) => {
+        const warnings: string[] = [];
+        const local = createLocalStore({ dir: join(localRoot, String(levels++)) });
+        const store = createTieredStore(local, remote, {
+          warn: (message) => warnings.push(message),
+        });
+        return { store, warnings };
+      };
       try {
-        assert.equal(await store.get(testKey("a")), undefined, "an outage reads as a miss");
-        await store.put(testKey("b"), new Uint8Array([1, 2, 3]));
-        await store.get(testKey("c"));
-        assert.equal(warnings.length, 1, warnings.join("\n"));
-        const [warning] = warnings as [string];
-        assert.ok(warning.startsWith(`Cannot reach cache store "${remote.location}": `), warning);
-        assert.ok(
-          warning.endsWith(`; continuing without the ${remote.kind} cache for this build`),
-          warning,
-        );
-        assert.doesNotMatch(warning, /warning:/i, "the caller adds the one prefix");
-        assert.deepEqual(await store.local.get(testKey("b")), new Uint8Array([1, 2, 3]));
-        assert.equal(store.remoteSkipped, true);
+        await t.step("refused credentials", async () => {
+          const remote = server.openWithWrongCredentials();
+          const { store, warnings } = tiered(remote);
+          try {
+            await aBuildsCalls(store);
+            assertOneOutageWarning(warnings, remote, setup.secrets);
+          } finally {
+            await store.close();
+          }
+        });
+
+        await t.step("a server that stops mid-build", async () => {
+          const remote = server.open();
+          const { store, warnings } = tiered(remote);
+          try {
+            const early = testKey();
+            await store.put(early, new Uint8Array([5]));
+            await store.flush();
+            assert.equal(await remote.has(early), true, "the put reached the remote");
+            assert.deepEqual(warnings, []);
+            await server.stop();
+            await aBuildsCalls(store);
+            assertOneOutageWarning(warnings, remote, setup.secrets);
+          } finally {
+            await store.close();
+          }
+        });
+
+        await t.step("a server stopped before the build", async () => {
+          await server.stop();
+          const remote = server.open();
+          const { store, warnings } = tiered(remote);
+          try {
+            await aBuildsCalls(store);
+            assertOneOutageWarning(warnings, remote, setup.secrets);
+          } finally {
+            await store.close();
+          }
+        });
       } finally {
-        await store.close();
-        await Deno.remove(localDir, { recursive: true });
+        await server.stop();
+        await Deno.remove(localRoot, { recursive: true });
       }
     },
   );
+}
+
+/** Runs `operation` on `store`, which must reject with a StoreUnavailableError naming it. */
+async function assertUnavailable(
+  store: Store,
+  operation: string,
+  run: () => Promise<unknown>,
+): Promise<StoreUnavailableError> {
+  const error = await run().then(
+    () => assert.fail(`${operation} succeeded on a store in trouble`),
+    (error: unknown) => error,
+  );
+  assert.ok(error instanceof StoreUnavailableError, `${operation}: ${error}`);
+  const prefix = `Cannot reach cache store "${store.location}": `;
+  assert.ok(error.message.startsWith(prefix), `${operation}: ${error.message}`);
+  assert.ok(error.message.length > prefix.length, `${operation}: no detail in "${error.message}"`);
+  return error;
+}
+
+/** A build's worth of calls on a tiered store whose remote is down: all served by local disk. */
+async function aBuildsCalls(store: TieredStore): Promise<void> {
+  const started = performance.now();
+  const stored = testKey();
+  assert.equal(await store.get(testKey()), undefined, "an outage reads as a miss");
+  await store.put(stored, new Uint8Array([1, 2, 3]));
+  assert.equal(await store.get(testKey()), undefined);
+  assert.equal(await store.has(testKey()), false);
+  assert.ok((await store.list()).some((entry) => entry.key === stored));
+  await store.flush();
+  assert.ok(performance.now() - started < 3000, "the outage took longer than three seconds");
+  assert.deepEqual(await store.local.get(stored), new Uint8Array([1, 2, 3]));
+  assert.equal(store.remoteSkipped, true);
+}
+
+/** Exactly one warning, in the one wording, naming the remote and keeping its secrets. */
+function assertOneOutageWarning(warnings: string[], remote: Store, secrets: string[]): void {
+  assert.equal(warnings.length, 1, `expected one warning, got:\n${warnings.join("\n")}`);
+  const [warning] = warnings as [string];
+  const prefix = `Cannot reach cache store "${remote.location}": `;
+  const suffix = `; continuing without the ${remote.kind} cache for this build`;
+  assert.ok(warning.startsWith('Cannot reach cache store "'), warning);
+  assert.ok(warning.startsWith(prefix), `"${warning}" does not start with "${prefix}"`);
+  assert.ok(warning.endsWith(suffix), `"${warning}" does not end with "${suffix}"`);
+  assert.ok(warning.length > prefix.length + suffix.length, `no detail in "${warning}"`);
+  for (const message of warnings) {
+    assert.ok(!message.includes("warning:"), `"${message}": the caller adds the one prefix`);
+  }
+  assertNoSecret(warning, secrets);
+}
+
+function assertNoSecret(text: string, secrets: string[]): void {
+  for (const secret of secrets) assert.ok(!text.includes(secret), `"${text}" shows a secret`);
 }

@@ -13,14 +13,15 @@ const options = { sanitizeOps: false, sanitizeResources: false };
 const root = await Deno.makeTempDir({ prefix: "warmup-tiered-test-" });
 const dirOf = (name: string) => join(root, `${name}-${crypto.randomUUID().slice(0, 8)}`);
 
-testStore(
-  "tiered (local + local)",
-  (namespace) =>
+// The shared store suite against two levels on local disk. Outages of a real remote behind local
+// disk are the shared outage suite's (store_suite.ts testOutages), run by redis_test and s3_test.
+testStore("tiered (local + local)", () => ({
+  open: (namespace) =>
     createTieredStore(
       createLocalStore({ dir: join(root, namespace, "near") }),
       createLocalStore({ dir: join(root, namespace, "far") }),
     ),
-);
+}));
 
 Deno.test("tiered: a remote hit is served and written back to local disk", async () => {
   const local = createLocalStore({ dir: dirOf("near") });
@@ -65,45 +66,6 @@ Deno.test("tiered: a local hit never opens a lazy remote", async () => {
   assert.equal(await store.get(testKey("e")), undefined);
   assert.equal(opened, 1);
   await store.close();
-});
-
-Deno.test("tiered: a dead remote is a miss, warned about once, and skipped", options, async () => {
-  const redis = await startRedis();
-  await redis.stop();
-  const warnings: string[] = [];
-  const local = createLocalStore({ dir: dirOf("near") });
-  const store = createTieredStore(local, createRedisStore({ url: redis.url }), {
-    warn: (message) => warnings.push(message),
-  });
-  const started = performance.now();
-  assert.equal(await store.get(testKey("a")), undefined);
-  await store.put(testKey("a"), new Uint8Array([1]));
-  assert.equal(await store.get(testKey("b")), undefined);
-  assert.equal(await store.has(testKey("b")), false);
-  await store.flush();
-  assert.ok(performance.now() - started < 1000);
-  assert.equal(warnings.length, 1);
-  assert.match(warnings[0]!, /redis:\/\/127\.0\.0\.1.*connection refused.*continuing without/);
-  assert.equal(store.remoteSkipped, true);
-  assert.deepEqual(await local.get(testKey("a")), new Uint8Array([1]));
-  await store.close();
-});
-
-Deno.test("tiered: a remote dying mid-build turns into misses", options, async () => {
-  const redis = await startRedis();
-  const warnings: string[] = [];
-  const store = createTieredStore(
-    createLocalStore({ dir: dirOf("near") }),
-    createRedisStore({ url: redis.url, idleTimeoutMs: 500 }),
-    { warn: (message) => warnings.push(message) },
-  );
-  await store.put(testKey("a"), new Uint8Array([1]));
-  await store.flush();
-  await redis.stop();
-  assert.equal(await store.get(testKey("b")), undefined);
-  await store.put(testKey("c"), new Uint8Array([1]));
-  await store.close();
-  assert.equal(warnings.length, 1);
 });
 
 Deno.test("tiered: processes of one build share the outage record", options, async () => {
