@@ -82,19 +82,10 @@ export async function serveHit(
   cache.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - phases.elapsed())) });
   if (bundle) {
     // After the build has its files: the next hit on this entry copies instead of unpacking.
-    mirrorQuietly(cache, bundle, unit);
+    cache.mirror(bundle, unit.outputs);
   }
   phases.done("recorded");
   return "served";
-}
-
-/** Mirrors an entry whose bundle was just stored or verified; signed exactly when it was. */
-export function mirrorQuietly(cache: Cache, bundle: Omit<Bundle, "files">, unit: Unit): void {
-  try {
-    cache.local.writeMirror(bundle, unit.outputs, cache.signingKey ? "signed" : "unsigned");
-  } catch {
-    // Without a mirror, hits unpack the bundle: slower, never wrong.
-  }
 }
 
 /** A cached entry is only valid if the sources and environment it was built from still match. */

@@ -12,7 +12,9 @@ import type { LocalStore } from "../../backends/local.ts";
 import type { Store } from "../../backends/store.ts";
 import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
+import type { Bundle } from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
+import type { ExpectedOutput } from "./outputs.ts";
 import { createSizeKeeper } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { type ArtefactRow, IndexDb, type RustcIdentityRow } from "../index/index_db.ts";
@@ -62,6 +64,12 @@ export interface Cache {
   endRequest(): Promise<void>;
   /** Writes everything pending in the index now. */
   flush(): void;
+  /**
+   * Writes the unpacked mirror of a bundle just stored or verified (signed exactly when the
+   * bundle was), from the outputs this build has; without one, hits unpack the bundle: slower,
+   * never wrong.
+   */
+  mirror(bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<ExpectedOutput>): void;
   /** Keys a call is reading or writing right now: never evicted. */
   busy: Set<string>;
   /** Settles when pending index writes are done and no eviction pass runs. */
@@ -270,6 +278,14 @@ async function openCache(
       await storeFor(request).put(key, bundle);
       index.use(request, (db) => db.recordArtefact(row));
       keeper?.stored(bundle.length);
+    },
+
+    mirror(bundle, outputs) {
+      try {
+        local.writeMirror(bundle, outputs, signingKey ? "signed" : "unsigned");
+      } catch {
+        // a later hit on this entry unpacks its bundle instead
+      }
     },
 
     busy,

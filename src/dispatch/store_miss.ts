@@ -14,7 +14,6 @@ import { toTemplate } from "./path_roots.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";
-import { mirrorQuietly } from "./serve_hit.ts";
 import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
@@ -51,7 +50,7 @@ export async function storeCompiled(
       size: bytes.length,
       compileMs: Math.round(run.elapsedMs),
     }, request);
-    mirrorQuietly(cache, bundle, unit);
+    cache.mirror(bundle, unit.outputs);
   } catch (error) {
     warnOncePerBuild(
       request,
