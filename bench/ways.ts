@@ -150,15 +150,20 @@ const sccache: Way = {
   },
 };
 
+/** A cargo-warmup build of the project after a sibling copy filled the same cache. */
+async function warmedBySibling(context: BenchContext, extraEnv: Record<string, string> = {}) {
+  const cacheDir = join(context.work, "cache");
+  const sibling = await project(context, "sibling");
+  await warmupBuild(context, sibling, cacheDir, "sibling.jsonl", extraEnv);
+  const dir = await project(context, "project");
+  return await warmupBuild(context, dir, cacheDir, "project.jsonl", extraEnv);
+}
+
 const warm: Way = {
   id: "warm",
   label: "cargo-warmup (daemon), warmed by a sibling",
   baselines: ["floor", "sccache"],
-  async measure(context) {
-    const cacheDir = join(context.work, "cache");
-    await warmupBuild(context, await project(context, "sibling"), cacheDir, "sibling.jsonl");
-    return await warmupBuild(context, await project(context, "project"), cacheDir, "project.jsonl");
-  },
+  measure: (context) => warmedBySibling(context),
 };
 
 // The same build with every call served by its own process, as before the daemon.
@@ -166,14 +171,7 @@ const warmInProcess: Way = {
   id: "warm-in-process",
   label: "cargo-warmup in-process (CARGO_WARMUP_DAEMON=0), warmed by a sibling",
   baselines: ["floor", "warm"],
-  async measure(context) {
-    const cacheDir = join(context.work, "cache");
-    const inProcess = { CARGO_WARMUP_DAEMON: "0" };
-    const sibling = await project(context, "sibling");
-    await warmupBuild(context, sibling, cacheDir, "sibling.jsonl", inProcess);
-    const dir = await project(context, "project");
-    return await warmupBuild(context, dir, cacheDir, "project.jsonl", inProcess);
-  },
+  measure: (context) => warmedBySibling(context, { CARGO_WARMUP_DAEMON: "0" }),
 };
 
 // Several cold builds at once on one warm daemon, as on a CI runner building many jobs.
