@@ -10,6 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 demo="$root/.tools/demo"
 export CARGO_HOME="$demo/cargo-home"
 export CARGO_WARMUP_DIR="${CARGO_WARMUP_DIR:-$demo/cache}"
+# The demo's own daemon, stopped at the end, so none is left behind.
+export CARGO_WARMUP_RUNTIME_DIR="$demo/run"
 mkdir -p "$CARGO_HOME"
 cat >"$CARGO_HOME/config.toml" <<'TOML'
 # Written by scripts/main.sh: crates.io is replaced by Debian's packaged crates, offline.
@@ -24,6 +26,10 @@ offline = true
 TOML
 
 warmup="$root/bin/cargo-warmup"
+trap '"$warmup" daemon stop >/dev/null 2>&1 || true' EXIT
+# The native front door cargo runs for every rustc call; it hands them to the daemon.
+front_door="$("$warmup" frontdoor)"
+echo "== front door: $front_door"
 echo "== cargo-warmup init --tier=1 --profile dev"
 "$warmup" init --tier=1 --profile dev
 
@@ -35,7 +41,7 @@ mkdir -p "$project"
 cp -R "$root/tests/fixtures/seed001/." "$project/"
 log="$demo/dispatch.jsonl"
 rm -f "$log"
-(cd "$project" && RUSTC_WRAPPER="$warmup" CARGO_WARMUP_LOG="$log" cargo build --locked)
+(cd "$project" && RUSTC_WRAPPER="$front_door" CARGO_WARMUP_LOG="$log" cargo build --locked)
 echo "rustc calls: $(grep -c '"outcome":"hit"' "$log") served from the cache," \
   "$(grep -c '"outcome":"miss"' "$log") compiled and stored," \
   "$(grep -c '"outcome":"not-cacheable"' "$log") not cacheable (workspace crates, queries)"
