@@ -32,7 +32,10 @@ export interface LevelReport {
   healthy: boolean;
   health: string;
   entries: number;
+  /** Bytes at rest: bundles and, locally, their unpacked mirrors. */
   bytes: number;
+  /** The size cap the level is kept under (the local level: `max-size`, kept by the daemon). */
+  cap?: number;
 }
 
 /** The status report, as `--json` prints it. */
@@ -88,7 +91,9 @@ export async function statusReport(
   );
   const cache = await openManagedCache(env);
   try {
-    const levels = [await levelReport("local", cache.local)];
+    const levels: LevelReport[] = [
+      { ...await levelReport("local", cache.local), cap: cache.config.maxSize },
+    ];
     if (cache.remote) levels.push(await levelReport("remote", cache.remote));
     const local = levels[0]!;
     const index = new IndexDb(cache.config.dir);
@@ -161,7 +166,8 @@ function renderStatus(report: StatusReport): string {
   const lines = report.levels.map((level) =>
     `${level.level.padEnd(12)} ${level.kind} ${level.location}: ` +
     (level.healthy
-      ? `${level.entries} entries, ${formatBytes(level.bytes)} (${level.health})`
+      ? `${level.entries} entries, ${formatBytes(level.bytes)}` +
+        (level.cap === undefined ? "" : ` of ${formatBytes(level.cap)}`) + ` (${level.health})`
       : `UNHEALTHY: ${level.health}`)
   );
   lines.push(
