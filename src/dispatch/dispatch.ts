@@ -108,8 +108,7 @@ async function dispatchThroughCache(
 
   // The daemon may still be writing this very entry for the build before.
   await cache.whenStored(unit.key);
-  cache.busy.add(unit.key);
-  const stale = await serveHit(unit, cache, request).finally(() => cache.busy.delete(unit.key));
+  const stale = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (stale === "served") {
     await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
@@ -129,9 +128,10 @@ async function dispatchThroughCache(
   cache.count({ misses: 1 });
   if (run.code === 0) {
     // Not evicted between its bundle and its unpacked mirror.
-    cache.busy.add(unit.key);
-    await cache.storing(unit.key, storeCompiled(unit, run, cache, request))
-      .finally(() => cache.busy.delete(unit.key));
+    await cache.using(
+      unit.key,
+      () => cache.storing(unit.key, storeCompiled(unit, run, cache, request)),
+    );
   }
   await cache.endRequest();
   return run.code;

@@ -70,8 +70,8 @@ export interface Cache {
    * never wrong.
    */
   mirror(bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<ExpectedOutput>): void;
-  /** Keys a call is reading or writing right now: never evicted. */
-  busy: Set<string>;
+  /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
+  using<T>(key: string, work: () => Promise<T>): Promise<T>;
   /** Settles when pending index writes are done and no eviction pass runs. */
   settle(): Promise<void>;
   close(): Promise<void>;
@@ -206,12 +206,13 @@ async function openCache(
   const known = new Map<string, { signature: string; digest: string }>();
   const identities = new Map<string, RustcIdentityRow>();
   const inFlight = new Map<string, Promise<void>>();
-  const busy = new Set<string>();
+  // How many calls are reading or writing each entry right now.
+  const busy = new Map<string, number>();
   // The daemon keeps the local level under max-size by itself; `gc` is for everyone else.
   const keeper = longLived
     ? createSizeKeeper(local, {
       cap: config.maxSize,
-      busy: () => busy,
+      busy: () => new Set(busy.keys()),
       evicted: (remaining) => index.use(undefined, (db) => db.retainArtefacts(remaining), true),
     })
     : undefined;
@@ -288,7 +289,16 @@ async function openCache(
       }
     },
 
-    busy,
+    async using(key, work) {
+      busy.set(key, (busy.get(key) ?? 0) + 1);
+      try {
+        return await work();
+      } finally {
+        const left = (busy.get(key) ?? 1) - 1;
+        if (left > 0) busy.set(key, left);
+        else busy.delete(key);
+      }
+    },
 
     async settle() {
       cache.flush();
