@@ -10,6 +10,7 @@ import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
 import {
   type MirrorEntry,
+  type MirrorSource,
   type MirrorTrust,
   readMirror,
   removeMirror,
@@ -33,7 +34,7 @@ export interface LocalStore extends Store {
   /** Mirrors a bundle just stored or verified, copying its outputs from `outputs`. */
   writeMirror(
     bundle: Omit<Bundle, "files">,
-    outputs: ReadonlyArray<{ role: OutputRole; path: string }>,
+    outputs: ReadonlyArray<MirrorSource>,
     trust: MirrorTrust,
   ): void;
   removeMirror(key: string): void;

@@ -26,6 +26,11 @@ const RECORD = "mirror.json";
  */
 export type MirrorTrust = "signed" | "unsigned";
 
+/** Where a mirror's output comes from: a file this build just wrote, or verified bundle bytes. */
+export type MirrorSource =
+  | { role: OutputRole; path: string }
+  | { role: OutputRole; bytes: Uint8Array };
+
 /** A bundle's content as files: what a hit restores from, without decompressing. */
 export interface MirrorEntry extends Omit<Bundle, "files"> {
   /** The path of each output's file inside the mirror. */
@@ -45,14 +50,14 @@ interface MirrorRecord {
 }
 
 /**
- * Writes the mirror of `bundle`, copying each output from `outputs` (files this build just
- * wrote). Staged in the cache's temp dir and renamed into place; a mirror that already exists
+ * Writes the mirror of `bundle`, each output from `outputs` (files this build just wrote, or
+ * the bytes of a verified bundle). Staged in the cache's temp dir and renamed into place; a mirror that already exists
  * is left as it is.
  */
 export function writeMirror(
   cacheDir: string,
   bundle: Omit<Bundle, "files">,
-  outputs: ReadonlyArray<{ role: OutputRole; path: string }>,
+  outputs: ReadonlyArray<MirrorSource>,
   trust: MirrorTrust,
 ): void {
   const target = mirrorPathOf(cacheDir, bundle.meta.key);
@@ -63,7 +68,10 @@ export function writeMirror(
     const stats: Record<string, string> = {};
     for (const output of outputs) {
       const file = join(staging, `out.${output.role}`);
-      Deno.copyFileSync(output.path, file);
+      // A hit copies the mirror's file with its mode: a build script must stay executable.
+      const mode = output.role === "bin" ? 0o755 : 0o644;
+      if ("bytes" in output) Deno.writeFileSync(file, output.bytes, { mode });
+      else Deno.copyFileSync(output.path, file);
       stats[output.role] = statSignature(Deno.statSync(file));
     }
     const record: MirrorRecord = {

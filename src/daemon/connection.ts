@@ -107,6 +107,7 @@ export async function serveConnection(
     };
     const code = await dispatch(session, request, runner);
     if (!clientGone) await sendFrame(FRAME.served, String(code ?? 0));
+    for (const task of request.afterReply.splice(0)) task();
   } catch (error) {
     log(`connection failed: ${errorMessage(error)}`);
   } finally {
@@ -175,6 +176,7 @@ function requestOf(
     stderr: { write: (bytes) => write(FRAME.stderr, bytes) },
     phases: new PhaseClock(),
     via: "daemon",
+    afterReply: [],
   };
 }
 

@@ -44,6 +44,7 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
   try {
     return await dispatch(session, request, runner) ?? 0;
   } finally {
+    for (const task of request.afterReply.splice(0)) task();
     await session.close().catch(() => {});
     await request.stderr.write(new Uint8Array(0));
   }

@@ -33,6 +33,11 @@ export interface DispatchRequest {
   phases: PhaseClock;
   /** Who serves the call, for the dispatch log. */
   via: "daemon" | "in-process";
+  /**
+   * Work that helps later calls but not this one (writing an unpacked mirror): the daemon runs
+   * it after cargo has its answer, a process before it exits.
+   */
+  afterReply: Array<() => void>;
 }
 
 /** When each phase of a call ended, in ms since it started: "why was this hit slow?". */
@@ -88,6 +93,7 @@ export function requestOfThisProcess(rustc: string, argv: string[]): DispatchReq
     stderr: processSink(Deno.stderr),
     phases,
     via: "in-process",
+    afterReply: [],
   };
 }
 

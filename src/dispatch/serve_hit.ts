@@ -81,8 +81,13 @@ export async function serveHit(
   const compileMs = cache.recordHit(unit.key, request) ?? content.meta.compileMs;
   cache.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - phases.elapsed())) });
   if (bundle) {
-    // After the build has its files: the next hit on this entry copies instead of unpacking.
-    cache.mirror(bundle, unit.outputs);
+    // After cargo has its answer, from the verified bytes (not from target/, which is cargo's
+    // again by then): the next hit on this entry copies instead of unpacking.
+    const verified = bundle;
+    const sources = [...verified.files].map(([role, bytes]) => ({ role, bytes }));
+    request.afterReply.push(() =>
+      void cache.using(unit.key, async () => cache.mirror(verified, sources))
+    );
   }
   phases.done("recorded");
   return "served";

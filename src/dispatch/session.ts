@@ -9,12 +9,12 @@
 
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
+import type { MirrorSource } from "../../backends/local_mirror.ts";
 import type { Store } from "../../backends/store.ts";
 import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
-import type { ExpectedOutput } from "./outputs.ts";
 import { createSizeKeeper } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { type ArtefactRow, IndexDb, type RustcIdentityRow } from "../index/index_db.ts";
@@ -69,7 +69,7 @@ export interface Cache {
    * bundle was), from the outputs this build has; without one, hits unpack the bundle: slower,
    * never wrong.
    */
-  mirror(bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<ExpectedOutput>): void;
+  mirror(bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void;
   /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
   using<T>(key: string, work: () => Promise<T>): Promise<T>;
   /** Settles when pending index writes are done and no eviction pass runs. */
