@@ -5,7 +5,7 @@
  */
 
 import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
-import { daemonRecords, isDaemonProcess } from "./paths.ts";
+import { daemonFiles, daemonRecords, isDaemonProcess } from "./paths.ts";
 
 /**
  * Asks every live daemon in `runtimeDir` to answer once nothing else is in flight; resolves when
@@ -14,7 +14,7 @@ import { daemonRecords, isDaemonProcess } from "./paths.ts";
 export async function settleDaemons(runtimeDir: string, timeoutMs = 30_000): Promise<void> {
   const sockets = daemonRecords(runtimeDir)
     .filter((record) => isDaemonProcess(record.pid))
-    .map((record) => record.file.replace(/\.json$/, ".sock"));
+    .map((record) => daemonFiles(runtimeDir, record.tag).socket);
   await Promise.all(sockets.map((socket) => settleOne(socket, timeoutMs)));
 }
 
