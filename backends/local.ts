@@ -17,7 +17,7 @@ import {
   writeMirror,
 } from "./local_mirror.ts";
 import { StoreUnavailableError } from "./store.ts";
-import type { Bundle, OutputRole } from "../src/bundle/bundle.ts";
+import type { Bundle } from "../src/bundle/bundle.ts";
 import { errorMessage } from "../src/error_message.ts";
 
 export type { MirrorEntry, MirrorTrust };
@@ -31,8 +31,9 @@ export interface LocalStore extends Store {
   readonly kind: "local";
   /** The mirror of `key`, or undefined (a void one is removed); see local_mirror.ts. */
   readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
-  /** Mirrors a bundle just stored or verified, copying its outputs from `outputs`. */
+  /** Mirrors a bundle just stored or verified under `slot`, copying its outputs from `outputs`. */
   writeMirror(
+    slot: string,
     bundle: Omit<Bundle, "files">,
     outputs: ReadonlyArray<MirrorSource>,
     trust: MirrorTrust,
@@ -80,7 +81,8 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
     location: options.dir,
 
     readMirror: (key, signedOnly) => readMirror(options.dir, key, signedOnly),
-    writeMirror: (bundle, outputs, trust) => writeMirror(options.dir, bundle, outputs, trust),
+    writeMirror: (slot, bundle, outputs, trust) =>
+      writeMirror(options.dir, slot, bundle, outputs, trust),
     removeMirror: (key) => removeMirror(options.dir, key),
 
     touch,

@@ -39,6 +39,7 @@ export interface MirrorEntry extends Omit<Bundle, "files"> {
 
 interface MirrorRecord {
   format: 1;
+  /** The store slot the mirror copies (meta.key is the cache key; a variant has its own slot). */
   key: string;
   trust: MirrorTrust;
   meta: BundleMeta;
@@ -50,17 +51,18 @@ interface MirrorRecord {
 }
 
 /**
- * Writes the mirror of `bundle`, each output from `outputs` (files this build just wrote, or
- * the bytes of a verified bundle). Staged in the cache's temp dir and renamed into place; a mirror that already exists
- * is left as it is.
+ * Writes the mirror of `bundle`, stored under `slot` (its key, or a variant's key), each output
+ * from `outputs` (files this build just wrote, or the bytes of a verified bundle). Staged in the
+ * cache's temp dir and renamed into place; a mirror that already exists is left as it is.
  */
 export function writeMirror(
   cacheDir: string,
+  slot: string,
   bundle: Omit<Bundle, "files">,
   outputs: ReadonlyArray<MirrorSource>,
   trust: MirrorTrust,
 ): void {
-  const target = mirrorPathOf(cacheDir, bundle.meta.key);
+  const target = mirrorPathOf(cacheDir, slot);
   if (exists(target)) return;
   const staging = join(stagingDirOf(cacheDir), `${crypto.randomUUID()}.mirror`);
   Deno.mkdirSync(staging, { recursive: true });
@@ -76,7 +78,7 @@ export function writeMirror(
     }
     const record: MirrorRecord = {
       format: 1,
-      key: bundle.meta.key,
+      key: slot,
       trust,
       meta: bundle.meta,
       ...(bundle.depInfo === undefined ? {} : { depInfo: bundle.depInfo }),
@@ -117,7 +119,7 @@ export function readMirror(
   }
   if (signedOnly && record.trust === "unsigned") return undefined;
   const files = new Map<OutputRole, string>();
-  const valid = record.format === 1 && record.key === key && record.meta?.key === key &&
+  const valid = record.format === 1 && record.key === key && typeof record.meta === "object" &&
     record.meta.outputs.every((output) => {
       const path = join(dir, `out.${output.role}`);
       files.set(output.role, path);

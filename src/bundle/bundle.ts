@@ -55,6 +55,11 @@ export interface BundleMeta {
   envDeps: Array<{ name: string; value?: string }>;
   compileMs: number;
   createdAt: string;
+  /**
+   * Older variants of the same key (other inputs, stored under their own slots), newest first;
+   * see src/dispatch/variants.ts.
+   */
+  variants?: Array<{ id: string } & Pick<BundleMeta, "sources" | "envDeps">>;
 }
 
 /** One cached compilation. */
@@ -189,6 +194,13 @@ export async function openBundle(
   }
   if (meta.format !== 1 || meta.key !== expectedKey) {
     throw new BundleError(`Bundle is for key "${meta.key}", not "${expectedKey}"`);
+  }
+  const records = [meta, ...(Array.isArray(meta.variants) ? meta.variants : [])];
+  if (
+    (meta.variants !== undefined && !Array.isArray(meta.variants)) ||
+    !records.every((record) => Array.isArray(record.sources) && Array.isArray(record.envDeps))
+  ) {
+    throw new BundleError("Bundle meta.json has malformed input records");
   }
   const files = new Map<OutputRole, Uint8Array>();
   for (const output of meta.outputs ?? []) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
@@ -13,11 +13,13 @@ import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 
 /** Bumped whenever the recipe changes meaning, so old entries can never match. */
-const RECIPE_FORMAT = "cargo-warmup-key-1";
+const RECIPE_FORMAT = "cargo-warmup-key-2";
 /** Environment variables cargo sets for rustc that can change what it compiles. */
 const KEYED_ENV = /^(CARGO_PKG_[A-Z_]+|CARGO_CRATE_NAME|CARGO_MANIFEST_LINKS|RUSTC_BOOTSTRAP)$/;
-/** A build script that fills OUT_DIR past this many files is not worth hashing on every call. */
-const MAX_OUT_DIR_FILES = 5000;
+/** Native libraries rustc can bundle into an rlib (`-l static=…`, also `+verbatim` objects). */
+const STATIC_LIBRARY = /\.(a|lib|o|obj)$/;
+/** A search dir this full of libraries is not worth hashing on every call. */
+const MAX_LIBRARY_FILES = 5000;
 
 /** Everything the key is computed from. */
 export interface KeyInputs {
@@ -72,27 +74,40 @@ export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } 
       .filter(([name]) => KEYED_ENV.test(name))
       .map(([name, value]) => `${name}=${normalise(value)}`)
       .sort(),
-    outDirContents: env.OUT_DIR ? directoryDigest(env.OUT_DIR, inputs.memo) : null,
+    // Not the whole of OUT_DIR: build scripts leave probes and scratch files there that embed
+    // machine paths. Generated files the compile reads are in its dep-info and are checked on a
+    // hit (variants.ts); static libraries it may bundle are keyed here.
+    bundledLibraries: env.OUT_DIR ? bundledLibraries(args, env.OUT_DIR, inputs.memo) : [],
   };
   return { key: sha256Hex(JSON.stringify(recipe)), recipe };
 }
 
-/** A digest of every file under `dir` with its relative path: what a build script generated. */
-function directoryDigest(dir: string, memo: DigestMemo): string {
-  const files: string[] = [];
-  const walk = (current: string) => {
-    for (const entry of Deno.readDirSync(current)) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory) walk(path);
-      else if (entry.isFile) files.push(path);
-      else if (entry.isSymlink) files.push(path);
-      if (files.length > MAX_OUT_DIR_FILES) {
-        throw new Error(`OUT_DIR has over ${MAX_OUT_DIR_FILES} files`);
-      }
+/**
+ * The static libraries a build script left in the native search dirs under its OUT_DIR, with
+ * digests: an rlib embeds the ones it links (`cargo:rustc-link-lib=static=…`), and they are not
+ * in its dep-info.
+ */
+function bundledLibraries(args: RustcArgs, outDir: string, memo: DigestMemo): string[] {
+  const libraries: string[] = [];
+  for (const search of args.searchPaths) {
+    if (search.kind === "dependency" || search.kind === "crate") continue;
+    const inOutDir = relative(outDir, search.path);
+    if (inOutDir.startsWith("..") || isAbsolute(inOutDir)) continue;
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(search.path)];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue; // rustc ignores it too
+      throw error;
     }
-  };
-  walk(dir);
-  files.sort();
-  const parts = files.map((path) => `${relative(dir, path)}\0${digestFile(path, memo)}`);
-  return sha256Hex(parts.join("\n"));
+    const files = entries.filter((entry) => !entry.isDirectory && STATIC_LIBRARY.test(entry.name));
+    if (files.length > MAX_LIBRARY_FILES) {
+      throw new Error(`${search.path} has over ${MAX_LIBRARY_FILES} libraries`);
+    }
+    for (const file of files) {
+      const path = join(search.path, file.name);
+      libraries.push(`${join(inOutDir, file.name)}\0${digestFile(path, memo)}`);
+    }
+  }
+  return libraries.sort();
 }

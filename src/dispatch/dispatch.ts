@@ -109,8 +109,8 @@ async function dispatchThroughCache(
 
   // The daemon may still be writing this very entry for the build before.
   await cache.whenStored(unit.key);
-  const stale = await cache.using(unit.key, () => serveHit(unit, cache, request));
-  if (stale === "served") {
+  const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
+  if (lookup.served) {
     await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
     return 0;
@@ -123,7 +123,7 @@ async function dispatchThroughCache(
     ...logUnit,
     outcome: "miss",
     rustcMs: Math.round(run.elapsedMs),
-    ...(stale ? { reason: stale } : {}),
+    ...(lookup.reason ? { reason: lookup.reason } : {}),
     ...(run.code ? { reason: "compile failed" } : {}),
   });
   cache.count({ misses: 1 });
@@ -131,7 +131,7 @@ async function dispatchThroughCache(
     // Not evicted between its bundle and its unpacked mirror.
     await cache.using(
       unit.key,
-      () => cache.storing(unit.key, storeCompiled(unit, run, cache, request)),
+      () => cache.storing(unit.key, storeCompiled(unit, run, cache, request, lookup.stale)),
     );
   }
   await cache.endRequest();

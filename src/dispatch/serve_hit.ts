@@ -1,6 +1,7 @@
 /**
  * The hit path: takes a cached entry from its unpacked mirror or its bundle, checks that the
- * sources and environment it was built from still match, and writes its outputs under this
+ * sources, generated files and environment it was built from still match (or finds the variant
+ * of the key that does), and writes its outputs under this
  * build's names, announcing the `.rmeta` to cargo as rustc would.
  * @module
  */
@@ -13,60 +14,109 @@ import {
   openBundle,
   type OutputRole,
 } from "../bundle/bundle.ts";
-import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
+import { type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { depInfoPath } from "./outputs.ts";
-import { fromTemplate, toTemplate } from "./path_roots.ts";
+import { fromTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
+import { matchingOlderVariant, variantKeyOf, whyInputsDiffer } from "./variants.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
+/** How a lookup ended: served, or why not, with the stale entry it found (if any). */
+export type HitOutcome =
+  | { served: true }
+  | { served: false; reason?: string; stale?: BundleMeta };
+
+/** An entry as read from one slot of the store: from its unpacked mirror, or its bundle. */
+interface StoredEntry {
+  slot: string;
+  content: RestorableContent;
+  /** The verified bundle, when the entry was not read from a mirror. */
+  bundle?: Bundle;
+}
+
 /**
- * Restores a hit. Resolves to "served", to a reason the cached entry could not be used (its
- * sources or environment changed, it was corrupt), or to undefined when nothing was cached.
+ * Restores a hit: the key's newest entry, or an older variant of it, whose recorded inputs
+ * (sources, generated files, environment) match this invocation. Resolves to served, or to why
+ * nothing could be served: no reason when nothing was cached; a reason when an entry was
+ * corrupt, stale (then with its meta, so that the store can keep it as a variant) or could not
+ * be restored.
  */
 export async function serveHit(
   unit: Unit,
   cache: Cache,
   request: DispatchRequest,
-): Promise<"served" | string | undefined> {
+): Promise<HitOutcome> {
   const { phases } = request;
-  const mirrored = cache.local.readMirror(unit.key, cache.signingKey !== undefined);
-  let content: RestorableContent;
-  let bundle: Bundle | undefined;
-  if (mirrored) {
-    cache.local.touch(unit.key);
-    content = mirrored;
-  } else {
-    const bytes = await cache.get(unit.key, request);
-    phases.done("fetched");
-    if (bytes === undefined) return undefined;
-    try {
-      bundle = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
-    } catch (error) {
-      if (!(error instanceof BundleError)) throw error;
-      warnOncePerBuild(
-        request,
-        `corrupt-${unit.key}`,
-        `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
-      );
-      cache.count({ corrupt: 1 });
-      await cache.drop(unit.key, request);
-      return "corrupt entry";
-    }
-    content = bundle;
+  const newest = await readEntry(unit.key, unit, cache, request);
+  if (newest === undefined || "corrupt" in newest) {
+    return newest === undefined ? { served: false } : { served: false, reason: "corrupt entry" };
   }
-  phases.done("unpacked");
-  const staleReason = whyStale(content.meta, unit, cache.memo);
+  const context = { roots: unit.roots, env: unit.env, memo: cache.memo };
+  let entry: StoredEntry = newest;
+  let staleReason = whyInputsDiffer(newest.content.meta, context);
+  const older = staleReason ? matchingOlderVariant(newest.content.meta, context) : undefined;
+  if (older) {
+    const slot = variantKeyOf(unit.key, older.id);
+    const variant = await cache.using(slot, () => readEntry(slot, unit, cache, request));
+    if (variant && !("corrupt" in variant) && !whyInputsDiffer(variant.content.meta, context)) {
+      entry = variant;
+      staleReason = undefined;
+    }
+  }
   phases.done("verified");
   if (staleReason) {
     cache.count({ stale: 1 });
-    // The recompiled entry replaces the bundle; its mirror must not outlive it.
-    cache.local.removeMirror(unit.key);
-    return staleReason;
+    return { served: false, reason: staleReason, stale: newest.content.meta };
   }
+  return await cache.using(entry.slot, () => restoreEntry(entry, unit, cache, request));
+}
 
+/** Reads the entry in `slot`: its mirror if it has a valid one, else its verified bundle. */
+async function readEntry(
+  slot: string,
+  unit: Unit,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<StoredEntry | { corrupt: true } | undefined> {
+  const mirrored = cache.local.readMirror(slot, cache.signingKey !== undefined);
+  if (mirrored && mirrored.meta.key === unit.key) {
+    cache.local.touch(slot);
+    request.phases.done("unpacked");
+    return { slot, content: mirrored };
+  }
+  const bytes = await cache.get(slot, request);
+  request.phases.done("fetched");
+  if (bytes === undefined) return undefined;
+  try {
+    // A variant's bundle was signed for the key it is a variant of.
+    const bundle = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
+    request.phases.done("unpacked");
+    return { slot, content: bundle, bundle };
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    warnOncePerBuild(
+      request,
+      `corrupt-${slot}`,
+      `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
+    );
+    cache.count({ corrupt: 1 });
+    await cache.drop(slot, request);
+    return { corrupt: true };
+  }
+}
+
+/** Writes a matching entry's outputs for this build and counts the hit. */
+async function restoreEntry(
+  entry: StoredEntry,
+  unit: Unit,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<HitOutcome> {
+  const { phases } = request;
+  const { content, bundle, slot } = entry;
   try {
     await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {
@@ -75,46 +125,21 @@ export async function serveHit(
       "restore",
       `cannot restore ${unit.crate} from the cache, compiling it: ${errorMessage(error)}`,
     );
-    return "restore failed";
+    return { served: false, reason: "restore failed" };
   }
   phases.done("restored");
-  const compileMs = cache.recordHit(unit.key, request) ?? content.meta.compileMs;
+  const compileMs = cache.recordHit(slot, request) ?? content.meta.compileMs;
   cache.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - phases.elapsed())) });
   if (bundle) {
     // After cargo has its answer, from the verified bytes (not from target/, which is cargo's
     // again by then): the next hit on this entry copies instead of unpacking.
-    const verified = bundle;
-    const sources = [...verified.files].map(([role, bytes]) => ({ role, bytes }));
+    const sources = [...bundle.files].map(([role, bytes]) => ({ role, bytes }));
     request.afterReply.push(() =>
-      void cache.using(unit.key, async () => cache.mirror(verified, sources))
+      void cache.using(slot, () => Promise.resolve(cache.mirror(slot, bundle, sources)))
     );
   }
   phases.done("recorded");
-  return "served";
-}
-
-/** A cached entry is only valid if the sources and environment it was built from still match. */
-function whyStale(
-  meta: BundleMeta,
-  unit: Unit,
-  memo: DigestMemo,
-): string | undefined {
-  for (const source of meta.sources) {
-    const path = fromTemplate(source.path, unit.roots);
-    let digest: string | undefined;
-    try {
-      digest = digestFile(path, memo);
-    } catch {
-      // a source that is gone has changed
-    }
-    if (digest !== source.digest) return `source changed: ${path}`;
-  }
-  for (const dep of meta.envDeps) {
-    const value = unit.env[dep.name];
-    const now = value === undefined ? undefined : toTemplate(value, unit.roots);
-    if (now !== dep.value) return `environment changed: ${dep.name}`;
-  }
-  return undefined;
+  return { served: true };
 }
 
 /** A cached compilation ready to restore: outputs as bytes (a bundle) or as files (a mirror). */

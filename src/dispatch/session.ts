@@ -69,7 +69,7 @@ export interface Cache {
    * bundle was), from the outputs this build has; without one, hits unpack the bundle: slower,
    * never wrong.
    */
-  mirror(bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void;
+  mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void;
   /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
   using<T>(key: string, work: () => Promise<T>): Promise<T>;
   /** Settles when pending index writes are done and no eviction pass runs. */
@@ -281,9 +281,9 @@ async function openCache(
       keeper?.stored(bundle.length);
     },
 
-    mirror(bundle, outputs) {
+    mirror(slot, bundle, outputs) {
       try {
-        local.writeMirror(bundle, outputs, signingKey ? "signed" : "unsigned");
+        local.writeMirror(slot, bundle, outputs, signingKey ? "signed" : "unsigned");
       } catch {
         // a later hit on this entry unpacks its bundle instead
       }

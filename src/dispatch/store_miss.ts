@@ -4,10 +4,17 @@
  * @module
  */
 
-import { type Bundle, type BundleMeta, packBundle } from "../bundle/bundle.ts";
+import {
+  type Bundle,
+  BundleError,
+  type BundleMeta,
+  openBundle,
+  packBundle,
+} from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
+import type { ArtefactRow } from "../index/index_db.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath, type ExpectedOutput, unitKindOf } from "./outputs.ts";
 import { toTemplate } from "./path_roots.ts";
@@ -16,41 +23,36 @@ import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
+import { variantIdOf, variantKeyOf, variantsAfter } from "./variants.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
 /**
  * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
- * and time); a failure to store is a warning, never a failed build.
+ * and time) in the key's slot; a failure to store is a warning, never a failed build. `stale` is
+ * the entry the lookup found there with other inputs: it stays, as an older variant.
  */
 export async function storeCompiled(
   unit: Unit,
   run: RustcRun,
   cache: Cache,
   request: DispatchRequest,
+  stale?: BundleMeta,
 ): Promise<void> {
   try {
     const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo);
     request.phases.done("collected");
+    const displaced = stale && await keepAsVariant(unit, cache, request);
+    const variants = variantsAfter(displaced, variantIdOf(bundle.meta));
+    if (variants.length > 0) bundle.meta.variants = variants;
     const bytes = await packBundle(bundle, {
       compressionLevel: cache.compressionLevel,
       signingKey: cache.signingKey,
     });
     request.phases.done("packed");
-    await cache.put(unit.key, bytes, {
-      key: unit.key,
-      crate: unit.crate,
-      version: unit.version,
-      kind: bundle.meta.kind,
-      crateTypes: unit.args.crateTypes.join(","),
-      source: unit.source,
-      features: featuresOf(unit.args),
-      profile: profileOf(unit.args),
-      target: unit.target,
-      rustc: unit.rustcRelease,
-      size: bytes.length,
-      compileMs: Math.round(run.elapsedMs),
-    }, request);
-    cache.mirror(bundle, unit.outputs);
+    // The slot's mirror is of the entry this one replaces.
+    if (displaced) cache.local.removeMirror(unit.key);
+    await cache.put(unit.key, bytes, rowOf(unit, bundle.meta, bytes.length), request);
+    cache.mirror(unit.key, bundle, unit.outputs);
   } catch (error) {
     warnOncePerBuild(
       request,
@@ -59,6 +61,48 @@ export async function storeCompiled(
     );
     cache.count({ store_errors: 1 });
   }
+}
+
+/**
+ * Moves the entry now in the key's slot (compiled from other inputs) to its own variant slot, so
+ * that builds with those inputs still hit; resolves to its meta, or undefined when the slot holds
+ * nothing usable by now.
+ */
+async function keepAsVariant(
+  unit: Unit,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<BundleMeta | undefined> {
+  const bytes = await cache.get(unit.key, request);
+  if (bytes === undefined) return undefined;
+  let current: Bundle;
+  try {
+    current = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
+  } catch (error) {
+    if (error instanceof BundleError) return undefined;
+    throw error;
+  }
+  const slot = variantKeyOf(unit.key, variantIdOf(current.meta));
+  await cache.put(slot, bytes, { ...rowOf(unit, current.meta, bytes.length), key: slot }, request);
+  return current.meta;
+}
+
+/** The index row of an entry of `unit`. */
+function rowOf(unit: Unit, meta: BundleMeta, size: number): ArtefactRow {
+  return {
+    key: unit.key,
+    crate: unit.crate,
+    version: unit.version,
+    kind: meta.kind,
+    crateTypes: unit.args.crateTypes.join(","),
+    source: unit.source,
+    features: featuresOf(unit.args),
+    profile: profileOf(unit.args),
+    target: unit.target,
+    rustc: unit.rustcRelease,
+    size,
+    compileMs: meta.compileMs,
+  };
 }
 
 async function bundleOutputs(
