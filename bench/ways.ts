@@ -14,6 +14,7 @@ import {
   warmupEnv,
 } from "../tests/_harness.ts";
 import { freePort, S3RVER_CREDENTIALS, startRedis, startS3 } from "../tests/backends/_servers.ts";
+import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
 
 /** What a way gets to work with for one fixture. */
 export interface BenchContext {
@@ -174,6 +175,35 @@ const warmInProcess: Way = {
   measure: (context) => warmedBySibling(context, { CARGO_WARMUP_DAEMON: "0" }),
 };
 
+// Two machines sharing one cache: crates come from a crates.io-style registry on loopback, and
+// each machine's CARGO_HOME unpacks them at its own path (tests/_sparse_registry.ts). Machine B
+// fetches its crates untimed, as the floor has its sources at hand.
+const secondMachine: Way = {
+  id: "second-machine",
+  label: "cargo-warmup (daemon), second machine (other CARGO_HOME, registry layout)",
+  baselines: ["floor", "warm"],
+  async measure(context) {
+    await using registry = await startSparseRegistry();
+    const cacheDir = join(context.work, "cache");
+    const machine = async (name: string) => {
+      const cargoHome = await createRegistryCargoHome(
+        join(context.work, name, "cargo-home"),
+        registry.indexUrl,
+      );
+      const dir = await copyFixture(context.fixture, join(context.work, name, "project"));
+      // The checked-in lockfile has the directory source's checksums, not the registry's.
+      await Deno.remove(join(dir, "Cargo.lock"));
+      const fetch = await runCargo(["fetch"], { cwd: dir, env: { CARGO_HOME: cargoHome } });
+      if (fetch.code !== 0) throw new Error(`Cannot fetch on ${name}: ${fetch.stderr}`);
+      return { machine: { ...context, cargoHome }, dir };
+    };
+    const a = await machine("machine-a");
+    await warmupBuild(a.machine, a.dir, cacheDir, "machine-a.jsonl");
+    const b = await machine("machine-b");
+    return await warmupBuild(b.machine, b.dir, cacheDir, "machine-b.jsonl");
+  },
+};
+
 // Several cold builds at once on one warm daemon, as on a CI runner building many jobs.
 const parallel: Way = {
   id: "parallel",
@@ -288,6 +318,7 @@ export const WAYS: Way[] = [
   sccache,
   warm,
   warmInProcess,
+  secondMachine,
   parallel,
   redis,
   s3,
