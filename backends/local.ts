@@ -149,8 +149,13 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
           if (!isCacheKey(key)) continue;
           const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
           if (!info?.isFile) continue;
-          const size = info.size + await treeSize(mirrorPathOf(options.dir, key));
-          entries.push({ key, size, lastUsed: info.mtime?.getTime() ?? 0 });
+          const hotSize = await treeSize(mirrorPathOf(options.dir, key));
+          entries.push({
+            key,
+            size: info.size + hotSize,
+            hotSize,
+            lastUsed: info.mtime?.getTime() ?? 0,
+          });
         }
       }
       await removeStaleTemporaries(tempDir);

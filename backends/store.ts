@@ -8,8 +8,10 @@
 export interface StoredEntry {
   /** The cache key: 64 lowercase hex characters. */
   key: string;
-  /** Size of the stored bundle in bytes. */
+  /** Size of the stored bundle in bytes (locally with its hot copy, see `hotSize`). */
   size: number;
+  /** Local store: the bytes of the entry's unpacked hot copy, included in `size` (0: none). */
+  hotSize?: number;
   /** When the bundle was last read or written, in milliseconds since the epoch. */
   lastUsed: number;
 }

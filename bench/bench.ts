@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   }
 
   console.log(markdownTable(results, fixtures, ways));
+  const sizes = sizeTable(results, fixtures);
+  if (sizes) console.log(`\n${sizes}`);
   const latencyRounds = Number(values["latency-rounds"]);
   let hitLatency: HitLatency | undefined;
   if (latencyRounds > 0) {
@@ -88,6 +90,32 @@ async function main(): Promise<void> {
     };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   }
+}
+
+/** Bytes at rest per project: target/debug, cargo-warmup's cache (and its hot copies), sccache's. */
+function sizeTable(results: Results, fixtures: string[]): string | undefined {
+  const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1);
+  const rows = fixtures.flatMap((fixture) => {
+    const warm = results[fixture]?.warm?.details as
+      | { targetBytes: number; cacheBytes: number; hotBytes: number }
+      | undefined;
+    if (warm?.targetBytes === undefined) return [];
+    const sccache = (results[fixture]?.sccache?.details as Record<string, number> | undefined)
+      ?.cacheBytes;
+    const ratio = (bytes: number) => `${(bytes / warm.targetBytes).toFixed(2)}×`;
+    return [
+      `| ${fixture} | ${mib(warm.targetBytes)} | ${mib(warm.cacheBytes)} (${
+        ratio(warm.cacheBytes)
+      }) | ${mib(warm.hotBytes)} | ` +
+      (sccache === undefined ? "n/a |" : `${mib(sccache)} (${ratio(sccache)}) |`),
+    ];
+  });
+  if (rows.length === 0) return undefined;
+  return [
+    "| bytes at rest per project | target/debug MiB | cargo-warmup cache MiB | of which hot copies MiB | sccache cache MiB |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
 }
 
 async function measureWay(

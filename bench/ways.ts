@@ -4,15 +4,18 @@
 
 import { join } from "node:path";
 import {
+  bytesUnder,
   cleanEnv,
   copyFixture,
   countOutcomes,
   readDispatchLog,
   runCargo,
   type RunResult,
+  runtimeDirFor,
   runWarmup,
   warmupEnv,
 } from "../tests/_harness.ts";
+import { settleDaemons } from "../src/daemon/settle.ts";
 import { freePort, S3RVER_CREDENTIALS, startRedis, startS3 } from "../tests/backends/_servers.ts";
 import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
 
@@ -144,20 +147,33 @@ const sccache: Way = {
       const stats = await sccacheCommand(["--show-stats"], env);
       const hits = Number(/^Cache hits\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
       const misses = Number(/^Cache misses\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
-      return { seconds: result.seconds, details: { hits, misses } };
+      const cacheBytes = await bytesUnder(env.SCCACHE_DIR);
+      return { seconds: result.seconds, details: { hits, misses, cacheBytes } };
     } finally {
       await sccacheCommand(["--stop-server"], env).catch(() => {});
     }
   },
 };
 
-/** A cargo-warmup build of the project after a sibling copy filled the same cache. */
+/**
+ * A cargo-warmup build of the project after a sibling copy filled the same cache, with the bytes
+ * the cache takes at rest next to the project's target/debug.
+ */
 async function warmedBySibling(context: BenchContext, extraEnv: Record<string, string> = {}) {
   const cacheDir = join(context.work, "cache");
   const sibling = await project(context, "sibling");
   await warmupBuild(context, sibling, cacheDir, "sibling.jsonl", extraEnv);
   const dir = await project(context, "project");
-  return await warmupBuild(context, dir, cacheDir, "project.jsonl", extraEnv);
+  const measured = await warmupBuild(context, dir, cacheDir, "project.jsonl", extraEnv);
+  // Hot copies are written after the hits that read bundles: count them once they are.
+  await settleDaemons(runtimeDirFor(cacheDir));
+  const hotBytes = await bytesUnder(join(cacheDir, "unpacked"));
+  const sizes = {
+    targetBytes: await bytesUnder(join(dir, "target/debug")),
+    cacheBytes: await bytesUnder(join(cacheDir, "bundles")) + hotBytes,
+    hotBytes,
+  };
+  return { ...measured, details: { ...measured.details, ...sizes } };
 }
 
 const warm: Way = {

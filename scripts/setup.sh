@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a Debian machine for the tests and the benchmark: the Debian crate sources the
-# fixtures build against offline, redis-server and sccache, and the pinned Deno. Idempotent and
+# fixtures build against offline, redis-server and sccache, xfsprogs (a file system with
+# reflinks for the clone test), and the pinned Deno. Idempotent and
 # quick when everything is already there, so scripts/test.sh can call it on every run.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ packages=(
   librust-thiserror-dev
   redis-server
   sccache
+  xfsprogs
 )
 # The launcher installs Deno from npm; Debian's npm is the fallback when none is on PATH.
 command -v npm >/dev/null || packages+=(npm)

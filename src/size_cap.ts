@@ -2,10 +2,13 @@
  * Keeping a store under its size cap: least recently used entries go first. `gc` does it on
  * demand; the daemon does it by itself, in the background, when what it stored may have pushed
  * the local level over the cap, down to a little under the cap so that it does not run per store.
+ * The local level's unpacked hot copies have a budget of their own inside the cap: at rest, the
+ * cache is its compressed bundles plus a bounded hot set.
  * @module
  */
 
-import type { Store } from "../backends/store.ts";
+import type { LocalStore } from "../backends/local.ts";
+import type { Store, StoredEntry } from "../backends/store.ts";
 import { errorMessage } from "./error_message.ts";
 
 /** What one pass did to a store. */
@@ -48,6 +51,48 @@ export async function evictToCap(
   return { before, after: total, evicted };
 }
 
+/**
+ * Without a `hot-size`, hot copies may take 0.6 times the bytes of the bundles: the cache then
+ * stays within 1.6 times its compressed size, about 0.3 times the target dirs it serves (bundles
+ * are about a fifth of them).
+ */
+const DEFAULT_HOT_SHARE = 0.6;
+/**
+ * Entries whose outputs are smaller than this get no hot copy: they decompress in about a
+ * millisecond, so a copy would cost disk and save nothing.
+ */
+export const MIN_HOT_BYTES = 512 * 1024;
+
+/** The hot copies' budget for a level whose bundles take `bundleBytes`. */
+export function hotCapOf(hotSize: number | undefined, bundleBytes: number): number {
+  return hotSize ?? Math.floor(bundleBytes * DEFAULT_HOT_SHARE);
+}
+
+/**
+ * Removes the least recently used hot copies of `store` until they take at most `hotCap` bytes
+ * (the bundles stay: a hit on them decompresses instead), never one in `protect`.
+ */
+export function trimHotCopies(
+  store: LocalStore,
+  entries: ReadonlyArray<StoredEntry>,
+  hotCap: number,
+  options: { dryRun?: boolean; protect?: ReadonlySet<string> } = {},
+): EvictionResult {
+  const hot = entries.filter((entry) => (entry.hotSize ?? 0) > 0)
+    .sort((a, b) => a.lastUsed - b.lastUsed);
+  const before = hot.reduce((sum, entry) => sum + entry.hotSize!, 0);
+  let total = before;
+  let evicted = 0;
+  for (const entry of hot) {
+    if (total <= hotCap) break;
+    if (options.protect?.has(entry.key)) continue;
+    if (!options.dryRun) store.removeMirror(entry.key);
+    total -= entry.hotSize!;
+    evicted++;
+  }
+  return { before, after: total, evicted };
+}
+
 /** A pass brings the store down to this share of the cap, so the next stores fit without one. */
 const LOW_WATER = 0.9;
 /** Between two looks at the store's size, at least this much time passes. */
@@ -57,6 +102,8 @@ const MIN_INTERVAL_MS = 2_000;
 export interface SizeKeeperOptions {
   /** The cap in bytes. */
   cap: number;
+  /** The `hot-size` setting: the hot copies' budget, or undefined for the default share. */
+  hotSize: number | undefined;
   /** Keys not to evict now (read by a call in flight). */
   busy: () => ReadonlySet<string>;
   /** After a pass that evicted something (the index forgets those entries). */
@@ -69,6 +116,8 @@ export interface SizeKeeperOptions {
 export interface SizeKeeper {
   /** Says `bytes` were just stored; may start a pass in the background. */
   stored(bytes: number): void;
+  /** Says a hot copy of `bytes` was just written; may start a pass in the background. */
+  mirrored(bytes: number): void;
   /** Settles when no pass is running. */
   idle(): Promise<void>;
 }
@@ -78,9 +127,12 @@ export interface SizeKeeper {
  * have passed its cap: the size is learnt from a listing (which also counts unpacked mirrors),
  * then kept up to date from what is stored, and looked at again at most every two seconds.
  */
-export function createSizeKeeper(store: Store, options: SizeKeeperOptions): SizeKeeper {
+export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions): SizeKeeper {
   let known: number | undefined;
+  let knownHot = 0;
+  let hotCap = options.hotSize ?? 0;
   let addedSinceLook = 0;
+  let hotAddedSinceLook = 0;
   let lastLook = 0;
   let running: Promise<void> | undefined;
   let later: ReturnType<typeof setTimeout> | undefined;
@@ -89,13 +141,19 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
     try {
       lastLook = Date.now();
       addedSinceLook = 0;
+      hotAddedSinceLook = 0;
       const result = await evictToCap(store, options.cap * LOW_WATER, {
         protect: options.busy(),
       });
-      known = result.after;
-      if (result.evicted > 0) {
-        options.evicted?.(new Set((await store.list()).map((entry) => entry.key)));
-      }
+      const entries = await store.list();
+      if (result.evicted > 0) options.evicted?.(new Set(entries.map((entry) => entry.key)));
+      const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
+      hotCap = hotCapOf(options.hotSize, result.after - hotBytes);
+      const trimmed = trimHotCopies(store, entries, hotCap * LOW_WATER, {
+        protect: options.busy(),
+      });
+      knownHot = trimmed.after;
+      known = result.after - (trimmed.before - trimmed.after);
     } catch (error) {
       options.log?.(`cannot keep ${store.location} under its cap: ${errorMessage(error)}`);
     }
@@ -105,14 +163,13 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
     running ??= pass().finally(() => {
       running = undefined;
       // Stored meanwhile: look again.
-      if (addedSinceLook > 0) check();
+      if (addedSinceLook > 0 || hotAddedSinceLook > 0) check();
     });
   };
   const check = () => {
     if (running || later) return;
-    // Unpacked mirrors are about four times a bundle: estimate high, and look to be sure.
-    const estimate = known === undefined ? Infinity : known + addedSinceLook * 5;
-    if (estimate <= options.cap) return;
+    const estimate = known === undefined ? Infinity : known + addedSinceLook + hotAddedSinceLook;
+    if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotCap) return;
     const wait = lastLook + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) start();
     else later = setTimeout(start, wait);
@@ -121,6 +178,10 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
   return {
     stored(bytes) {
       addedSinceLook += bytes;
+      check();
+    },
+    mirrored(bytes) {
+      hotAddedSinceLook += bytes;
       check();
     },
     async idle() {

@@ -136,3 +136,15 @@ export async function exists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** Bytes of the regular files under `dir` (what `du -b` counts for them); 0 when it is gone. */
+export async function bytesUnder(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => [] as Deno.DirEntry[]);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) total += await bytesUnder(path);
+    else if (entry.isFile) total += (await Deno.stat(path)).size;
+  }
+  return total;
+}

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type EvictionResult, evictToCap } from "../size_cap.ts";
+import { type EvictionResult, evictToCap, hotCapOf, trimHotCopies } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
@@ -50,13 +50,13 @@ export async function runGc(argv: string[]): Promise<number> {
       throw new UsageError("gc: the remote cache is configured read-only");
     }
     const cap = localCap ?? cache.config.maxSize;
-    report(
-      dryRun,
-      "local",
-      cache.local.location,
-      cap,
-      await evictToCap(cache.local, cap, { dryRun }),
-    );
+    const evicted = await evictToCap(cache.local, cap, { dryRun });
+    report(dryRun, "local", cache.local.location, cap, evicted);
+    const entries = await cache.local.list();
+    const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
+    const hotCap = hotCapOf(cache.config.hotSize, evicted.after - hotBytes);
+    const trimmed = trimHotCopies(cache.local, entries, hotCap, { dryRun });
+    report(dryRun, "hot copies", cache.local.location, hotCap, trimmed);
     if (remoteCap !== undefined && cache.remote) {
       const result = await evictToCap(cache.remote, remoteCap, { dryRun });
       report(dryRun, "remote", cache.remote.location, remoteCap, result);

@@ -5,6 +5,7 @@
  */
 
 import { openStore } from "../../backends/open_store.ts";
+import type { LocalStore } from "../../backends/local.ts";
 import type { Store } from "../../backends/store.ts";
 import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
@@ -13,7 +14,7 @@ import { loadConfig, type WarmupConfig } from "../config/config.ts";
 export interface ManagedCache {
   config: WarmupConfig;
   /** The local level. */
-  local: Store;
+  local: LocalStore;
   /** The remote level, opened, when one is configured. */
   remote?: Store;
   close(): Promise<void>;
@@ -40,6 +41,6 @@ export async function openManagedCache(
   };
 }
 
-function isTiered(store: Store | TieredStore): store is TieredStore {
+function isTiered(store: LocalStore | TieredStore): store is TieredStore {
   return "local" in store && "remote" in store;
 }

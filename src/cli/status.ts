@@ -10,6 +10,7 @@ import { settleDaemons } from "../daemon/settle.ts";
 import { versionTag } from "../frontdoor/build.ts";
 import type { Store } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
+import { hotCapOf } from "../size_cap.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";
@@ -32,10 +33,21 @@ export interface LevelReport {
   healthy: boolean;
   health: string;
   entries: number;
-  /** Bytes at rest: bundles and, locally, their unpacked mirrors. */
+  /** Bytes at rest: bundles and, locally, their unpacked hot copies. */
   bytes: number;
   /** The size cap the level is kept under (the local level: `max-size`, kept by the daemon). */
   cap?: number;
+  /** Local level: the bytes of its hot copies (included in `bytes`) and their budget. */
+  hotBytes?: number;
+  hotCap?: number;
+}
+
+/** What served hits cost to read and write, by where they were read from. */
+export interface HitCost {
+  /** Hits copied from an unpacked hot copy, and their mean milliseconds. */
+  hot: { hits: number; meanMs: number };
+  /** Hits decompressed from a bundle (local or remote), and their mean milliseconds. */
+  bundle: { hits: number; meanMs: number };
 }
 
 /** The status report, as `--json` prints it. */
@@ -59,6 +71,7 @@ export interface StatusReport {
   stale: number;
   storeErrors: number;
   savedMs: number;
+  hitCost: HitCost;
   recent: Array<Record<string, string | number>>;
 }
 
@@ -91,9 +104,17 @@ export async function statusReport(
   );
   const cache = await openManagedCache(env);
   try {
-    const levels: LevelReport[] = [
-      { ...await levelReport("local", cache.local), cap: cache.config.maxSize },
-    ];
+    const localEntries = await cache.local.list().catch(() => []);
+    const hotBytes = localEntries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
+    const levels: LevelReport[] = [{
+      ...await levelReport("local", cache.local),
+      cap: cache.config.maxSize,
+      hotBytes,
+      hotCap: hotCapOf(
+        cache.config.hotSize,
+        localEntries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes,
+      ),
+    }];
     if (cache.remote) levels.push(await levelReport("remote", cache.remote));
     const local = levels[0]!;
     const index = new IndexDb(cache.config.dir);
@@ -127,6 +148,10 @@ export async function statusReport(
         stale: counters.stale ?? 0,
         storeErrors: counters.store_errors ?? 0,
         savedMs: counters.saved_ms ?? 0,
+        hitCost: {
+          hot: meanOf(counters.hits_hot, counters.hit_us_hot),
+          bundle: meanOf(counters.hits_bundle, counters.hit_us_bundle),
+        },
         recent: index.artefacts(Number.isFinite(recent) ? recent : 10),
       };
     } finally {
@@ -135,6 +160,10 @@ export async function statusReport(
   } finally {
     await cache.close();
   }
+}
+
+function meanOf(hits = 0, micros = 0): { hits: number; meanMs: number } {
+  return { hits, meanMs: hits === 0 ? 0 : Math.round(micros / hits / 100) / 10 };
 }
 
 async function passedThroughByLauncher(cacheDir: string): Promise<string[]> {
@@ -167,7 +196,13 @@ function renderStatus(report: StatusReport): string {
     `${level.level.padEnd(12)} ${level.kind} ${level.location}: ` +
     (level.healthy
       ? `${level.entries} entries, ${formatBytes(level.bytes)}` +
-        (level.cap === undefined ? "" : ` of ${formatBytes(level.cap)}`) + ` (${level.health})`
+        (level.cap === undefined ? "" : ` of ${formatBytes(level.cap)}`) +
+        (level.hotBytes === undefined
+          ? ""
+          : `, of which hot copies ${formatBytes(level.hotBytes)} of ${
+            formatBytes(level.hotCap ?? 0)
+          }`) +
+        ` (${level.health})`
       : `UNHEALTHY: ${level.health}`)
   );
   lines.push(
@@ -179,6 +214,8 @@ function renderStatus(report: StatusReport): string {
   lines.push(
     `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,
     `time saved   ${formatDuration(report.savedMs)}`,
+    `hit cost     ${report.hitCost.hot.meanMs} ms from a hot copy (${report.hitCost.hot.hits} hits), ` +
+      `${report.hitCost.bundle.meanMs} ms from a bundle (${report.hitCost.bundle.hits} hits)`,
     `not cached   ${report.notCacheable} rustc calls` +
       (report.corrupt ? `, ${report.corrupt} corrupt entries dropped` : "") +
       (report.stale ? `, ${report.stale} stale entries recompiled` : ""),

@@ -40,6 +40,11 @@ export interface BaseConfig {
   readOnly: boolean;
   /** The local level's size cap in bytes. */
   maxSize: number;
+  /**
+   * Bytes the local level's unpacked hot copies may take (within `maxSize`); undefined: half
+   * the bytes of its bundles (see src/size_cap.ts).
+   */
+  hotSize: number | undefined;
   /** The zstd level bundles are written with. */
   compressionLevel: number;
   /** A file holding the key bundles are signed and checked with. */
@@ -107,6 +112,7 @@ const KEYS = {
   "backend": { env: "CARGO_WARMUP_BACKEND", type: "backend" },
   "read-only": { env: "CARGO_WARMUP_READ_ONLY", type: "boolean" },
   "max-size": { env: "CARGO_WARMUP_MAX_SIZE", type: "size" },
+  "hot-size": { env: "CARGO_WARMUP_HOT_SIZE", type: "size" },
   "compression-level": { env: "CARGO_WARMUP_COMPRESSION_LEVEL", type: "level" },
   "signing-key-file": { env: "CARGO_WARMUP_SIGNING_KEY_FILE", type: "path" },
   "idle-timeout": { env: "CARGO_WARMUP_IDLE_TIMEOUT", type: "seconds" },
@@ -193,6 +199,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     backend: pick<Backend>("backend", "local"),
     readOnly: pick("read-only", false),
     maxSize: pick("max-size", 10 * 1024 ** 3),
+    hotSize: optional("hot-size"),
     compressionLevel: pick("compression-level", 1),
     signingKeyFile: optional("signing-key-file"),
     idleTimeoutSeconds: pick("idle-timeout", 600),

@@ -15,7 +15,7 @@ import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
-import { createSizeKeeper } from "../size_cap.ts";
+import { createSizeKeeper, MIN_HOT_BYTES } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { type ArtefactRow, IndexDb, type RustcIdentityRow } from "../index/index_db.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
@@ -65,9 +65,10 @@ export interface Cache {
   /** Writes everything pending in the index now. */
   flush(): void;
   /**
-   * Writes the unpacked mirror of a bundle just stored or verified (signed exactly when the
-   * bundle was), from the outputs this build has; without one, hits unpack the bundle: slower,
-   * never wrong.
+   * Writes the unpacked mirror (hot copy) of a bundle just stored or verified under `slot`
+   * (signed exactly when the bundle was), from the outputs this build has, if the entry is large
+   * enough to be worth it and a daemon keeps the hot set bounded; without one, hits unpack the
+   * bundle: slower, never wrong.
    */
   mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void;
   /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
@@ -212,6 +213,7 @@ async function openCache(
   const keeper = longLived
     ? createSizeKeeper(local, {
       cap: config.maxSize,
+      hotSize: config.hotSize,
       busy: () => new Set(busy.keys()),
       evicted: (remaining) => index.use(undefined, (db) => db.retainArtefacts(remaining), true),
     })
@@ -282,8 +284,17 @@ async function openCache(
     },
 
     mirror(slot, bundle, outputs) {
+      // Only the daemon keeps the hot set within its budget; a single call would grow it.
+      if (!keeper) return;
       try {
+        const bytes = outputs.reduce(
+          (sum, output) =>
+            sum + ("bytes" in output ? output.bytes.length : Deno.statSync(output.path).size),
+          0,
+        );
+        if (bytes < MIN_HOT_BYTES) return;
         local.writeMirror(slot, bundle, outputs, signingKey ? "signed" : "unsigned");
+        keeper.mirrored(bytes);
       } catch {
         // a later hit on this entry unpacks its bundle instead
       }
