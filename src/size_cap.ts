@@ -78,8 +78,12 @@ export function trimHotCopies(
   hotCap: number,
   options: { dryRun?: boolean; protect?: ReadonlySet<string> } = {},
 ): EvictionResult {
+  // One copy larger than the whole budget goes first: least recently used order would otherwise
+  // remove every other copy before it, and then it too.
   const hot = entries.filter((entry) => (entry.hotSize ?? 0) > 0)
-    .sort((a, b) => a.lastUsed - b.lastUsed);
+    .sort((a, b) =>
+      Number(b.hotSize! > hotCap) - Number(a.hotSize! > hotCap) || a.lastUsed - b.lastUsed
+    );
   const before = hot.reduce((sum, entry) => sum + entry.hotSize!, 0);
   let total = before;
   let evicted = 0;
@@ -116,7 +120,13 @@ export interface SizeKeeperOptions {
 export interface SizeKeeper {
   /** Says `bytes` were just stored; may start a pass in the background. */
   stored(bytes: number): void;
-  /** Says a hot copy of `bytes` was just written; may start a pass in the background. */
+  /**
+   * Whether a hot copy of `bytes` fits the hot budget now. Copies are admitted while there is
+   * room rather than written and evicted least recently used: a build reads its crates in the
+   * same order every time, and that scan would evict each copy just before its next use.
+   */
+  admitsHot(bytes: number): boolean;
+  /** Says a hot copy of `bytes` was just written. */
   mirrored(bytes: number): void;
   /** Settles when no pass is running. */
   idle(): Promise<void>;
@@ -124,18 +134,18 @@ export interface SizeKeeper {
 
 /**
  * Watches what is stored in `store` and evicts least recently used entries when the store may
- * have passed its cap: the size is learnt from a listing (which also counts unpacked mirrors),
+ * have passed its cap: the size is learnt from a listing (which also counts the hot copies),
  * then kept up to date from what is stored, and looked at again at most every two seconds.
  */
 export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions): SizeKeeper {
-  let known: number | undefined;
+  let knownBundles: number | undefined;
   let knownHot = 0;
-  let hotCap = options.hotSize ?? 0;
   let addedSinceLook = 0;
   let hotAddedSinceLook = 0;
   let lastLook = 0;
   let running: Promise<void> | undefined;
   let later: ReturnType<typeof setTimeout> | undefined;
+  const hotBudget = () => hotCapOf(options.hotSize, (knownBundles ?? 0) + addedSinceLook);
 
   const pass = async () => {
     try {
@@ -148,12 +158,11 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
       const entries = await store.list();
       if (result.evicted > 0) options.evicted?.(new Set(entries.map((entry) => entry.key)));
       const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
-      hotCap = hotCapOf(options.hotSize, result.after - hotBytes);
-      const trimmed = trimHotCopies(store, entries, hotCap * LOW_WATER, {
+      knownBundles = entries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes;
+      // Over budget only when the budget shrank (evicted bundles, a lower hot-size).
+      knownHot = trimHotCopies(store, entries, hotCapOf(options.hotSize, knownBundles), {
         protect: options.busy(),
-      });
-      knownHot = trimmed.after;
-      known = result.after - (trimmed.before - trimmed.after);
+      }).after;
     } catch (error) {
       options.log?.(`cannot keep ${store.location} under its cap: ${errorMessage(error)}`);
     }
@@ -168,8 +177,10 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
   };
   const check = () => {
     if (running || later) return;
-    const estimate = known === undefined ? Infinity : known + addedSinceLook + hotAddedSinceLook;
-    if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotCap) return;
+    const estimate = knownBundles === undefined
+      ? Infinity
+      : knownBundles + knownHot + addedSinceLook + hotAddedSinceLook;
+    if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotBudget()) return;
     const wait = lastLook + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) start();
     else later = setTimeout(start, wait);
@@ -179,6 +190,13 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
     stored(bytes) {
       addedSinceLook += bytes;
       check();
+    },
+    admitsHot(bytes) {
+      if (knownBundles === undefined) {
+        check(); // the first look tells what is on disk
+        return false;
+      }
+      return knownHot + hotAddedSinceLook + bytes <= hotBudget();
     },
     mirrored(bytes) {
       hotAddedSinceLook += bytes;

@@ -292,7 +292,7 @@ async function openCache(
             sum + ("bytes" in output ? output.bytes.length : Deno.statSync(output.path).size),
           0,
         );
-        if (bytes < MIN_HOT_BYTES) return;
+        if (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes)) return;
         local.writeMirror(slot, bundle, outputs, signingKey ? "signed" : "unsigned");
         keeper.mirrored(bytes);
       } catch {
