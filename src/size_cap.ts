@@ -68,6 +68,16 @@ export function hotCapOf(hotSize: number | undefined, bundleBytes: number): numb
   return hotSize ?? Math.floor(bundleBytes * DEFAULT_HOT_SHARE);
 }
 
+/** What a local level's listing says of its bundles and hot copies, and the copies' budget. */
+export function hotBudgetOf(
+  hotSize: number | undefined,
+  entries: ReadonlyArray<StoredEntry>,
+): { bundleBytes: number; hotBytes: number; hotCap: number } {
+  const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
+  const bundleBytes = entries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes;
+  return { bundleBytes, hotBytes, hotCap: hotCapOf(hotSize, bundleBytes) };
+}
+
 /**
  * Removes the least recently used hot copies of `store` until they take at most `hotCap` bytes
  * (the bundles stay: a hit on them decompresses instead), never one in `protect`.
@@ -157,12 +167,10 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
       });
       const entries = await store.list();
       if (result.evicted > 0) options.evicted?.(new Set(entries.map((entry) => entry.key)));
-      const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
-      knownBundles = entries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes;
+      const { bundleBytes, hotCap } = hotBudgetOf(options.hotSize, entries);
+      knownBundles = bundleBytes;
       // Over budget only when the budget shrank (evicted bundles, a lower hot-size).
-      knownHot = trimHotCopies(store, entries, hotCapOf(options.hotSize, knownBundles), {
-        protect: options.busy(),
-      }).after;
+      knownHot = trimHotCopies(store, entries, hotCap, { protect: options.busy() }).after;
     } catch (error) {
       options.log?.(`cannot keep ${store.location} under its cap: ${errorMessage(error)}`);
     }

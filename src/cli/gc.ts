@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type EvictionResult, evictToCap, hotCapOf, trimHotCopies } from "../size_cap.ts";
+import { type EvictionResult, evictToCap, hotBudgetOf, trimHotCopies } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { IndexDb } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
@@ -53,8 +53,7 @@ export async function runGc(argv: string[]): Promise<number> {
     const evicted = await evictToCap(cache.local, cap, { dryRun });
     report(dryRun, "local", cache.local.location, cap, evicted);
     const entries = await cache.local.list();
-    const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
-    const hotCap = hotCapOf(cache.config.hotSize, evicted.after - hotBytes);
+    const { hotCap } = hotBudgetOf(cache.config.hotSize, entries);
     const trimmed = trimHotCopies(cache.local, entries, hotCap, { dryRun });
     report(dryRun, "hot copies", cache.local.location, hotCap, trimmed);
     if (remoteCap !== undefined && cache.remote) {

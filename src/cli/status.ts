@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { daemonRecords, isDaemonProcess, runtimeDirOf } from "../daemon/paths.ts";
 import { settleDaemons } from "../daemon/settle.ts";
 import { versionTag } from "../frontdoor/build.ts";
-import type { Store } from "../../backends/store.ts";
+import type { Store, StoredEntry } from "../../backends/store.ts";
 import { IndexDb } from "../index/index_db.ts";
-import { hotCapOf } from "../size_cap.ts";
+import { hotBudgetOf } from "../size_cap.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";
@@ -104,18 +104,15 @@ export async function statusReport(
   );
   const cache = await openManagedCache(env);
   try {
-    const localEntries = await cache.local.list().catch(() => []);
-    const hotBytes = localEntries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
-    const levels: LevelReport[] = [{
-      ...await levelReport("local", cache.local),
-      cap: cache.config.maxSize,
-      hotBytes,
-      hotCap: hotCapOf(
-        cache.config.hotSize,
-        localEntries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes,
-      ),
-    }];
-    if (cache.remote) levels.push(await levelReport("remote", cache.remote));
+    const { report: localReport, entries: localEntries } = await levelReport(
+      "local",
+      cache.local,
+    );
+    const { hotBytes, hotCap } = hotBudgetOf(cache.config.hotSize, localEntries);
+    const levels: LevelReport[] = [
+      { ...localReport, cap: cache.config.maxSize, hotBytes, hotCap },
+    ];
+    if (cache.remote) levels.push((await levelReport("remote", cache.remote)).report);
     const local = levels[0]!;
     const index = new IndexDb(cache.config.dir);
     try {
@@ -175,10 +172,14 @@ async function passedThroughByLauncher(cacheDir: string): Promise<string[]> {
   }
 }
 
-async function levelReport(level: LevelReport["level"], store: Store): Promise<LevelReport> {
+/** A level's report, with the listing it was made from. */
+async function levelReport(
+  level: LevelReport["level"],
+  store: Store,
+): Promise<{ report: LevelReport; entries: StoredEntry[] }> {
   const health = await store.health();
   const entries = health.ok ? await store.list().catch(() => []) : [];
-  return {
+  const report = {
     level,
     kind: store.kind,
     location: store.location,
@@ -187,6 +188,7 @@ async function levelReport(level: LevelReport["level"], store: Store): Promise<L
     entries: entries.length,
     bytes: entries.reduce((sum, entry) => sum + entry.size, 0),
   };
+  return { report, entries };
 }
 
 function renderStatus(report: StatusReport): string {

@@ -41,8 +41,8 @@ export interface BaseConfig {
   /** The local level's size cap in bytes. */
   maxSize: number;
   /**
-   * Bytes the local level's unpacked hot copies may take (within `maxSize`); undefined: half
-   * the bytes of its bundles (see src/size_cap.ts).
+   * Bytes the local level's unpacked hot copies may take (within `maxSize`); undefined: a share
+   * of the bytes of its bundles (see src/size_cap.ts).
    */
   hotSize: number | undefined;
   /** The zstd level bundles are written with. */

@@ -1,19 +1,13 @@
 /**
  * The hit path: takes a cached entry from its unpacked mirror or its bundle, checks that the
  * sources, generated files and environment it was built from still match (or finds the variant
- * of the key that does), and writes its outputs under this
- * build's names, announcing the `.rmeta` to cargo as rustc would.
+ * of the key that does), and writes its outputs under this build's names, announcing the `.rmeta`
+ * to cargo as rustc would.
  * @module
  */
 
 import { dirname, join } from "node:path";
-import {
-  type Bundle,
-  BundleError,
-  type BundleMeta,
-  openBundle,
-  type OutputRole,
-} from "../bundle/bundle.ts";
+import { type Bundle, BundleError, openBundle, type OutputRole } from "../bundle/bundle.ts";
 import { type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { depInfoPath } from "./outputs.ts";
@@ -24,10 +18,10 @@ import type { Unit } from "./unit.ts";
 import { matchingOlderVariant, variantKeyOf, whyInputsDiffer } from "./variants.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
-/** How a lookup ended: served, or why not, with the stale entry it found (if any). */
+/** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =
   | { served: true }
-  | { served: false; reason?: string; stale?: BundleMeta };
+  | { served: false; reason?: string; stale?: true };
 
 /** An entry as read from one slot of the store: from its unpacked mirror, or its bundle. */
 interface StoredEntry {
@@ -41,8 +35,8 @@ interface StoredEntry {
  * Restores a hit: the key's newest entry, or an older variant of it, whose recorded inputs
  * (sources, generated files, environment) match this invocation. Resolves to served, or to why
  * nothing could be served: no reason when nothing was cached; a reason when an entry was
- * corrupt, stale (then with its meta, so that the store can keep it as a variant) or could not
- * be restored.
+ * corrupt, stale (then flagged, so that the store keeps it as a variant) or could not be
+ * restored.
  */
 export async function serveHit(
   unit: Unit,
@@ -62,6 +56,7 @@ export async function serveHit(
   if (older) {
     const slot = variantKeyOf(unit.key, older.id);
     const variant = await cache.using(slot, () => readEntry(slot, unit, cache, request));
+    // The list only says where to look: the stored entry's own record decides.
     if (variant && !("corrupt" in variant) && !whyInputsDiffer(variant.content.meta, context)) {
       entry = variant;
       staleReason = undefined;
@@ -70,7 +65,7 @@ export async function serveHit(
   phases.done("verified");
   if (staleReason) {
     cache.count({ stale: 1 });
-    return { served: false, reason: staleReason, stale: newest.content.meta };
+    return { served: false, reason: staleReason, stale: true };
   }
   const outcome = await cache.using(entry.slot, () => restoreEntry(entry, unit, cache, request));
   if (outcome.served) {

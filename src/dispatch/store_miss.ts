@@ -28,20 +28,21 @@ import { warnOncePerBuild } from "./warn_once.ts";
 
 /**
  * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
- * and time) in the key's slot; a failure to store is a warning, never a failed build. `stale` is
- * the entry the lookup found there with other inputs: it stays, as an older variant.
+ * and time) in the key's slot; a failure to store is a warning, never a failed build. With
+ * `replacesStale` (the lookup found an entry there with other inputs), that entry stays, as an
+ * older variant.
  */
 export async function storeCompiled(
   unit: Unit,
   run: RustcRun,
   cache: Cache,
   request: DispatchRequest,
-  stale?: BundleMeta,
+  replacesStale = false,
 ): Promise<void> {
   try {
     const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo);
     request.phases.done("collected");
-    const displaced = stale && await keepAsVariant(unit, cache, request);
+    const displaced = replacesStale ? await keepAsVariant(unit, cache, request) : undefined;
     const variants = variantsAfter(displaced, variantIdOf(bundle.meta));
     if (variants.length > 0) bundle.meta.variants = variants;
     const bytes = await packBundle(bundle, {

@@ -332,53 +332,45 @@ export function testOutages(name: string, setup: OutageSetup): void {
       const server = await setup.start();
       const localRoot = await Deno.makeTempDir({ prefix: "warmup-outage-" });
       let levels = 0;
-      const tiered = (remote: Store) => {
+      // A build's calls through local disk in front of `remote` (after `before`, if any) meet
+      // exactly one outage warning.
+      const buildMeetsOneWarning = async (
+        remote: Store,
+        before?: (store: TieredStore, warnings: string[]) => Promise<void>,
+      ) => {
         const warnings: string[] = [];
         const local = createLocalStore({ dir: join(localRoot, String(levels++)) });
         const store = createTieredStore(local, remote, {
           warn: (message) => warnings.push(message),
         });
-        return { store, warnings };
+        try {
+          await before?.(store, warnings);
+          await aBuildsCalls(store);
+          assertOneOutageWarning(warnings, remote, setup.secrets);
+        } finally {
+          await store.close();
+        }
       };
       try {
         await t.step("refused credentials", async () => {
-          const remote = server.openWithWrongCredentials();
-          const { store, warnings } = tiered(remote);
-          try {
-            await aBuildsCalls(store);
-            assertOneOutageWarning(warnings, remote, setup.secrets);
-          } finally {
-            await store.close();
-          }
+          await buildMeetsOneWarning(server.openWithWrongCredentials());
         });
 
         await t.step("a server that stops mid-build", async () => {
           const remote = server.open();
-          const { store, warnings } = tiered(remote);
-          try {
+          await buildMeetsOneWarning(remote, async (store, warnings) => {
             const early = testKey();
             await store.put(early, new Uint8Array([5]));
             await store.flush();
             assert.equal(await remote.has(early), true, "the put reached the remote");
             assert.deepEqual(warnings, []);
             await server.stop();
-            await aBuildsCalls(store);
-            assertOneOutageWarning(warnings, remote, setup.secrets);
-          } finally {
-            await store.close();
-          }
+          });
         });
 
         await t.step("a server stopped before the build", async () => {
           await server.stop();
-          const remote = server.open();
-          const { store, warnings } = tiered(remote);
-          try {
-            await aBuildsCalls(store);
-            assertOneOutageWarning(warnings, remote, setup.secrets);
-          } finally {
-            await store.close();
-          }
+          await buildMeetsOneWarning(server.open());
         });
       } finally {
         await server.stop();
