@@ -65,6 +65,8 @@ export interface StatusReport {
   daemon: { running: boolean; pid?: number; startedAt?: string; runtimeDir: string };
   hits: number;
   misses: number;
+  /** The part of `hits` and `misses` that were workspace and path crates (`[warmup] workspace`). */
+  workspace: { hits: number; misses: number };
   notCacheable: number;
   notCacheableReasons: Record<string, number>;
   corrupt: number;
@@ -139,6 +141,7 @@ export async function statusReport(
         warmup: await warmupStatusLines(cache.config.dir, env),
         hits: counters.hits ?? 0,
         misses: counters.misses ?? 0,
+        workspace: { hits: counters.workspace_hits ?? 0, misses: counters.workspace_misses ?? 0 },
         notCacheable: counters.not_cacheable ?? 0,
         notCacheableReasons: reasons,
         corrupt: counters.corrupt ?? 0,
@@ -213,8 +216,17 @@ function renderStatus(report: StatusReport): string {
         ? `running, pid ${report.daemon.pid}, since ${report.daemon.startedAt}`
         : `not running (the next build starts it; CARGO_WARMUP_DAEMON=0 turns it off)`),
   );
+  lines.push(`hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`);
+  const { workspace } = report;
+  if (workspace.hits + workspace.misses > 0) {
+    lines.push(
+      `  registry   ${report.hits - workspace.hits} hits, ${
+        report.misses - workspace.misses
+      } misses (published crates)`,
+      `  workspace  ${workspace.hits} hits, ${workspace.misses} misses (your own crates)`,
+    );
+  }
   lines.push(
-    `hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`,
     `time saved   ${formatDuration(report.savedMs)}`,
     `hit cost     ${report.hitCost.hot.meanMs} ms from a hot copy (${report.hitCost.hot.hits} hits), ` +
       `${report.hitCost.bundle.meanMs} ms from a bundle (${report.hitCost.bundle.hits} hits)`,

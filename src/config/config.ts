@@ -51,6 +51,11 @@ export interface BaseConfig {
   signingKeyFile: string | undefined;
   /** Seconds the daemon stays up without a request. */
   idleTimeoutSeconds: number;
+  /**
+   * Cache non-incremental compiles of workspace members and path dependencies too (CI's next
+   * commit); off by default, since a developer's own crates change between most builds.
+   */
+  workspace: boolean;
   redis: RedisSettings;
   s3: S3Settings;
 }
@@ -116,6 +121,7 @@ const KEYS = {
   "compression-level": { env: "CARGO_WARMUP_COMPRESSION_LEVEL", type: "level" },
   "signing-key-file": { env: "CARGO_WARMUP_SIGNING_KEY_FILE", type: "path" },
   "idle-timeout": { env: "CARGO_WARMUP_IDLE_TIMEOUT", type: "seconds" },
+  "workspace": { env: "CARGO_WARMUP_WORKSPACE", type: "boolean" },
   "redis.url": { env: "CARGO_WARMUP_REDIS_URL", type: "redis-url" },
   "redis.prefix": { env: "CARGO_WARMUP_REDIS_PREFIX", type: "string" },
   "redis.ttl": { env: "CARGO_WARMUP_REDIS_TTL", type: "seconds" },
@@ -203,6 +209,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     compressionLevel: pick("compression-level", 1),
     signingKeyFile: optional("signing-key-file"),
     idleTimeoutSeconds: pick("idle-timeout", 600),
+    workspace: pick("workspace", false),
     redis: {
       url: optional("redis.url"),
       prefix: pick("redis.prefix", "cargo-warmup:"),

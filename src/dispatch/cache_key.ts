@@ -27,9 +27,11 @@ export interface KeyInputs {
   env: Record<string, string>;
   roots: PathRoots;
   rustc: RustcIdentityRow;
-  /** The path-free source identity (see source_identity.ts). */
+  /** The path-free source identity (see source_identity.ts, workspace_unit.ts). */
   source: string;
   memo: DigestMemo;
+  /** A workspace crate's build-script results (workspace_unit.ts); absent for registry crates. */
+  buildScript?: string[];
 }
 
 /**
@@ -78,6 +80,8 @@ export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } 
     // machine paths. Generated files the compile reads are in its dep-info and are checked on a
     // hit (variants.ts); static libraries it may bundle are keyed here.
     bundledLibraries: env.OUT_DIR ? bundledLibraries(args, env.OUT_DIR, inputs.memo) : [],
+    // Absent (so the recipe is unchanged) for registry crates.
+    buildScript: inputs.buildScript,
   };
   return { key: sha256Hex(JSON.stringify(recipe)), recipe };
 }

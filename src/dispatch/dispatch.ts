@@ -24,6 +24,7 @@ import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled } from "./store_miss.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import { buildScriptInputs, whyWorkspaceUncached, workspaceSourceOf } from "./workspace_unit.ts";
 
 /** Runs rustc for a call the cache did not serve. */
 export interface RustcRunner {
@@ -111,6 +112,7 @@ async function dispatchThroughCache(
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
+    if (unit.fromWorkspace) cache.count({ workspace_hits: 1 });
     await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
     return 0;
@@ -126,7 +128,7 @@ async function dispatchThroughCache(
     ...(lookup.reason ? { reason: lookup.reason } : {}),
     ...(run.code ? { reason: "compile failed" } : {}),
   });
-  cache.count({ misses: 1 });
+  cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) });
   if (run.code === 0) {
     // Not evicted between its bundle and its unpacked mirror.
     await cache.using(
@@ -146,22 +148,29 @@ async function prepareUnit(
   const { env } = request;
   const parsed = parseRustcArgs(request.argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
-  const cache = await session.cacheFor(request);
+  const configured = await session.cacheFor(request);
   request.phases.done("configured");
-  if ("off" in cache) {
-    warnOncePerBuild(request, cache.off.topic, cache.off.warning);
+  if ("off" in configured) {
+    warnOncePerBuild(request, configured.off.topic, configured.off.warning);
     return { reason: "cache disabled" };
   }
+  const { cache, config } = configured;
   if (env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true") {
     return { reason: "cache disabled", cache };
   }
   const args = parsed.args;
-  if (env.CARGO_PRIMARY_PACKAGE) return { reason: "workspace member", cache };
   const manifestDir = env.CARGO_MANIFEST_DIR;
   if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo", cache };
   const cargoHome = cargoHomeOf(env);
-  const source = sourceIdentity(manifestDir, cargoHome);
-  if (source === undefined) return { reason: "path or workspace crate", cache };
+  const published = env.CARGO_PRIMARY_PACKAGE ? undefined : sourceIdentity(manifestDir, cargoHome);
+  if (published === undefined) {
+    if (!config.workspace) {
+      return { reason: env.CARGO_PRIMARY_PACKAGE ? "workspace member" : "path crate", cache };
+    }
+    const uncached = whyWorkspaceUncached(args);
+    if (uncached) return { reason: uncached, cache };
+  }
+  const source = published ?? workspaceSourceOf(manifestDir, request.cwd);
   request.phases.done("identified");
 
   try {
@@ -177,19 +186,33 @@ async function prepareUnit(
       manifestDir,
       outDirEnv: env.OUT_DIR,
       cargoHome,
+      workspaceRoot: published === undefined ? request.cwd : undefined,
     });
-    const { key } = cacheKeyOf({ args, env, roots, rustc: identity, source, memo: cache.memo });
+    const buildScript = published === undefined
+      ? buildScriptInputs(env.OUT_DIR, manifestDir, roots, cache.memo)
+      : undefined;
+    const { key } = cacheKeyOf({
+      args,
+      env,
+      roots,
+      rustc: identity,
+      source,
+      memo: cache.memo,
+      ...(buildScript ? { buildScript } : {}),
+    });
     const unit: Unit = {
       rustc: request.rustc,
       argv: request.argv,
       args,
       env,
+      cwd: request.cwd,
       roots,
       outputs,
       key,
       crate: env.CARGO_PKG_NAME,
       version: env.CARGO_PKG_VERSION ?? "",
       source,
+      fromWorkspace: published === undefined,
       target,
       rustcRelease: identity.release,
     };

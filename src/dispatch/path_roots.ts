@@ -1,6 +1,6 @@
 /**
  * The directories that differ between two builds of the same crate (this build's output dir, the
- * package's source dir, its OUT_DIR, CARGO_HOME) and the placeholders that stand for them, so
+ * package's source dir, its OUT_DIR, CARGO_HOME, the workspace root of a workspace crate) and the placeholders that stand for them, so
  * that no path enters a cache key and restored files point at this build's own directories.
  * @module
  */
@@ -17,6 +17,8 @@ export interface RootSources {
   manifestDir?: string | undefined;
   outDirEnv?: string | undefined;
   cargoHome?: string | undefined;
+  /** Set for workspace and path crates only: for a registry crate it is the package dir. */
+  workspaceRoot?: string | undefined;
 }
 
 /**
@@ -40,6 +42,7 @@ export function pathRootsOf(sources: RootSources): PathRoots {
   add("@@WARMUP_PKG@@", sources.manifestDir);
   add("@@WARMUP_OUT_DIR_ENV@@", sources.outDirEnv);
   add("@@WARMUP_CARGO_HOME@@", sources.cargoHome);
+  add("@@WARMUP_WORKSPACE@@", sources.workspaceRoot);
   roots.sort((a, b) => b[1].length - a[1].length);
   // Without an extra filename the stem is the crate name alone, the same in every build.
   if (sources.extraFilename !== "") roots.push(["@@WARMUP_STEM@@", sources.outputStem]);

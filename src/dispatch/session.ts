@@ -36,6 +36,7 @@ export interface Cache {
   dir: string;
   compressionLevel: number;
   signingKey: Uint8Array | undefined;
+
   /** The local level, which also keeps the unpacked mirrors. */
   local: LocalStore;
   memo: DigestMemo;
@@ -78,6 +79,12 @@ export interface Cache {
   close(): Promise<void>;
 }
 
+/** A request's cache and the configuration it was opened for. */
+export interface ConfiguredCache {
+  cache: Cache;
+  config: WarmupConfig;
+}
+
 /** Why a request gets no cache at all: said once per build, when a cacheable call meets it. */
 export interface CacheOff {
   off: { topic: string; warning: string };
@@ -108,10 +115,11 @@ export class CacheSession {
   }
 
   /**
-   * The cache configured for `request`: its `.cargo/config.toml` files (looked up from where
-   * cargo was started) and its `CARGO_WARMUP_*` environment decide, per request.
+   * The cache configured for `request`, with the configuration that chose it: its
+   * `.cargo/config.toml` files (looked up from where cargo was started) and its `CARGO_WARMUP_*`
+   * environment decide, per request.
    */
-  async cacheFor(request: DispatchRequest): Promise<Cache | CacheOff> {
+  async cacheFor(request: DispatchRequest): Promise<ConfiguredCache | CacheOff> {
     let config: WarmupConfig;
     try {
       config = await this.#configFor(request);
@@ -131,7 +139,8 @@ export class CacheSession {
         if ("off" in opened) this.#caches.delete(identity);
       });
     }
-    return await cache;
+    const opened = await cache;
+    return "off" in opened ? opened : { cache: opened, config };
   }
 
   /** The configuration of `request`, once per build in a long-lived session. */
@@ -171,12 +180,16 @@ export class CacheSession {
   }
 }
 
-/** Two requests with the same configuration and credentials share one cache. */
+/**
+ * Two requests with the same store settings and credentials share one cache (settings of what is
+ * cached, like `workspace`, are each build's own).
+ */
 function cacheIdentity(config: WarmupConfig, env: Record<string, string>): string {
   const credentials = config.backend === "s3"
     ? Object.entries(env).filter(([name]) => CREDENTIAL_ENV.test(name)).sort()
     : [];
-  return sha256Hex(JSON.stringify([config, credentials]));
+  const { workspace: _, ...store } = config;
+  return sha256Hex(JSON.stringify([store, credentials]));
 }
 
 async function openCache(

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import {
   type Bundle,
   BundleError,
@@ -128,7 +129,9 @@ async function bundleOutputs(
   const depInfo = depInfoText === undefined
     ? { sources: [], envDeps: [] }
     : parseDepInfo(depInfoText);
-  const sources = depInfo.sources.map((path) => ({
+  // A workspace crate's sources are named relative to where rustc ran; recorded absolute (then
+  // templated), they are checked on a hit wherever the checking process runs.
+  const sources = depInfo.sources.map((path) => resolve(unit.cwd, path)).map((path) => ({
     path: toTemplate(path, unit.roots),
     digest: digestFile(path, memo),
   }));

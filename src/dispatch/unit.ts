@@ -14,12 +14,16 @@ export interface Unit {
   argv: string[];
   args: RustcArgs;
   env: Record<string, string>;
+  /** Where rustc runs: relative paths in its arguments and dep-info are relative to it. */
+  cwd: string;
   roots: PathRoots;
   outputs: ExpectedOutput[];
   key: string;
   crate: string;
   version: string;
   source: string;
+  /** A workspace member or path dependency (`[warmup] workspace`), not a published crate. */
+  fromWorkspace: boolean;
   target: string;
   rustcRelease: string;
 }

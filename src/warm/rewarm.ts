@@ -51,7 +51,8 @@ export function membersOfRecent(
   const sorted = [...rows].sort((a, b) => b.last_used.localeCompare(a.last_used));
   for (const row of sorted) {
     if (row.kind !== "lib" && row.kind !== "proc-macro") continue;
-    if (row.source.startsWith("git:") || row.target !== host) continue;
+    // Only published crates can be fetched by name and version; the rest are some project's own.
+    if (/^(git|workspace|path):/.test(row.source) || row.target !== host) continue;
     if (parseIndexTime(row.last_used) < cutoff) continue;
     const profile = /opt-level=[1-3sz]/.test(row.profile) ? "release" : "dev";
     // Cargo builds proc-macros and build dependencies for the host without optimisation or
