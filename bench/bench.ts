@@ -3,7 +3,7 @@
 //
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
 //                                       [--only plain,warm] [--repeat 3] [--tier-one]
-//                                       [--latency-rounds 7]
+//                                       [--latency-rounds 7] [--skip-next-commit]
 //
 // --tier-one adds the cost of `init --tier=1` next to plain cargo building the same crates.
 
@@ -13,6 +13,7 @@ import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/
 import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
+import { measureNextCommit, type NextCommitRow, nextCommitTable } from "./next_commit.ts";
 import { errorMessage } from "../src/error_message.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
       repeat: { type: "string", default: "1" },
       "tier-one": { type: "boolean", default: false },
       "latency-rounds": { type: "string", default: "7" },
+      // Leaves the next-commit table (workspace caching, bench/next_commit.ts) out.
+      "skip-next-commit": { type: "boolean", default: false },
     },
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
@@ -70,6 +73,11 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${latency.p50} | ${latency.p90} | ${latency.count} |`);
     }
   }
+  let nextCommit: NextCommitRow[] | undefined;
+  if (!values["skip-next-commit"]) {
+    nextCommit = await measureNextCommit(scratch.path, cargoHome);
+    console.log(`\n${nextCommitTable(nextCommit)}`);
+  }
   let tierOne: TierOneResult | undefined;
   if (values["tier-one"]) {
     tierOne = await measureTierOne(scratch.path, cargoHome);
@@ -87,6 +95,7 @@ async function main(): Promise<void> {
       results,
       ...(tierOne ? { tierOne } : {}),
       ...(hitLatency ? { hitLatency } : {}),
+      ...(nextCommit ? { nextCommit } : {}),
     };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   }

@@ -78,7 +78,7 @@ async function workspaceMembers(context: BenchContext, dir: string): Promise<str
 }
 
 /** A cargo-warmup build into `cacheDir`, with its dispatch log tallied for the results. */
-async function warmupBuild(
+export async function warmupBuild(
   context: BenchContext,
   dir: string,
   cacheDir: string,
@@ -131,29 +131,49 @@ const sccache: Way = {
   id: "sccache",
   label: "sccache, warmed by a sibling",
   baselines: ["floor"],
-  async measure(context) {
-    // Its own cache directory and port, so a developer's running sccache server is not involved.
-    const env = {
-      RUSTC_WRAPPER: "sccache",
-      SCCACHE_DIR: join(context.work, "sccache"),
-      SCCACHE_SERVER_PORT: String(freePort()),
-      SCCACHE_IDLE_TIMEOUT: "0",
-    };
-    await sccacheCommand(["--start-server"], env);
-    try {
+  measure: (context) =>
+    withSccache(context.work, async (env) => {
       await build(context, await project(context, "sibling"), env);
-      await sccacheCommand(["--zero-stats"], env);
-      const result = await build(context, await project(context, "project"), env);
-      const stats = await sccacheCommand(["--show-stats"], env);
-      const hits = Number(/^Cache hits\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
-      const misses = Number(/^Cache misses\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
-      const cacheBytes = await bytesUnder(env.SCCACHE_DIR);
-      return { seconds: result.seconds, details: { hits, misses, cacheBytes } };
-    } finally {
-      await sccacheCommand(["--stop-server"], env).catch(() => {});
-    }
-  },
+      return await sccacheBuild(context, await project(context, "project"), env);
+    }),
 };
+
+/**
+ * Runs `work` with a private sccache server (its own cache directory and port under `dir`, so a
+ * developer's running sccache is not involved), passing the environment that routes cargo to it.
+ */
+export async function withSccache<T>(
+  dir: string,
+  work: (env: Record<string, string>) => Promise<T>,
+): Promise<T> {
+  const env = {
+    RUSTC_WRAPPER: "sccache",
+    SCCACHE_DIR: join(dir, "sccache"),
+    SCCACHE_SERVER_PORT: String(freePort()),
+    SCCACHE_IDLE_TIMEOUT: "0",
+  };
+  await sccacheCommand(["--start-server"], env);
+  try {
+    return await work(env);
+  } finally {
+    await sccacheCommand(["--stop-server"], env).catch(() => {});
+  }
+}
+
+/** A timed build through the sccache of `env`, with its hits, misses and cache size. */
+export async function sccacheBuild(
+  context: BenchContext,
+  dir: string,
+  env: Record<string, string>,
+): Promise<Measurement> {
+  await sccacheCommand(["--zero-stats"], env);
+  const result = await build(context, dir, env);
+  const stats = await sccacheCommand(["--show-stats"], env);
+  const hits = Number(/^Cache hits\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
+  const misses = Number(/^Cache misses\s+(\d+)/m.exec(stats)?.[1] ?? NaN);
+  const cacheBytes = await bytesUnder(env.SCCACHE_DIR!);
+  return { seconds: result.seconds, details: { hits, misses, cacheBytes } };
+}
 
 /**
  * A cargo-warmup build of the project after a sibling copy filled the same cache, with the bytes
