@@ -16,6 +16,7 @@ import { loadTierFile, loadTiers, TIER_COUNT } from "../warm/tiers.ts";
 import { membersOfTiers, resolveMembers, type WarmGroup, type WarmMember } from "../warm/plan.ts";
 import { membersOfLockfile, stubProject } from "../warm/project.ts";
 import { membersOfRecent, type RecentRow } from "../warm/rewarm.ts";
+import { type RecordedProject, recordedProjects } from "../warm/project_graphs.ts";
 import { buildGroups } from "../warm/build.ts";
 import { ProgressReporter } from "../warm/progress.ts";
 import { recordedKeys, recordWarmup, toolchainText, warmFingerprint } from "../warm/warm_record.ts";
@@ -38,8 +39,9 @@ What to warm (any combination):
                       without building the project's own crates
   --lockfile PATH     The same for the project whose Cargo.lock is PATH (its Cargo.toml beside
                       it gives the features; a lone lockfile warms default features)
-  --rewarm            The crates, versions, features and profiles used in the last 30 days,
-                      rebuilt for the current toolchain (run after a rustc upgrade)
+  --rewarm            The dependency graphs of the projects built most recently (their
+                      lockfiles, manifests, features and profiles, remembered by the cache),
+                      rebuilt with the current toolchain (run after a rustc upgrade)
 
 Options:
   --profile LIST      Cargo profiles to build, comma-separated or repeated (default dev,release)
@@ -168,12 +170,30 @@ async function warm(options: WarmOptions): Promise<number> {
   for (const file of options.tierFiles) {
     members.push(...membersOfTiers([await loadTierFile(file)]));
   }
+  const groups: WarmGroup[] = [];
+  const profiles = [...options.profiles];
+  let skipped = 0;
   if (options.rewarm) {
-    const recent = membersOfRecent(recentRows(cacheDir), host);
-    if (recent.length === 0) {
-      progress.note("note: the index has no recently used crates to re-warm");
+    const projects = recordedProjects(cacheDir);
+    if (projects.length > 0) {
+      for (const [index, project] of projects.entries()) {
+        progress.update({ current: `reading ${project.root}` });
+        try {
+          groups.push(await rewarmGroup(project, join(options.scratch, `rewarm-${index}`), env));
+          if (!profiles.includes(project.profile)) profiles.push(project.profile);
+        } catch (error) {
+          skipped++;
+          progress.note(`warning: skipping ${project.root}: ${errorMessage(error)}`);
+        }
+      }
+    } else {
+      // A cache filled before projects were recorded: rebuild guesses of the units it holds.
+      const recent = membersOfRecent(recentRows(cacheDir), host);
+      if (recent.length === 0) {
+        progress.note("note: the index has no recently used crates to re-warm");
+      }
+      members.push(...recent);
     }
-    members.push(...recent);
   }
   // A lockfile with its manifest beside it is that project; a lone one warms its versions.
   let manifest = options.manifest;
@@ -183,8 +203,6 @@ async function warm(options: WarmOptions): Promise<number> {
     else members.push(...await membersOfLockfile(options.lockfile));
   }
 
-  const groups: WarmGroup[] = [];
-  let skipped = 0;
   if (members.length > 0) {
     const resolved = await resolveMembers(
       join(options.scratch, "tiers"),
@@ -206,7 +224,7 @@ async function warm(options: WarmOptions): Promise<number> {
   }
 
   const started = performance.now();
-  const fingerprint = await warmFingerprint(groups, options.profiles, env);
+  const fingerprint = await warmFingerprint(groups, profiles, env);
   const known = await recordedKeys(cacheDir, fingerprint);
   if (known !== undefined && await allStored(cacheDir, known)) {
     const summary =
@@ -219,7 +237,7 @@ async function warm(options: WarmOptions): Promise<number> {
   const dispatchLog = env.CARGO_WARMUP_LOG || join(options.scratch, "dispatch.jsonl");
   const outcome = await buildGroups({
     groups,
-    profiles: options.profiles,
+    profiles,
     wrapper: options.exe,
     cacheDir,
     env,
@@ -236,6 +254,35 @@ async function warm(options: WarmOptions): Promise<number> {
   console.log(summary);
   const explicitProject = manifest !== undefined;
   return explicitProject && outcome.failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * The warm group of a remembered project: its copied tree stubbed (see project.ts), built with
+ * the selection, features and profile its last build used, so that cargo unifies features and
+ * picks host units as that build did.
+ */
+async function rewarmGroup(
+  project: RecordedProject,
+  scratch: string,
+  env: Record<string, string>,
+): Promise<WarmGroup> {
+  const group = await stubProject(join(project.tree, "Cargo.toml"), undefined, scratch, env);
+  const selected = project.args.flatMap((arg, index) =>
+    arg === "-p" || arg === "--package" ? [project.args[index + 1]!] : []
+  );
+  const everything = project.args.some((arg) => arg === "--workspace" || arg === "--all");
+  const roots = selected.length > 0
+    ? selected
+    : group.builds.find((build) => everything === build.args.includes("--workspace"))?.roots ??
+      group.builds[0]!.roots;
+  const command = ["cargo build", ...project.args].join(" ");
+  group.builds = [{
+    label: `${project.root} (${command}, ${project.profile})`,
+    args: project.args,
+    roots,
+    profiles: [project.profile],
+  }];
+  return group;
 }
 
 function recentRows(cacheDir: string): RecentRow[] {

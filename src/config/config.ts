@@ -56,6 +56,10 @@ export interface BaseConfig {
    * commit); off by default, since a developer's own crates change between most builds.
    */
   workspace: boolean;
+  /** How many recently built projects are remembered for `init --rewarm`. */
+  projects: number;
+  /** Start `init --rewarm` in the background when a build first uses a new rustc. */
+  autoRewarm: boolean;
   redis: RedisSettings;
   s3: S3Settings;
 }
@@ -102,6 +106,7 @@ type ValueType =
   | "size"
   | "level"
   | "seconds"
+  | "count"
   | "backend"
   | "redis-url"
   | "http-url";
@@ -122,6 +127,8 @@ const KEYS = {
   "signing-key-file": { env: "CARGO_WARMUP_SIGNING_KEY_FILE", type: "path" },
   "idle-timeout": { env: "CARGO_WARMUP_IDLE_TIMEOUT", type: "seconds" },
   "workspace": { env: "CARGO_WARMUP_WORKSPACE", type: "boolean" },
+  "projects": { env: "CARGO_WARMUP_PROJECTS", type: "count" },
+  "auto-rewarm": { env: "CARGO_WARMUP_AUTO_REWARM", type: "boolean" },
   "redis.url": { env: "CARGO_WARMUP_REDIS_URL", type: "redis-url" },
   "redis.prefix": { env: "CARGO_WARMUP_REDIS_PREFIX", type: "string" },
   "redis.ttl": { env: "CARGO_WARMUP_REDIS_TTL", type: "seconds" },
@@ -210,6 +217,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     signingKeyFile: optional("signing-key-file"),
     idleTimeoutSeconds: pick("idle-timeout", 600),
     workspace: pick("workspace", false),
+    projects: pick("projects", 20),
+    autoRewarm: pick("auto-rewarm", false),
     redis: {
       url: optional("redis.url"),
       prefix: pick("redis.prefix", "cargo-warmup:"),
@@ -409,6 +418,12 @@ function convert(key: ConfigKey, raw: unknown, source: ConfigSource, base: strin
       return typeof seconds === "number" && Number.isSafeInteger(seconds) && seconds > 0
         ? seconds
         : bad("a whole number of seconds above 0");
+    }
+    case "count": {
+      const count = typeof raw === "string" && fromEnv && /^\d+$/.test(raw) ? Number(raw) : raw;
+      return typeof count === "number" && Number.isSafeInteger(count) && count >= 0
+        ? count
+        : bad("a whole number");
     }
   }
 }

@@ -24,6 +24,9 @@ import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled } from "./store_miss.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import type { WarmupConfig } from "../config/config.ts";
+import { recordProjectOfBuild } from "../warm/project_graphs.ts";
+import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, whyWorkspaceUncached, workspaceSourceOf } from "./workspace_unit.ts";
 
 /** Runs rustc for a call the cache did not serve. */
@@ -99,8 +102,12 @@ async function dispatchThroughCache(
     log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
     return await runner.passthrough();
   }
-  const { unit, cache } = prepared;
+  const { unit, cache, config } = prepared;
   phases.done("keyed");
+  // Once per build, after cargo has its answer: the project, for a later `init --rewarm`.
+  request.afterReply.push(() =>
+    recordProjectOfBuild(cache.dir, request, unit.rustcRelease, config.projects)
+  );
   const logUnit = {
     crate: unit.crate,
     version: unit.version,
@@ -119,6 +126,8 @@ async function dispatchThroughCache(
   }
   // The cache's own writes are done before rustc runs: a dependent keys on them.
   await cache.endRequest();
+  const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, config.autoRewarm);
+  if (notice) warnOncePerBuild(request, "toolchain", notice.message);
   const run = await runner.compile();
   phases.done("compiled");
   log({
@@ -144,7 +153,7 @@ async function dispatchThroughCache(
 async function prepareUnit(
   session: CacheSession,
   request: DispatchRequest,
-): Promise<{ unit: Unit; cache: Cache } | { reason: string; cache?: Cache }> {
+): Promise<{ unit: Unit; cache: Cache; config: WarmupConfig } | { reason: string; cache?: Cache }> {
   const { env } = request;
   const parsed = parseRustcArgs(request.argv);
   if (!parsed.cacheable) return { reason: parsed.reason };
@@ -216,7 +225,7 @@ async function prepareUnit(
       target,
       rustcRelease: identity.release,
     };
-    return { unit, cache };
+    return { unit, cache, config };
   } catch (error) {
     warnOncePerBuild(
       request,

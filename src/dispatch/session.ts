@@ -182,13 +182,13 @@ export class CacheSession {
 
 /**
  * Two requests with the same store settings and credentials share one cache (settings of what is
- * cached, like `workspace`, are each build's own).
+ * cached or warmed, like `workspace`, are each build's own).
  */
 function cacheIdentity(config: WarmupConfig, env: Record<string, string>): string {
   const credentials = config.backend === "s3"
     ? Object.entries(env).filter(([name]) => CREDENTIAL_ENV.test(name)).sort()
     : [];
-  const { workspace: _, ...store } = config;
+  const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, ...store } = config;
   return sha256Hex(JSON.stringify([store, credentials]));
 }
 

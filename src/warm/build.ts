@@ -11,6 +11,7 @@ import type { GroupBuild, WarmGroup } from "./plan.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { cargoReason } from "./plan.ts";
 import { queryRustcVersion } from "../rustc_version.ts";
+import { WARMING_ENV } from "./project_graphs.ts";
 
 /** How the warm-up went. */
 export interface BuildOutcome {
@@ -44,6 +45,8 @@ export async function buildGroups(options: BuildOptions): Promise<BuildOutcome> 
     RUSTC_WRAPPER: options.wrapper,
     CARGO_WARMUP_DIR: options.cacheDir,
     CARGO_WARMUP_LOG: options.dispatchLog,
+    // The warm-up's scratch projects are not the user's: not remembered, no toolchain notice.
+    [WARMING_ENV]: "1",
   };
   const plans: Array<{ group: WarmGroup; build: GroupBuild; profile: string; units: number }> = [];
   for (const group of options.groups) {
