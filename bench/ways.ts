@@ -10,6 +10,7 @@ import {
   countOutcomes,
   readDispatchLog,
   runCargo,
+  runOldCargo,
   type RunResult,
   runtimeDirFor,
   runWarmup,
@@ -344,6 +345,36 @@ const initLockfile: Way = {
   },
 };
 
+// Seed 003's upgrade case: the project was last built with the old toolchain (Debian's cargo 0.66
+// and rustc 1.63), `init --rewarm` runs with the current one (its time goes into the details),
+// then a fresh copy of the project builds for the first time with the current one.
+const upgrade: Way = {
+  id: "upgrade",
+  label: "cargo-warmup, first build after a rustc upgrade and init --rewarm",
+  baselines: ["floor", "plain"],
+  async measure(context) {
+    const cacheDir = join(context.work, "cache");
+    const env = warmupEnv({ cacheDir, cargoHome: context.cargoHome });
+    const old = await project(context, "old-toolchain");
+    await Deno.remove(join(old, "Cargo.lock"));
+    const oldBuild = await runOldCargo(["build"], { cwd: old, env });
+    if (oldBuild.code !== 0) {
+      throw new Error(`The old toolchain's build failed: ${oldBuild.stderr}`);
+    }
+    const started = performance.now();
+    const rewarm = await runWarmup(["init", "--rewarm", "--quiet"], { env });
+    if (rewarm.code !== 0) throw new Error(`init --rewarm failed: ${rewarm.stderr}`);
+    const rewarmSeconds = (performance.now() - started) / 1000;
+    const result = await warmupBuild(
+      context,
+      await project(context, "project"),
+      cacheDir,
+      "project.jsonl",
+    );
+    return { seconds: result.seconds, details: { ...result.details, rewarmSeconds } };
+  },
+};
+
 /**
  * Every row, in the order they run and print. The floor runs first: its untimed build also reads
  * the crate sources into the page cache, so the first timed row is not penalised for it.
@@ -359,6 +390,7 @@ export const WAYS: Way[] = [
   redis,
   s3,
   initLockfile,
+  upgrade,
   miss,
 ];
 

@@ -50,6 +50,23 @@ export function runCargo(args: string[], options: RunOptions = {}): Promise<RunR
 }
 
 /**
+ * Runs Debian's cargo 0.66 with its rustc 1.63 (`/usr/bin`, installed by scripts/setup.sh): the
+ * older of the two real toolchains of the upgrade test and benchmark. It cannot read lockfiles
+ * of format 4, so build a copy without its Cargo.lock.
+ *
+ * @example
+ * ```ts ignore
+ * const build = await runOldCargo(["build"], { cwd: project, env: warmupEnv({ cacheDir, cargoHome }) });
+ * ```
+ */
+export function runOldCargo(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run("/usr/bin/cargo", args, {
+    ...options,
+    env: { ...options.env, RUSTC: "/usr/bin/rustc", PATH: `/usr/bin:${Deno.env.get("PATH")}` },
+  });
+}
+
+/**
  * Runs `bin/cargo-warmup` with `args` in a clean environment and collects its output.
  *
  * @example

@@ -108,6 +108,25 @@ Deno.test("init --tier=1 fills the cache, serves a new project and is a no-op th
     );
   });
 
+  await t.step("the seed-001 workspace has every registry unit served", async () => {
+    const project = await copyFixture("seed001", join(dir.path, "seed001"));
+    const log = join(dir.path, "seed001.jsonl");
+    const build = await runCargo(["build", "--locked"], {
+      cwd: project,
+      env: warmupEnv({ cacheDir, cargoHome, log }),
+    });
+    assert.equal(build.code, 0, build.stderr);
+    const entries = await readDispatchLog(log);
+    assert.deepEqual(registryMisses(entries).map((entry) => entry.crate), []);
+    assert.ok(countOutcomes(entries).hit >= 20);
+  });
+
+  await t.step("status says tier 1 is warm for this rustc", async () => {
+    const status = await runWarmup(["status"], { env });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /warm for {5}rustc \S+: tier 1/);
+  });
+
   await t.step("a second init --tier=1 compiles nothing", async () => {
     const before = (await readDispatchLog(initLog)).length;
     const again = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });

@@ -13,6 +13,7 @@ import {
   readDispatchLog,
   runBinary,
   runCargo,
+  runOldCargo,
   stopDaemons,
   tempDir,
   warmupEnv,
@@ -20,9 +21,6 @@ import {
 import { runtimeDirFor } from "./_daemons.ts";
 import { recordedProjects } from "../src/warm/project_graphs.ts";
 import { readWarmState } from "../src/warm/progress.ts";
-
-const OLD_CARGO = "/usr/bin/cargo";
-const OLD_RUSTC = "/usr/bin/rustc";
 
 /** Registry units compiled instead of served (a build script's failing probe is no unit). */
 const registryMisses = (entries: DispatchLogEntry[]) =>
@@ -52,14 +50,8 @@ Deno.test("after a rustc upgrade, the re-warm from the remembered project serves
       const project = await copyFixture("seed001", join(dir.path, "old"));
       // Cargo 0.66 cannot read the checked-in lockfile (format 4): it resolves its own.
       await Deno.remove(join(project, "Cargo.lock"));
-      const output = await new Deno.Command(OLD_CARGO, {
-        args: ["build"],
-        cwd: project,
-        clearEnv: true,
-        env: { ...env("old.jsonl"), RUSTC: OLD_RUSTC, PATH: `/usr/bin:/bin` },
-        stdin: "null",
-      }).output();
-      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      const build = await runOldCargo(["build"], { cwd: project, env: env("old.jsonl") });
+      assert.equal(build.code, 0, build.stderr);
       const entries = await readDispatchLog(join(dir.path, "old.jsonl"));
       assert.ok(
         registryMisses(entries).length > 20,

@@ -17,6 +17,7 @@ import { membersOfTiers, resolveMembers, type WarmGroup, type WarmMember } from 
 import { membersOfLockfile, stubProject } from "../warm/project.ts";
 import { membersOfRecent, type RecentRow } from "../warm/rewarm.ts";
 import { type RecordedProject, recordedProjects } from "../warm/project_graphs.ts";
+import { markWarmFor } from "../warm/warm_for.ts";
 import { buildGroups } from "../warm/build.ts";
 import { ProgressReporter } from "../warm/progress.ts";
 import { recordedKeys, recordWarmup, toolchainText, warmFingerprint } from "../warm/warm_record.ts";
@@ -172,6 +173,7 @@ async function warm(options: WarmOptions): Promise<number> {
   }
   const groups: WarmGroup[] = [];
   const profiles = [...options.profiles];
+  const rewarmed: Array<{ root: string; label: string }> = [];
   let skipped = 0;
   if (options.rewarm) {
     const projects = recordedProjects(cacheDir);
@@ -179,7 +181,9 @@ async function warm(options: WarmOptions): Promise<number> {
       for (const [index, project] of projects.entries()) {
         progress.update({ current: `reading ${project.root}` });
         try {
-          groups.push(await rewarmGroup(project, join(options.scratch, `rewarm-${index}`), env));
+          const group = await rewarmGroup(project, join(options.scratch, `rewarm-${index}`), env);
+          groups.push(group);
+          rewarmed.push({ root: project.root, label: group.builds[0]!.label });
           if (!profiles.includes(project.profile)) profiles.push(project.profile);
         } catch (error) {
           skipped++;
@@ -226,7 +230,14 @@ async function warm(options: WarmOptions): Promise<number> {
   const started = performance.now();
   const fingerprint = await warmFingerprint(groups, profiles, env);
   const known = await recordedKeys(cacheDir, fingerprint);
+  const warmed = (failed: Array<{ label: string }>) =>
+    markWarmFor(cacheDir, release, {
+      tiers: Array.from({ length: options.tier ?? 0 }, (_, tier) => tier + 1),
+      projects: rewarmed.filter((project) => !failed.some((fail) => fail.label === project.label))
+        .map((project) => project.root),
+    });
   if (known !== undefined && await allStored(cacheDir, known)) {
+    warmed([]);
     const summary =
       `already warm: ${known.length} units cached for rustc ${release}, nothing to build`;
     progress.finish("done", summary);
@@ -245,6 +256,7 @@ async function warm(options: WarmOptions): Promise<number> {
     progress,
   });
   if (outcome.failed.length === 0) await recordWarmup(cacheDir, fingerprint, outcome.keys);
+  warmed(outcome.failed);
   const elapsed = formatDuration(performance.now() - started);
   const summary = `warmed ${outcome.keys.size} units in ${elapsed} for rustc ${release}: ` +
     `${outcome.misses} compiled, ${outcome.hits} already cached` +

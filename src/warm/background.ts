@@ -11,6 +11,7 @@ import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
 import { progressLine, readWarmState, statePath, warmDir, type WarmState } from "./progress.ts";
 import { queryRustcVersion } from "../rustc_version.ts";
+import { warmForLine } from "./warm_for.ts";
 
 /** Environment variable telling a detached child where its log is (and that it is the child). */
 export const BACKGROUND_LOG_ENV = "CARGO_WARMUP_INIT_LOG";
@@ -125,8 +126,13 @@ export async function warmupStatusLines(
     // status must not fail over the warm-up's state
   }
   try {
-    const hint = await toolchainHint(cacheDir, env);
-    if (hint) lines.push(hint);
+    const { release } = await queryRustcVersion(env);
+    if (release !== "unknown") {
+      const warm = warmForLine(cacheDir, release);
+      if (warm) lines.push(warm);
+      const hint = toolchainHint(cacheDir, release);
+      if (hint) lines.push(hint);
+    }
   } catch {
     // nor over the hint
   }
@@ -165,10 +171,12 @@ function stateLines(state: WarmState): string[] {
 }
 
 /** The hint to re-warm when no recently used entry was built by the active rustc release. */
-async function toolchainHint(cacheDir: string, env: Record<string, string>) {
-  if (!(await Deno.stat(join(cacheDir, "index.db")).then(() => true, () => false))) return;
-  const { release } = await queryRustcVersion(env);
-  if (release === "unknown") return;
+function toolchainHint(cacheDir: string, release: string) {
+  try {
+    Deno.statSync(join(cacheDir, "index.db"));
+  } catch {
+    return;
+  }
   const index = new IndexDb(cacheDir);
   let rows: Array<Record<string, string | number>>;
   try {

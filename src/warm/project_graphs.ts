@@ -66,13 +66,21 @@ function projectsDir(cacheDir: string): string {
  */
 export function recordProjectOfBuild(
   cacheDir: string,
-  build: { buildId: string; cargoCwd: string; env: Record<string, string> },
+  build: {
+    buildId: string;
+    cargoCwd: string;
+    env: Record<string, string>;
+    /** cargo's arguments after the program name; default: read from /proc. */
+    cargoArgs?: string[];
+  },
   rustcRelease: string,
   limit: number,
 ): void {
   if (limit === 0 || build.env[WARMING_ENV]) return;
   try {
-    const command = cargoCommandOf(build.buildId);
+    const command = build.cargoArgs
+      ? parseCargoCommand(build.cargoArgs)
+      : cargoCommandOf(build.buildId);
     if (command === undefined) return;
     const start = command.manifestPath
       ? dirname(resolve(build.cargoCwd, command.manifestPath))
