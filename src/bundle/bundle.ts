@@ -29,16 +29,18 @@ const MAX_WINDOW_LOG = 27;
 const ZSTD_CHUNK = 1 << 22;
 
 /** What an output file is to cargo; a bundle stores each output under `out.<role>`. */
-export type OutputRole = "rlib" | "rmeta" | "dylib" | "bin";
+export type OutputRole = "rlib" | "rmeta" | "dylib" | "bin" | "out-dir";
 /** Every role a bundle (or its unpacked mirror) may hold: anything else is refused. */
 export const OUTPUT_ROLES: ReadonlySet<string> = new Set<OutputRole>([
   "rlib",
   "rmeta",
   "dylib",
   "bin",
+  // A build-script run's OUT_DIR (src/dispatch/out_dir_snapshot.ts).
+  "out-dir",
 ]);
 /** The kind of unit a bundle holds, for status lines and the index. */
-export type UnitKind = "lib" | "check" | "proc-macro" | "build-script" | "bin";
+export type UnitKind = "lib" | "check" | "proc-macro" | "build-script" | "bin" | "build-run";
 
 /** What a bundle says about itself. */
 export interface BundleMeta {

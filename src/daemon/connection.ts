@@ -7,6 +7,7 @@
  */
 
 import { dispatch, type RustcRunner } from "../dispatch/dispatch.ts";
+import { dispatchRun, isBuildScriptRun } from "../dispatch/build_script_run.ts";
 import {
   cwdOfProcess,
   type DispatchRequest,
@@ -100,12 +101,17 @@ export async function serveConnection(
       },
       async compile() {
         await sendFrame(FRAME.compileMiss);
-        const run = await readMissReport(reader, request.phases);
+        return await readMissReport(reader, request.phases);
+      },
+      async compiled() {
+        // The client exits with its own code on any frame after its report.
+        await sendFrame(FRAME.served, "0");
         clientGone = true;
-        return run;
       },
     };
-    const code = await dispatch(session, request, runner);
+    const code = isBuildScriptRun(request)
+      ? await dispatchRun(session, request, runner)
+      : await dispatch(session, request, runner);
     if (!clientGone) await sendFrame(FRAME.served, String(code ?? 0));
     for (const task of request.afterReply.splice(0)) task();
   } catch (error) {

@@ -24,6 +24,7 @@ import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled } from "./store_miss.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import { installReplayer } from "./replayer.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
@@ -35,6 +36,11 @@ export interface RustcRunner {
   passthrough(): Promise<number | undefined>;
   /** Runs rustc, streaming its output to cargo and keeping a copy to store. */
   compile(): Promise<RustcRun>;
+  /**
+   * After {@linkcode compile}: what rustc wrote is final, the caller may go (the daemon's client
+   * waits for this; storing happens after).
+   */
+  compiled?(): Promise<void>;
 }
 
 /** Serves one call from this process: the dispatcher when no daemon serves it. */
@@ -119,6 +125,7 @@ async function dispatchThroughCache(
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
+    installReplayer(unit, cache.dir);
     if (unit.fromWorkspace) cache.count({ workspace_hits: 1 });
     await cache.endRequest();
     log({ ...logUnit, outcome: "hit" });
@@ -130,6 +137,9 @@ async function dispatchThroughCache(
   if (notice) warnOncePerBuild(request, "toolchain", notice.message);
   const run = await runner.compile();
   phases.done("compiled");
+  // Before cargo runs a build script it just compiled: the run goes through the cache too.
+  const realBinary = run.code === 0 ? installReplayer(unit, cache.dir) : undefined;
+  await runner.compiled?.();
   log({
     ...logUnit,
     outcome: "miss",
@@ -140,9 +150,15 @@ async function dispatchThroughCache(
   cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) });
   if (run.code === 0) {
     // Not evicted between its bundle and its unpacked mirror.
+    const stored = realBinary === undefined ? unit : {
+      ...unit,
+      outputs: unit.outputs.map((output) =>
+        output.role === "bin" ? { ...output, path: realBinary } : output
+      ),
+    };
     await cache.using(
       unit.key,
-      () => cache.storing(unit.key, storeCompiled(unit, run, cache, request, lookup.stale)),
+      () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
     );
   }
   await cache.endRequest();

@@ -29,10 +29,15 @@ extern "C" {
 const TAG: &str = env!("CARGO_WARMUP_TAG");
 const PROGRAM: &str = env!("CARGO_WARMUP_PROGRAM");
 const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+/// The real build-script binary beside a replayer (src/dispatch/replayer.ts).
+const REAL_BUILD_SCRIPT: &str = "warmup-real-build-script";
 /// A failed daemon start is retried at most this often, across all calls of all builds.
 const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
 
 fn main() {
+    if let Some(real) = replayed_build_script() {
+        replay_build_script(real);
+    }
     let args: Vec<OsString> = env::args_os().skip(1).collect();
     let is_compiler = args
         .first()
@@ -78,6 +83,41 @@ fn main() {
     talk(stream, &args, request.as_bytes());
 }
 
+/// The real binary when this program was started as a registry crate's build script (cargo runs
+/// `build-script-*`; src/dispatch/replayer.ts put this front door there and the real binary beside
+/// it), else None.
+fn replayed_build_script() -> Option<PathBuf> {
+    let started_as = PathBuf::from(env::args_os().next()?);
+    let name = started_as.file_name()?.to_str()?;
+    if !name.starts_with("build-script-") && !name.starts_with("build_script_") {
+        return None;
+    }
+    Some(started_as.with_file_name(REAL_BUILD_SCRIPT))
+}
+
+/// The replayer: asks the daemon for the build script's run, relaying a served one; runs the real
+/// script on a miss (the daemon stores it) and whenever no daemon of this version answers.
+fn replay_build_script(real: PathBuf) -> ! {
+    let mut args: Vec<OsString> = vec![real.clone().into_os_string()];
+    args.extend(env::args_os().skip(1));
+    let daemon_off = matches!(
+        env::var("CARGO_WARMUP_DAEMON").as_deref(),
+        Ok("0") | Ok("false") | Ok("off") | Ok("no")
+    );
+    let dir = runtime_dir();
+    let socket = dir.join(format!("daemon-{}.sock", TAG));
+    let stream = (!daemon_off && private_dir(&dir) && owned_by_us(&socket))
+        .then(|| UnixStream::connect(&socket).ok())
+        .flatten();
+    let (stream, request) = match (stream, request_json(&args)) {
+        (Some(stream), Some(request)) => (stream, request),
+        _ => exec_or_die(&mut rustc_command(&args), &real.to_string_lossy()),
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(60)));
+    talk(stream, &args, request.as_bytes())
+}
+
 /// Sends the request and relays the answer; never returns.
 fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
     let mut relayed_rmeta = false;
@@ -118,8 +158,10 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
     run_rustc_after(args, relayed_rmeta)
 }
 
-/// A miss: run rustc, streaming its output as it comes (cargo pipelines on the rmeta notice), then
-/// hand rustc's output and exit to the daemon, which stores the bundle after we have exited.
+/// A miss: run rustc (or a build script), streaming its output as it comes (cargo pipelines on
+/// the rmeta notice), then hand its output and exit to the daemon and wait until the daemon lets
+/// go (it may put a replayer in front of a build script, or read OUT_DIR, first); it stores the
+/// bundle after we have exited.
 fn compile_miss(mut stream: UnixStream, args: &[OsString]) -> ! {
     let started = Instant::now();
     let mut child = match rustc_command(args)
@@ -146,10 +188,14 @@ fn compile_miss(mut stream: UnixStream, args: &[OsString]) -> ! {
         code,
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let _ = write_frame(&mut stream, b'o', &stdout)
+    let reported = write_frame(&mut stream, b'o', &stdout)
         .and_then(|_| write_frame(&mut stream, b'e', &stderr))
         .and_then(|_| write_frame(&mut stream, b'D', done.as_bytes()));
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    if reported.is_ok() {
+        // Any frame, the end of the stream or the timeout: the outputs are final either way.
+        let _ = read_frame(&mut stream);
+    }
     exit(code);
 }
 

@@ -1,0 +1,340 @@
+/**
+ * Build-script runs served from the cache: when cargo runs a registry crate's build script, the
+ * replayer (replayer.ts) hands the run to the daemon, which restores the script's OUT_DIR and
+ * prints its stdout and stderr as the script did (a hit), or lets the client run the real script
+ * and stores what it printed and wrote (a miss). Read top to bottom: key, lookup, checks,
+ * restore; or run, checks, store.
+ *
+ * Never a wrong replay: a run whose directives point outside OUT_DIR and the package (a
+ * `rustc-link-search` into /usr/lib found by pkg-config, an absolute include dir) depends on the
+ * machine and is not cached; a failed run is not cached; what the script declared with
+ * `rerun-if-env-changed` and `rerun-if-changed` is recorded and must still match on a hit; a
+ * replay that cannot restore everything runs the real script instead.
+ * @module
+ */
+
+import { basename, resolve } from "node:path";
+import { BundleError, type BundleMeta, openBundle, packBundle } from "../bundle/bundle.ts";
+import { cargoHomeOf } from "../config/cargo_home.ts";
+import { digestFile } from "../index/file_digest.ts";
+import { sha256Hex } from "../digest.ts";
+import { errorMessage } from "../error_message.ts";
+import type { RustcRunner } from "./dispatch.ts";
+import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
+import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
+import { type DispatchRequest, writeText } from "./request.ts";
+import { REAL_BUILD_SCRIPT } from "./replayer.ts";
+import { runKeyOf, runRootsOf } from "./run_key.ts";
+import type { RustcRun } from "./run_rustc.ts";
+import type { Cache, CacheSession } from "./session.ts";
+import { sourceIdentity } from "./source_identity.ts";
+import { whyInputsDiffer } from "./variants.ts";
+import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
+
+/** A watched directory with more files than this makes a run not worth caching. */
+const MAX_WATCHED_FILES = 5_000;
+
+/** Whether `request` is a build-script run handed over by the replayer. */
+export function isBuildScriptRun(request: DispatchRequest): boolean {
+  return basename(request.rustc) === REAL_BUILD_SCRIPT;
+}
+
+/** One keyed build-script run. */
+interface Run {
+  key: string;
+  crate: string;
+  version: string;
+  source: string;
+  outDir: string;
+  manifestDir: string;
+  roots: PathRoots;
+  env: Record<string, string>;
+  /** The release of the rustc the script probes, for the index. */
+  rustcRelease: string;
+}
+
+/**
+ * Serves a build-script run through the cache, or lets the client run it (`runner.compile`
+ * runs the real script there) and stores it. Resolves to the exit code. A fault of the cache
+ * runs the real script.
+ */
+export async function dispatchRun(
+  session: CacheSession,
+  request: DispatchRequest,
+  runner: RustcRunner,
+): Promise<number | undefined> {
+  let ran = false;
+  try {
+    return await runThroughCache(session, request, {
+      ...runner,
+      compile: () => {
+        ran = true;
+        return runner.compile();
+      },
+    });
+  } catch (error) {
+    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
+    warnOncePerBuild(request, "internal", `internal error, running the build script: ${detail}`);
+    if (ran) return undefined;
+    return await runner.passthrough();
+  }
+}
+
+async function runThroughCache(
+  session: CacheSession,
+  request: DispatchRequest,
+  runner: RustcRunner,
+): Promise<number | undefined> {
+  const log = (line: Omit<DispatchLogLine, "ms" | "kind">) =>
+    appendDispatchLog(request.env.CARGO_WARMUP_LOG, {
+      ...line,
+      kind: "build-run",
+      via: request.via,
+      ms: Math.round(request.phases.elapsed()),
+    });
+  const crate = request.env.CARGO_PKG_NAME ?? "";
+  const prepared = await prepareRun(session, request);
+  if ("reason" in prepared) {
+    log({ crate, outcome: "not-cacheable", reason: prepared.reason });
+    return await runner.passthrough();
+  }
+  const { run, cache } = prepared;
+  const logRun = { crate, version: run.version, key: run.key };
+
+  await cache.whenStored(run.key);
+  const lookup = await cache.using(run.key, () => serveRun(run, cache, request));
+  if (lookup.served) {
+    await cache.endRequest();
+    log({ ...logRun, outcome: "hit" });
+    return 0;
+  }
+  await cache.endRequest();
+  const result = await runner.compile();
+  // Read before the client goes: after that, cargo may start using OUT_DIR.
+  const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
+  await runner.compiled?.();
+  const uncacheable = snapshot && "uncacheable" in snapshot
+    ? snapshot.uncacheable
+    : result.code === 0
+    ? whyDirectivesUncacheable(result.stdout, run)
+    : "build script failed";
+  log({
+    ...logRun,
+    outcome: "miss",
+    rustcMs: Math.round(result.elapsedMs),
+    ...(lookup.reason || uncacheable ? { reason: uncacheable ?? lookup.reason } : {}),
+  });
+  cache.count({ run_misses: 1 });
+  if (uncacheable === undefined && snapshot && "blob" in snapshot) {
+    await cache.using(
+      run.key,
+      () => cache.storing(run.key, storeRun(run, result, snapshot.blob, cache, request)),
+    );
+  }
+  await cache.endRequest();
+  return result.code;
+}
+
+/** Keys a run, or says why it is not cached. */
+async function prepareRun(
+  session: CacheSession,
+  request: DispatchRequest,
+): Promise<{ run: Run; cache: Cache } | { reason: string }> {
+  const { env } = request;
+  const configured = await session.cacheFor(request);
+  if ("off" in configured) return { reason: "cache disabled" };
+  const { cache } = configured;
+  if (env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true") {
+    return { reason: "cache disabled" };
+  }
+  const outDir = env.OUT_DIR;
+  const manifestDir = env.CARGO_MANIFEST_DIR;
+  if (!outDir || !manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
+  const cargoHome = cargoHomeOf(env);
+  const source = sourceIdentity(manifestDir, cargoHome);
+  if (source === undefined) return { reason: "path or workspace crate" };
+  const roots = runRootsOf({ outDir, manifestDir, cargoHome });
+  const { key, rustcRelease } = await runKeyOf({
+    binary: request.rustc,
+    env,
+    roots,
+    source,
+    memo: cache.memo,
+    rustcMemo: cache.rustcMemo,
+  });
+  return {
+    run: {
+      key,
+      crate: env.CARGO_PKG_NAME,
+      version: env.CARGO_PKG_VERSION ?? "",
+      source,
+      outDir,
+      manifestDir,
+      roots,
+      env,
+      rustcRelease,
+    },
+    cache,
+  };
+}
+
+/** The hit path: the stored run, its recorded inputs checked, OUT_DIR restored, output replayed. */
+async function serveRun(
+  run: Run,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<{ served: boolean; reason?: string }> {
+  const bytes = await cache.get(run.key, request);
+  if (bytes === undefined) return { served: false };
+  let meta: BundleMeta;
+  let blob: Uint8Array | undefined;
+  let stdout: string;
+  let stderr: string;
+  try {
+    const bundle = await openBundle(bytes, run.key, { signingKey: cache.signingKey });
+    ({ meta, stdout, stderr } = bundle);
+    blob = bundle.files.get("out-dir");
+    if (meta.kind !== "build-run" || blob === undefined) {
+      throw new BundleError("not a build-script run");
+    }
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    warnOncePerBuild(
+      request,
+      `corrupt-${run.key}`,
+      `dropping a bad cache entry for ${run.crate} ${run.version}'s build script: ${error.message}`,
+    );
+    cache.count({ corrupt: 1 });
+    await cache.drop(run.key, request);
+    return { served: false, reason: "corrupt entry" };
+  }
+  const stale = whyInputsDiffer(meta, { roots: run.roots, env: run.env, memo: cache.memo });
+  if (stale) {
+    cache.count({ stale: 1 });
+    return { served: false, reason: stale };
+  }
+  try {
+    restoreOutDir(blob, run.outDir, run.roots);
+  } catch (error) {
+    warnOncePerBuild(
+      request,
+      "restore",
+      `cannot restore ${run.crate}'s build script run, running it: ${errorMessage(error)}`,
+    );
+    return { served: false, reason: "restore failed" };
+  }
+  await writeText(request.stdout, fromTemplate(stdout, run.roots));
+  await writeText(request.stderr, fromTemplate(stderr, run.roots));
+  const compileMs = cache.recordHit(run.key, request) ?? meta.compileMs;
+  cache.count({
+    hits: 1,
+    run_hits: 1,
+    saved_ms: Math.max(0, Math.round(compileMs - request.phases.elapsed())),
+  });
+  return { served: true };
+}
+
+/**
+ * Why a successful run's directives make it machine-specific: a path they name that is outside
+ * OUT_DIR, the package and the build dir once templated. Undefined when none does.
+ */
+function whyDirectivesUncacheable(stdout: string, run: Run): string | undefined {
+  for (const match of toTemplate(stdout, run.roots).matchAll(/^cargo::?([\w-]+)=(.*)$/gm)) {
+    if (match[1] === "warning") continue; // printed, not used
+    const absolute = /(?:^|[=\s:,;])(\/[^\s,;:]*)/.exec(match[2]!);
+    if (absolute) return `build script output names ${absolute[1]} (machine-specific)`;
+  }
+  return undefined;
+}
+
+/** The miss path: records what the run declared it depends on and stores the run. */
+async function storeRun(
+  run: Run,
+  result: RustcRun,
+  blob: Uint8Array,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<void> {
+  try {
+    const directives = [...result.stdout.matchAll(/^cargo::?(rerun-if-[\w-]+)=(.*)$/gm)];
+    const sources: BundleMeta["sources"] = [];
+    for (const [, kind, value] of directives) {
+      if (kind !== "rerun-if-changed") continue;
+      for (const file of watchedFiles(resolve(run.manifestDir, value!))) {
+        const path = toTemplate(file, run.roots);
+        if (path.startsWith("/")) return; // a file of the machine: not cached
+        sources.push({ path, digest: digestFile(file, cache.memo) });
+      }
+    }
+    const envDeps = directives
+      .filter(([, kind]) => kind === "rerun-if-env-changed")
+      .map(([, , name]) => {
+        const value = run.env[name!];
+        return value === undefined
+          ? { name: name! }
+          : { name: name!, value: toTemplate(value, run.roots) };
+      });
+    const meta: BundleMeta = {
+      format: 1,
+      key: run.key,
+      crate: run.crate,
+      version: run.version,
+      kind: "build-run",
+      outputs: [{ role: "out-dir", digest: sha256Hex(blob) }],
+      sources,
+      envDeps,
+      compileMs: Math.round(result.elapsedMs),
+      createdAt: new Date().toISOString(),
+    };
+    const bytes = await packBundle({
+      meta,
+      files: new Map([["out-dir", blob]]),
+      stdout: toTemplate(result.stdout, run.roots),
+      stderr: toTemplate(result.stderr, run.roots),
+    }, { compressionLevel: cache.compressionLevel, signingKey: cache.signingKey });
+    await cache.put(run.key, bytes, {
+      key: run.key,
+      crate: run.crate,
+      version: run.version,
+      kind: "build-run",
+      crateTypes: "",
+      source: run.source,
+      features: Object.keys(run.env).filter((name) => name.startsWith("CARGO_FEATURE_"))
+        .map((name) => name.slice("CARGO_FEATURE_".length).toLowerCase()).sort().join(","),
+      profile: `opt-level=${run.env.OPT_LEVEL ?? "0"},debuginfo=${run.env.DEBUG ?? "false"}`,
+      target: run.env.TARGET ?? "",
+      rustc: run.rustcRelease,
+      size: bytes.length,
+      compileMs: meta.compileMs,
+    }, request);
+  } catch (error) {
+    warnOncePerBuild(
+      request,
+      "store",
+      `cannot store ${run.crate} ${run.version}'s build script run: ${errorMessage(error)}`,
+    );
+    cache.count({ store_errors: 1 });
+  }
+}
+
+/** The file at `path`, or every file below it (as cargo watches a directory); none if absent. */
+function watchedFiles(path: string): string[] {
+  const files: string[] = [];
+  const visit = (current: string) => {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(current);
+    } catch {
+      return; // cargo re-runs for a missing file each time; replaying that run is the same
+    }
+    if (!info.isDirectory) {
+      files.push(current);
+      if (files.length > MAX_WATCHED_FILES) throw new Error(`${path} has too many files`);
+      return;
+    }
+    for (const entry of Deno.readDirSync(current)) visit(`${current}/${entry.name}`);
+  };
+  visit(path);
+  return files.sort();
+}

@@ -1,0 +1,113 @@
+/**
+ * The run key of a registry crate's build script: everything that decides what the script prints
+ * and writes to OUT_DIR, known before it runs. SHA-256 of a canonical JSON recipe: the binary's
+ * content digest, the package's source identity, the rustc it probes, the variables cargo sets
+ * for build scripts (paths templated; never NUM_JOBS or jobserver variables), and the C toolchain
+ * a script may call (CC, CFLAGS, … in every form cc-rs reads, and the compilers they resolve to).
+ * What the script itself declares it depends on (`rerun-if-env-changed`, `rerun-if-changed`) is
+ * known only after it ran: recorded in the entry and checked on a hit.
+ * @module
+ */
+
+import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { sha256Hex } from "../digest.ts";
+import { digestFile, type DigestMemo } from "../index/file_digest.ts";
+import { type PathRoots, toTemplate } from "./path_roots.ts";
+import { rustcIdentity, type RustcIdentityMemo } from "./rustc_identity.ts";
+
+/** Bumped whenever the recipe changes meaning. */
+const RUN_FORMAT = "cargo-warmup-run-1";
+/** What cargo tells a build script about the build (DEP_* carries `links` dependencies' values). */
+const CARGO_RUN_ENV =
+  /^(CARGO_CFG_\w+|CARGO_FEATURE_\w+|CARGO_PKG_\w+|CARGO_MANIFEST_LINKS|CARGO_ENCODED_RUSTFLAGS|DEP_\w+|TARGET|HOST|PROFILE|OPT_LEVEL|DEBUG|RUSTC_LINKER)$/;
+/** The C/C++ toolchain settings cc-rs, cmake and pkg-config read, with their `_<target>` forms. */
+const C_TOOLCHAIN_ENV =
+  /^((TARGET|HOST)_)?(CC|CXX|AR|RANLIB|CFLAGS|CXXFLAGS|CPPFLAGS|LDFLAGS|ARFLAGS|CRATE_CC_NO_DEFAULTS|CC_ENABLE_DEBUG_OUTPUT|PKG_CONFIG\w*|CMAKE\w*)([_-][\w.-]+)?$/;
+
+/** The directories a run's paths are templated against. */
+export function runRootsOf(dirs: {
+  outDir: string;
+  manifestDir: string;
+  cargoHome: string;
+}): PathRoots {
+  // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: DEP_* values name siblings of it.
+  const buildDir = dirname(dirname(dirs.outDir));
+  const roots: Array<[string, string]> = [
+    ["@@WARMUP_OUT_DIR_ENV@@", dirs.outDir],
+    ["@@WARMUP_PKG@@", dirs.manifestDir],
+    ["@@WARMUP_BUILD_DIR@@", buildDir],
+    ["@@WARMUP_CARGO_HOME@@", dirs.cargoHome],
+  ];
+  return roots
+    .map(([placeholder, path]) => [placeholder, path.replace(/\/+$/, "")] as const)
+    .sort((a, b) => b[1].length - a[1].length);
+}
+
+/** Everything the run key is computed from. */
+export interface RunKeyInputs {
+  /** The real build-script binary. */
+  binary: string;
+  env: Record<string, string>;
+  roots: PathRoots;
+  /** The package's path-free source identity (source_identity.ts). */
+  source: string;
+  memo: DigestMemo;
+  rustcMemo: RustcIdentityMemo;
+}
+
+/**
+ * The run key and the recipe it hashes.
+ *
+ * @example
+ * ```ts ignore
+ * const { key } = await runKeyOf(inputs);
+ * ```
+ */
+export async function runKeyOf(
+  inputs: RunKeyInputs,
+): Promise<{ key: string; recipe: unknown; rustcRelease: string }> {
+  const { env, roots } = inputs;
+  const keyed = (pattern: RegExp) =>
+    Object.entries(env)
+      .filter(([name]) => pattern.test(name))
+      .map(([name, value]) => `${name}=${toTemplate(value, roots)}`)
+      .sort();
+  const rustc = env.RUSTC ? await rustcIdentity(env.RUSTC, env, inputs.rustcMemo) : undefined;
+  const recipe = {
+    format: RUN_FORMAT,
+    binary: digestFile(inputs.binary, inputs.memo),
+    source: inputs.source,
+    rustc: rustc?.identity ?? "no RUSTC",
+    env: keyed(CARGO_RUN_ENV),
+    cToolchain: keyed(C_TOOLCHAIN_ENV),
+    compilers: [
+      [env.CC, "cc"],
+      [env.CXX, "c++"],
+      [env.AR, "ar"],
+    ].map(([override, tool]) =>
+      compilerIdentity(override?.trim().split(/\s+/)[0] || tool!, env, inputs.memo)
+    ),
+  };
+  return { key: sha256Hex(JSON.stringify(recipe)), recipe, rustcRelease: rustc?.release ?? "" };
+}
+
+/**
+ * What a C tool a script calls resolves to (`tool` is CC, CXX or AR's program, or the default
+ * name): the binary found on PATH (or at the given path) and its digest, so a compiler upgrade
+ * is a new key. `missing` when there is none.
+ */
+function compilerIdentity(tool: string, env: Record<string, string>, memo: DigestMemo): string {
+  const dirs = tool.includes("/") ? [""] : (env.PATH ?? "").split(delimiter);
+  for (const dir of dirs) {
+    if (dir === "" && !tool.includes("/")) continue;
+    if (dir !== "" && !isAbsolute(dir)) continue;
+    const candidate = dir === "" ? tool : join(dir, tool);
+    try {
+      const real = Deno.realPathSync(candidate);
+      if (Deno.statSync(real).isFile) return `${tool}=${real}:${digestFile(real, memo)}`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return `${tool}=missing`;
+}
