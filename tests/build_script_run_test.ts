@@ -1,6 +1,6 @@
 // Build-script runs served from the cache, with real cargo and a real C compiler: cmath-sys
 // (tests/fixtures/crates/) compiles C with the cc crate in its build script and emits rustc-cfg,
-// rustc-env and a header naming its OUT_DIR. Projects in other directories, on one CARGO_HOME
+// rustc-env and a header naming its OUT_DIR; anyhow's build script compiles a probe that fails. Projects in other directories, on one CARGO_HOME
 // backed by the loopback registry, share one cache.
 
 import assert from "node:assert/strict";
@@ -51,13 +51,15 @@ Deno.test("a -sys crate's build-script run is served to another project", async 
     const buildEnv = { ...warmupEnv({ cacheDir, cargoHome, log }), ...env };
     const result = await runCargo(["build", "-vv"], { cwd: project, env: buildEnv });
     assert.equal(result.code, 0, result.stderr);
+    const entries = await readDispatchLog(log);
     return {
+      entries,
+      run: cmathRun(entries),
       project,
       env: buildEnv,
       stderr: result.stderr,
       // Cargo prints a build script's output to its stdout under -vv.
       stdout: result.stdout,
-      run: cmathRun(await readDispatchLog(log)),
       printed: await runBinary(join(project, "target/debug/csys")),
     };
   };
@@ -66,6 +68,10 @@ Deno.test("a -sys crate's build-script run is served to another project", async 
     const first = await build();
     await t.step("the first build runs the script and stores the run", () => {
       assert.equal(first.run?.outcome, "miss", JSON.stringify(first.run));
+      const probe = first.entries.find((entry) =>
+        entry.crate === "anyhow" && entry.kind === "check"
+      );
+      assert.equal(probe?.reason, "compile failed", JSON.stringify(probe));
       assert.equal(first.run?.reason, undefined);
       assert.match(first.printed, /^csys 42 \d+ weight-20 true\n$/);
     });
@@ -96,6 +102,13 @@ Deno.test("a -sys crate's build-script run is served to another project", async 
     await t.step("a changed CFLAGS or rerun-if-env-changed variable runs the script", async () => {
       const flags = await build({ CFLAGS: "-DCMATH_EXTRA=1" });
       assert.equal(flags.run?.outcome, "miss");
+      // anyhow's run is keyed on CFLAGS too: it runs again, and its failing probe is replayed.
+      const probe = flags.entries.find((entry) =>
+        entry.crate === "anyhow" && entry.kind === "check"
+      );
+      assert.equal(probe?.outcome, "hit", JSON.stringify(probe));
+      assert.equal(probe?.reason, "failed probe");
+      assert.equal(flags.printed, first.printed);
       const weight = await build({ CMATH_SYS_WEIGHT: "25" });
       assert.equal(weight.run?.outcome, "miss");
       assert.match(weight.run?.reason ?? "", /environment changed: CMATH_SYS_WEIGHT/);

@@ -58,6 +58,11 @@ export interface BundleMeta {
   compileMs: number;
   createdAt: string;
   /**
+   * Set for a compile that failed deterministically (a build script's probe): it has no outputs,
+   * and a hit replays its diagnostics with this exit code (src/dispatch/failed_probe.ts).
+   */
+  exitCode?: number;
+  /**
    * Older variants of the same key (other inputs, stored under their own slots), newest first;
    * see src/dispatch/variants.ts.
    */
@@ -203,6 +208,12 @@ export async function openBundle(
     !records.every((record) => Array.isArray(record.sources) && Array.isArray(record.envDeps))
   ) {
     throw new BundleError("Bundle meta.json has malformed input records");
+  }
+  if (
+    meta.exitCode !== undefined &&
+    !(Number.isInteger(meta.exitCode) && meta.exitCode >= 1 && meta.exitCode <= 255)
+  ) {
+    throw new BundleError(`Bundle meta.json has a bad exit code ${meta.exitCode}`);
   }
   const files = new Map<OutputRole, Uint8Array>();
   for (const output of meta.outputs ?? []) {

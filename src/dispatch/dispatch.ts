@@ -21,7 +21,8 @@ import { runRustcPassthrough, runRustcRecorded, type RustcRun } from "./run_rust
 import { serveHit } from "./serve_hit.ts";
 import { type Cache, CacheSession } from "./session.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { storeCompiled } from "./store_miss.ts";
+import { storeCompiled, storeFailure } from "./store_miss.ts";
+import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 import { installReplayer } from "./replayer.ts";
@@ -128,8 +129,8 @@ async function dispatchThroughCache(
     installReplayer(unit, cache.dir);
     if (unit.fromWorkspace) cache.count({ workspace_hits: 1 });
     await cache.endRequest();
-    log({ ...logUnit, outcome: "hit" });
-    return 0;
+    log({ ...logUnit, outcome: "hit", ...(lookup.exitCode ? { reason: "failed probe" } : {}) });
+    return lookup.exitCode ?? 0;
   }
   // The cache's own writes are done before rustc runs: a dependent keys on them.
   await cache.endRequest();
@@ -148,6 +149,12 @@ async function dispatchThroughCache(
     ...(run.code ? { reason: "compile failed" } : {}),
   });
   cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) });
+  if (run.code !== 0 && isDeterministicProbeFailure(unit, run)) {
+    await cache.using(
+      unit.key,
+      () => cache.storing(unit.key, storeFailure(unit, run, cache, request)),
+    );
+  }
   if (run.code === 0) {
     // Not evicted between its bundle and its unpacked mirror.
     const stored = realBinary === undefined ? unit : {

@@ -20,7 +20,10 @@ import { warnOncePerBuild } from "./warn_once.ts";
 
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =
-  | { served: true }
+  | {
+    served: true; /** Set when a failed probe was replayed (failed_probe.ts). */
+    exitCode?: number;
+  }
   | { served: false; reason?: string; stale?: true };
 
 /** An entry as read from one slot of the store: from its unpacked mirror, or its bundle. */
@@ -120,6 +123,14 @@ async function restoreEntry(
 ): Promise<HitOutcome> {
   const { phases } = request;
   const { content, bundle, slot } = entry;
+  if (content.meta.exitCode !== undefined) {
+    // A failed probe: nothing to restore, its diagnostics and exit code to replay.
+    await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
+    await writeText(request.stderr, fromTemplate(content.stderr, unit.roots));
+    cache.recordHit(slot, request);
+    cache.count({ hits: 1, failed_probe_hits: 1 });
+    return { served: true, exitCode: content.meta.exitCode };
+  }
   try {
     await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {

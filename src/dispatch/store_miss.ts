@@ -26,6 +26,7 @@ import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
 import { variantIdOf, variantKeyOf, variantsAfter } from "./variants.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import { failureInputs } from "./failed_probe.ts";
 
 /**
  * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
@@ -60,6 +61,46 @@ export async function storeCompiled(
       request,
       "store",
       `cannot store ${unit.crate} ${unit.version} in the cache: ${errorMessage(error)}`,
+    );
+    cache.count({ store_errors: 1 });
+  }
+}
+
+/**
+ * Stores a compile that failed deterministically (see failed_probe.ts): no outputs, its
+ * diagnostics and exit code, and the probe file among its recorded inputs.
+ */
+export async function storeFailure(
+  unit: Unit,
+  run: RustcRun,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<void> {
+  try {
+    const meta: BundleMeta = {
+      format: 1,
+      key: unit.key,
+      crate: unit.crate,
+      version: unit.version,
+      kind: unitKindOf(unit.args),
+      outputs: [],
+      ...failureInputs(unit, cache.memo),
+      compileMs: Math.round(run.elapsedMs),
+      createdAt: new Date().toISOString(),
+      exitCode: run.code,
+    };
+    const bytes = await packBundle({
+      meta,
+      files: new Map(),
+      stdout: toTemplate(run.stdout, unit.roots),
+      stderr: toTemplate(withoutBuildEnvironmentNoise(run.stderr), unit.roots),
+    }, { compressionLevel: cache.compressionLevel, signingKey: cache.signingKey });
+    await cache.put(unit.key, bytes, rowOf(unit, meta, bytes.length), request);
+  } catch (error) {
+    warnOncePerBuild(
+      request,
+      "store",
+      `cannot store ${unit.crate} ${unit.version}'s failed probe: ${errorMessage(error)}`,
     );
     cache.count({ store_errors: 1 });
   }
