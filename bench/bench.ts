@@ -4,6 +4,7 @@
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
 //                                       [--only plain,warm] [--repeat 3] [--tier-one]
 //                                       [--latency-rounds 7] [--skip-next-commit]
+//                                       [--skip-c-build]
 //
 // --tier-one adds the cost of `init --tier=1` next to plain cargo building the same crates.
 
@@ -14,6 +15,7 @@ import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
 import { measureNextCommit, type NextCommitRow, nextCommitTable } from "./next_commit.ts";
+import { type CBuildRow, cBuildTable, measureCBuild } from "./c_build.ts";
 import { errorMessage } from "../src/error_message.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
       "latency-rounds": { type: "string", default: "7" },
       // Leaves the next-commit table (workspace caching, bench/next_commit.ts) out.
       "skip-next-commit": { type: "boolean", default: false },
+      // Leaves the slow C build-script table (build-script runs, bench/c_build.ts) out.
+      "skip-c-build": { type: "boolean", default: false },
     },
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
@@ -78,6 +82,11 @@ async function main(): Promise<void> {
     nextCommit = await measureNextCommit(scratch.path, cargoHome);
     console.log(`\n${nextCommitTable(nextCommit)}`);
   }
+  let cBuild: CBuildRow[] | undefined;
+  if (!values["skip-c-build"]) {
+    cBuild = await measureCBuild(scratch.path);
+    console.log(`\n${cBuildTable(cBuild)}`);
+  }
   let tierOne: TierOneResult | undefined;
   if (values["tier-one"]) {
     tierOne = await measureTierOne(scratch.path, cargoHome);
@@ -96,6 +105,7 @@ async function main(): Promise<void> {
       ...(tierOne ? { tierOne } : {}),
       ...(hitLatency ? { hitLatency } : {}),
       ...(nextCommit ? { nextCommit } : {}),
+      ...(cBuild ? { cBuild } : {}),
     };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   }
