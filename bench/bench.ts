@@ -14,8 +14,9 @@ import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/
 import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
-import { measureNextCommit, type NextCommitRow, nextCommitTable } from "./next_commit.ts";
-import { type CBuildRow, cBuildTable, measureCBuild } from "./c_build.ts";
+import { measureNextCommit, nextCommitTable } from "./next_commit.ts";
+import type { CaseResult } from "./case_table.ts";
+import { cBuildTable, measureCBuild } from "./c_build.ts";
 import { errorMessage } from "../src/error_message.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
@@ -77,12 +78,12 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${latency.p50} | ${latency.p90} | ${latency.count} |`);
     }
   }
-  let nextCommit: NextCommitRow[] | undefined;
+  let nextCommit: CaseResult[] | undefined;
   if (!values["skip-next-commit"]) {
     nextCommit = await measureNextCommit(scratch.path, cargoHome);
     console.log(`\n${nextCommitTable(nextCommit)}`);
   }
-  let cBuild: CBuildRow[] | undefined;
+  let cBuild: CaseResult[] | undefined;
   if (!values["skip-c-build"]) {
     cBuild = await measureCBuild(scratch.path);
     console.log(`\n${cBuildTable(cBuild)}`);

@@ -4,34 +4,14 @@
 // cargo, sccache and cargo-warmup, each warmed by a sibling copy; every build is a fresh copy.
 
 import { join } from "node:path";
-import {
-  copyFixture,
-  readDispatchLog,
-  removeAll,
-  runCargo,
-  stopDaemonsUnder,
-} from "../tests/_harness.ts";
+import { copyFixture, readDispatchLog, runCargo } from "../tests/_harness.ts";
+import { type CaseResult, type CaseRow, caseTable, measureCase } from "./case_table.ts";
 import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
-import {
-  type BenchContext,
-  build,
-  type Measurement,
-  sccacheBuild,
-  warmupBuild,
-  withSccache,
-} from "./ways.ts";
+import { type BenchContext, build, sccacheBuild, warmupBuild, withSccache } from "./ways.ts";
 
 const FIXTURE = "csys";
 /** Generated C functions: a C build of a few seconds on the 2-core machine, like onig_sys's. */
 const WEIGHT = { CMATH_SYS_WEIGHT: "600" };
-
-/** One row of the table. */
-export interface CBuildRow {
-  id: string;
-  label: string;
-  seconds: number;
-  details?: Record<string, unknown>;
-}
 
 /** The registry's lockfile of the fixture, written by the untimed fetch. */
 let lockfile = "";
@@ -43,9 +23,7 @@ async function copy(context: BenchContext, name: string): Promise<string> {
   return dir;
 }
 
-type Measure = (context: BenchContext) => Promise<Measurement>;
-
-const ROWS: Array<{ id: string; label: string; measure: Measure }> = [
+const ROWS: CaseRow[] = [
   {
     id: "floor",
     label: "floor: only csys compiles",
@@ -98,7 +76,7 @@ const ROWS: Array<{ id: string; label: string; measure: Measure }> = [
 ];
 
 /** Measures every row once, each in its own directory under `scratch`. */
-export async function measureCBuild(scratch: string): Promise<CBuildRow[]> {
+export async function measureCBuild(scratch: string): Promise<CaseResult[]> {
   await using registry = await startSparseRegistry();
   const cargoHome = await createRegistryCargoHome(join(scratch, "c-build-home"), registry.indexUrl);
   // Fetched once, untimed: every row then has the sources at hand, as the floor does.
@@ -107,37 +85,13 @@ export async function measureCBuild(scratch: string): Promise<CBuildRow[]> {
   const fetched = await runCargo(["fetch"], { cwd: fetchDir, env: { CARGO_HOME: cargoHome } });
   if (fetched.code !== 0) throw new Error(`Cannot fetch csys's crates: ${fetched.stderr}`);
   lockfile = await Deno.readTextFile(join(fetchDir, "Cargo.lock"));
-  const rows: CBuildRow[] = [];
-  for (const row of ROWS) {
-    const work = join(scratch, `c-build-${row.id}`);
-    await Deno.mkdir(work, { recursive: true });
-    try {
-      const measured = await row.measure({ fixture: FIXTURE, work, cargoHome });
-      console.error(`c build ${row.id}: ${measured.seconds.toFixed(2)} s`);
-      rows.push({ id: row.id, label: row.label, ...measured });
-    } finally {
-      await stopDaemonsUnder(work);
-      await removeAll(work);
-    }
-  }
-  return rows;
+  return await measureCase("c-build", ROWS, { scratch, fixture: FIXTURE, cargoHome });
 }
 
-/** The rows as a Markdown table, against the floor (and cargo-warmup against sccache). */
-export function cBuildTable(rows: CBuildRow[]): string {
-  const seconds = (id: string) => rows.find((row) => row.id === id)?.seconds;
-  const floor = seconds("floor");
-  const sccache = seconds("sccache");
-  const lines = rows.map((row) => {
-    const ratios = [
-      floor && row.id !== "floor" ? `${(row.seconds / floor).toFixed(2)}× floor` : "",
-      sccache && row.id === "warm" ? `${(row.seconds / sccache).toFixed(2)}× sccache` : "",
-    ].filter(Boolean);
-    return `| ${row.label} | ${row.seconds.toFixed(2)} | ${ratios.join(", ")} |`;
-  });
-  return [
-    `| slow C build script (${FIXTURE} on cmath-sys, ${WEIGHT.CMATH_SYS_WEIGHT} C functions) | s | ratio |`,
-    "| --- | --- | --- |",
-    ...lines,
-  ].join("\n");
+/** The rows as a Markdown table. */
+export function cBuildTable(results: CaseResult[]): string {
+  return caseTable(
+    `slow C build script (${FIXTURE} on cmath-sys, ${WEIGHT.CMATH_SYS_WEIGHT} C functions)`,
+    results,
+  );
 }

@@ -5,11 +5,11 @@
 // and cargo-warmup, each warmed by the previous commit. Every build is non-incremental, as in CI.
 
 import { join } from "node:path";
-import { readDispatchLog, removeAll, stopDaemonsUnder } from "../tests/_harness.ts";
+import { readDispatchLog } from "../tests/_harness.ts";
+import { type CaseResult, type CaseRow, caseTable, measureCase } from "./case_table.ts";
 import {
   type BenchContext,
   build,
-  type Measurement,
   project,
   sccacheBuild,
   warmupBuild,
@@ -20,14 +20,6 @@ const FIXTURE = "chain";
 const NON_INCREMENTAL = { CARGO_INCREMENTAL: "0" };
 /** The crates the edit recompiles: the edited library and the binary above it. */
 const RECOMPILED = ["report", "app"];
-
-/** One row of the next-commit table. */
-export interface NextCommitRow {
-  id: string;
-  label: string;
-  seconds: number;
-  details?: Record<string, unknown>;
-}
 
 /** The next commit's change: one line of the leaf library. */
 async function editLeaf(dir: string): Promise<void> {
@@ -43,9 +35,7 @@ async function nextCommit(context: BenchContext): Promise<string> {
   return dir;
 }
 
-type Measure = (context: BenchContext) => Promise<Measurement>;
-
-const ROWS: Array<{ id: string; label: string; measure: Measure }> = [
+const ROWS: CaseRow[] = [
   {
     id: "floor",
     label: "floor: only the edited crate and its dependents compile",
@@ -113,41 +103,11 @@ const ROWS: Array<{ id: string; label: string; measure: Measure }> = [
 ];
 
 /** Measures every row once, each in its own directory under `scratch`. */
-export async function measureNextCommit(
-  scratch: string,
-  cargoHome: string,
-): Promise<NextCommitRow[]> {
-  const rows: NextCommitRow[] = [];
-  for (const row of ROWS) {
-    const work = join(scratch, `next-commit-${row.id}`);
-    await Deno.mkdir(work, { recursive: true });
-    try {
-      const measured = await row.measure({ fixture: FIXTURE, work, cargoHome });
-      console.error(`next commit ${row.id}: ${measured.seconds.toFixed(2)} s`);
-      rows.push({ id: row.id, label: row.label, ...measured });
-    } finally {
-      await stopDaemonsUnder(work);
-      await removeAll(work);
-    }
-  }
-  return rows;
+export function measureNextCommit(scratch: string, cargoHome: string): Promise<CaseResult[]> {
+  return measureCase("next-commit", ROWS, { scratch, fixture: FIXTURE, cargoHome });
 }
 
-/** The rows as a Markdown table, each against the floor (and cargo-warmup against sccache). */
-export function nextCommitTable(rows: NextCommitRow[]): string {
-  const seconds = (id: string) => rows.find((row) => row.id === id)?.seconds;
-  const floor = seconds("floor");
-  const sccache = seconds("sccache");
-  const lines = rows.map((row) => {
-    const ratios = [
-      floor && row.id !== "floor" ? `${(row.seconds / floor).toFixed(2)}× floor` : "",
-      sccache && row.id === "warm" ? `${(row.seconds / sccache).toFixed(2)}× sccache` : "",
-    ].filter(Boolean);
-    return `| ${row.label} | ${row.seconds.toFixed(2)} | ${ratios.join(", ")} |`;
-  });
-  return [
-    `| next commit (${FIXTURE} fixture, leaf edited, fresh checkout) | s | ratio |`,
-    "| --- | --- | --- |",
-    ...lines,
-  ].join("\n");
+/** The rows as a Markdown table. */
+export function nextCommitTable(results: CaseResult[]): string {
+  return caseTable(`next commit (${FIXTURE} fixture, leaf edited, fresh checkout)`, results);
 }

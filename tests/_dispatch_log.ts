@@ -43,6 +43,22 @@ export async function readDispatchLog(path: string): Promise<DispatchLogEntry[]>
 }
 
 /**
+ * Registry units compiled instead of served. Build scripts such as anyhow's and thiserror's
+ * probe the compiler by compiling a test file through RUSTC_WRAPPER; a probe that is meant to
+ * fail is logged as a failed `check` compile and is no unit of the build.
+ *
+ * @example
+ * ```ts ignore
+ * assert.deepEqual(registryMisses(await readDispatchLog(log)), []);
+ * ```
+ */
+export function registryMisses(entries: DispatchLogEntry[]): DispatchLogEntry[] {
+  return entries.filter((entry) =>
+    entry.outcome === "miss" && !(entry.kind === "check" && entry.reason === "compile failed")
+  );
+}
+
+/**
  * Counts the entries per outcome, optionally only those matching `filter`.
  *
  * @example

@@ -10,8 +10,8 @@ import {
   copyFixture,
   countOutcomes,
   createCargoHome,
-  type DispatchLogEntry,
   readDispatchLog,
+  registryMisses,
   runCargo,
   runWarmup,
   tempDir,
@@ -19,16 +19,6 @@ import {
 } from "./_harness.ts";
 import { warmupStatusLines } from "../src/warm/background.ts";
 import { readWarmState } from "../src/warm/progress.ts";
-
-/**
- * Registry units compiled instead of served. Build scripts such as anyhow's and thiserror's
- * probe the compiler by compiling a test file through RUSTC_WRAPPER; a probe that is meant to
- * fail is logged as a failed `check` compile and is no unit of the build.
- */
-const registryMisses = (entries: DispatchLogEntry[]) =>
-  entries.filter((entry) =>
-    entry.outcome === "miss" && !(entry.kind === "check" && entry.reason === "compile failed")
-  );
 
 async function runBinary(path: string): Promise<string> {
   const output = await new Deno.Command(path, { stdin: "null" }).output();

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import {
   copyFixture,
   createCargoHome,
-  type DispatchLogEntry,
   readDispatchLog,
+  registryMisses,
   runBinary,
   runCargo,
   runOldCargo,
@@ -21,12 +21,6 @@ import {
 import { runtimeDirFor } from "./_daemons.ts";
 import { recordedProjects } from "../src/warm/project_graphs.ts";
 import { readWarmState } from "../src/warm/progress.ts";
-
-/** Registry units compiled instead of served (a build script's failing probe is no unit). */
-const registryMisses = (entries: DispatchLogEntry[]) =>
-  entries.filter((entry) =>
-    entry.outcome === "miss" && !(entry.kind === "check" && entry.reason === "compile failed")
-  );
 
 /** Waits until the background warm-up has finished; throws after `seconds`. */
 async function backgroundWarmupFinished(cacheDir: string, seconds: number) {
