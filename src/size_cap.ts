@@ -202,7 +202,9 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
     admitsHot(bytes) {
       if (knownBundles === undefined) {
         check(); // the first look tells what is on disk
-        return false;
+        // An explicit budget is known before the look: admit within it (the look trims what
+        // turns out to be over); a share of the bundles' bytes is not.
+        return options.hotSize !== undefined && hotAddedSinceLook + bytes <= options.hotSize;
       }
       return knownHot + hotAddedSinceLook + bytes <= hotBudget();
     },

@@ -43,9 +43,10 @@ export async function readDispatchLog(path: string): Promise<DispatchLogEntry[]>
 }
 
 /**
- * Registry units compiled instead of served. Build scripts such as anyhow's and thiserror's
- * probe the compiler by compiling a test file through RUSTC_WRAPPER; a probe that is meant to
- * fail is logged as a failed `check` compile and is no unit of the build.
+ * Registry units (rustc compiles) compiled instead of served. Build scripts such as anyhow's and
+ * thiserror's probe the compiler by compiling a test file through RUSTC_WRAPPER; a probe that is
+ * meant to fail is logged as a failed `check` compile and is no unit of the build. Build-script
+ * runs are not units either: tests/build_script_run_test.ts counts them.
  *
  * @example
  * ```ts ignore
@@ -54,7 +55,8 @@ export async function readDispatchLog(path: string): Promise<DispatchLogEntry[]>
  */
 export function registryMisses(entries: DispatchLogEntry[]): DispatchLogEntry[] {
   return entries.filter((entry) =>
-    entry.outcome === "miss" && !(entry.kind === "check" && entry.reason === "compile failed")
+    entry.outcome === "miss" && entry.kind !== "build-run" &&
+    !(entry.kind === "check" && entry.reason === "compile failed")
   );
 }
 

@@ -50,7 +50,10 @@ async function buildOn(
   };
 }
 
-/** Misses of the build's own units; a build script's failing compiler probe is not one. */
+/**
+ * Misses of the build's own units and build-script runs; a build script's failing compiler probe
+ * is not one.
+ */
 const unitMisses = (build: MachineBuild) =>
   build.entries.filter((entry) => entry.outcome === "miss" && entry.reason !== "compile failed");
 const describe = (entries: DispatchLogEntry[]) =>
@@ -73,7 +76,8 @@ Deno.test("machine B under another CARGO_HOME is served everything machine A com
 });
 
 // outdir-probe's library includes a file its build script generates from an environment
-// variable: a different file is a miss, and both variants stay served under the one key.
+// variable: a different value is a miss of the run and of the library, and both variants of each
+// stay served under their keys.
 Deno.test("a different generated file misses, and each variant is served again afterwards", async () => {
   await using dir = await tempDir();
   await using registry = await startSparseRegistry();
@@ -95,7 +99,13 @@ Deno.test("a different generated file misses, and each variant is served again a
 
   const bonjour = await build("b", "bonjour");
   assert.equal(bonjour.output, "bonjour, probed: true\n");
-  assert.deepEqual(unitMisses(bonjour).map((entry) => entry.crate), ["outdir-probe"]);
+  // The build script runs again (its rerun-if-env-changed variable differs), then the library.
+  assert.deepEqual(unitMisses(bonjour).map((entry) => `${entry.crate} ${entry.kind}`), [
+    "outdir-probe build-run",
+    "outdir-probe lib",
+  ]);
+  const probeRun = bonjour.entries.find((entry) => entry.kind === "build-run");
+  assert.match(probeRun?.reason ?? "", /environment changed: OUTDIR_PROBE_GREETING/);
   assert.match(probeLib(bonjour)[0]?.reason ?? "", /source changed: .*greeting\.rs/);
 
   for (const [machine, greeting] of [["c", undefined], ["d", "bonjour"]] as const) {

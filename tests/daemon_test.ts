@@ -40,8 +40,9 @@ async function workspace(cache: "empty" | "shared-warm") {
   return { dir, cacheDir, cargoHome, runtimeDir: runtimeDirFor(cacheDir), build };
 }
 
+/** Outcomes of the build's rustc units (build-script runs are counted apart). */
 const registryUnits = (entries: DispatchLogEntry[]) =>
-  countOutcomes(entries, (entry) => entry.key !== undefined);
+  countOutcomes(entries, (entry) => entry.key !== undefined && entry.kind !== "build-run");
 
 /** Waits until the daemon of `runtimeDir` runs (a build starts it without waiting for it). */
 async function daemonUp(runtimeDir: string): Promise<number> {

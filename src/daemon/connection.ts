@@ -92,7 +92,13 @@ export async function serveConnection(
       if (type === FRAME.stderr) deferred.keep(request.buildId, text);
       return Promise.resolve();
     });
-    for (const text of deferred.take(request.buildId)) void sendFrame(FRAME.stderr, text);
+    if (isBuildScriptRun(request)) {
+      request.warnings = {
+        write: (bytes) => Promise.resolve(deferred.keep(request.buildId, bytes)),
+      };
+    } else {
+      for (const text of deferred.take(request.buildId)) void sendFrame(FRAME.stderr, text);
+    }
     const runner: RustcRunner = {
       async passthrough() {
         await sendFrame(FRAME.runRustc);

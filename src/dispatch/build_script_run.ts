@@ -14,7 +14,14 @@
  */
 
 import { basename, resolve } from "node:path";
-import { BundleError, type BundleMeta, openBundle, packBundle } from "../bundle/bundle.ts";
+import {
+  type Bundle,
+  BundleError,
+  type BundleMeta,
+  openBundle,
+  packBundle,
+} from "../bundle/bundle.ts";
+import type { ArtefactRow } from "../index/index_db.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
@@ -28,7 +35,14 @@ import { runKeyOf, runRootsOf } from "./run_key.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import type { Cache, CacheSession } from "./session.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { whyInputsDiffer } from "./variants.ts";
+import {
+  matchingOlderVariant,
+  variantIdOf,
+  variantKeyOf,
+  variantsAfter,
+  whyInputsDiffer,
+} from "./variants.ts";
+import { keepAsVariant } from "./store_miss.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
@@ -129,7 +143,11 @@ async function runThroughCache(
   if (uncacheable === undefined && snapshot && "blob" in snapshot) {
     await cache.using(
       run.key,
-      () => cache.storing(run.key, storeRun(run, result, snapshot.blob, cache, request)),
+      () =>
+        cache.storing(
+          run.key,
+          storeRun(run, result, snapshot.blob, cache, request, lookup.stale === true),
+        ),
     );
   }
   await cache.endRequest();
@@ -179,43 +197,38 @@ async function prepareRun(
   };
 }
 
-/** The hit path: the stored run, its recorded inputs checked, OUT_DIR restored, output replayed. */
+/**
+ * The hit path: the stored run (or the older variant of it whose recorded inputs match), OUT_DIR
+ * restored, output replayed. Not served: why, and whether the key's slot held a stale run.
+ */
 async function serveRun(
   run: Run,
   cache: Cache,
   request: DispatchRequest,
-): Promise<{ served: boolean; reason?: string }> {
-  const bytes = await cache.get(run.key, request);
-  if (bytes === undefined) return { served: false };
-  let meta: BundleMeta;
-  let blob: Uint8Array | undefined;
-  let stdout: string;
-  let stderr: string;
-  try {
-    const bundle = await openBundle(bytes, run.key, { signingKey: cache.signingKey });
-    ({ meta, stdout, stderr } = bundle);
-    blob = bundle.files.get("out-dir");
-    if (meta.kind !== "build-run" || blob === undefined) {
-      throw new BundleError("not a build-script run");
-    }
-  } catch (error) {
-    if (!(error instanceof BundleError)) throw error;
-    warnOncePerBuild(
-      request,
-      `corrupt-${run.key}`,
-      `dropping a bad cache entry for ${run.crate} ${run.version}'s build script: ${error.message}`,
-    );
-    cache.count({ corrupt: 1 });
-    await cache.drop(run.key, request);
-    return { served: false, reason: "corrupt entry" };
+): Promise<{ served: boolean; reason?: string; stale?: true }> {
+  const newest = await readRun(run.key, run, cache, request);
+  if (newest === undefined || "corrupt" in newest) {
+    return newest === undefined ? { served: false } : { served: false, reason: "corrupt entry" };
   }
-  const stale = whyInputsDiffer(meta, { roots: run.roots, env: run.env, memo: cache.memo });
+  const context = { roots: run.roots, env: run.env, memo: cache.memo };
+  let entry = newest;
+  let stale = whyInputsDiffer(newest.meta, context);
+  const older = stale ? matchingOlderVariant(newest.meta, context) : undefined;
+  if (older) {
+    const slot = variantKeyOf(run.key, older.id);
+    const variant = await cache.using(slot, () => readRun(slot, run, cache, request));
+    // The list only says where to look: the stored run's own record decides.
+    if (variant && !("corrupt" in variant) && !whyInputsDiffer(variant.meta, context)) {
+      entry = variant;
+      stale = undefined;
+    }
+  }
   if (stale) {
     cache.count({ stale: 1 });
-    return { served: false, reason: stale };
+    return { served: false, reason: stale, stale: true };
   }
   try {
-    restoreOutDir(blob, run.outDir, run.roots);
+    restoreOutDir(entry.files.get("out-dir")!, run.outDir, run.roots);
   } catch (error) {
     warnOncePerBuild(
       request,
@@ -224,15 +237,43 @@ async function serveRun(
     );
     return { served: false, reason: "restore failed" };
   }
-  await writeText(request.stdout, fromTemplate(stdout, run.roots));
-  await writeText(request.stderr, fromTemplate(stderr, run.roots));
-  const compileMs = cache.recordHit(run.key, request) ?? meta.compileMs;
+  await writeText(request.stdout, fromTemplate(entry.stdout, run.roots));
+  await writeText(request.stderr, fromTemplate(entry.stderr, run.roots));
+  const compileMs = cache.recordHit(entry.slot, request) ?? entry.meta.compileMs;
   cache.count({
     hits: 1,
     run_hits: 1,
     saved_ms: Math.max(0, Math.round(compileMs - request.phases.elapsed())),
   });
   return { served: true };
+}
+
+/** The verified run in `slot` (signed for the run key), a corrupt one dropped, or undefined. */
+async function readRun(
+  slot: string,
+  run: Run,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<(Bundle & { slot: string }) | { corrupt: true } | undefined> {
+  const bytes = await cache.get(slot, request);
+  if (bytes === undefined) return undefined;
+  try {
+    const bundle = await openBundle(bytes, run.key, { signingKey: cache.signingKey });
+    if (bundle.meta.kind !== "build-run" || !bundle.files.has("out-dir")) {
+      throw new BundleError("not a build-script run");
+    }
+    return { ...bundle, slot };
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    warnOncePerBuild(
+      request,
+      `corrupt-${slot}`,
+      `dropping a bad cache entry for ${run.crate} ${run.version}'s build script: ${error.message}`,
+    );
+    cache.count({ corrupt: 1 });
+    await cache.drop(slot, request);
+    return { corrupt: true };
+  }
 }
 
 /**
@@ -248,13 +289,17 @@ function whyDirectivesUncacheable(stdout: string, run: Run): string | undefined 
   return undefined;
 }
 
-/** The miss path: records what the run declared it depends on and stores the run. */
+/**
+ * The miss path: records what the run declared it depends on and stores the run; with
+ * `replacesStale`, the run it replaces stays as an older variant (variants.ts).
+ */
 async function storeRun(
   run: Run,
   result: RustcRun,
   blob: Uint8Array,
   cache: Cache,
   request: DispatchRequest,
+  replacesStale: boolean,
 ): Promise<void> {
   try {
     const directives = [...result.stdout.matchAll(/^cargo::?(rerun-if-[\w-]+)=(.*)$/gm)];
@@ -287,27 +332,18 @@ async function storeRun(
       compileMs: Math.round(result.elapsedMs),
       createdAt: new Date().toISOString(),
     };
+    const displaced = replacesStale
+      ? await keepAsVariant(run.key, (stored, size) => rowOfRun(run, stored, size), cache, request)
+      : undefined;
+    const variants = variantsAfter(displaced, variantIdOf(meta));
+    if (variants.length > 0) meta.variants = variants;
     const bytes = await packBundle({
       meta,
       files: new Map([["out-dir", blob]]),
       stdout: toTemplate(result.stdout, run.roots),
       stderr: toTemplate(result.stderr, run.roots),
     }, { compressionLevel: cache.compressionLevel, signingKey: cache.signingKey });
-    await cache.put(run.key, bytes, {
-      key: run.key,
-      crate: run.crate,
-      version: run.version,
-      kind: "build-run",
-      crateTypes: "",
-      source: run.source,
-      features: Object.keys(run.env).filter((name) => name.startsWith("CARGO_FEATURE_"))
-        .map((name) => name.slice("CARGO_FEATURE_".length).toLowerCase()).sort().join(","),
-      profile: `opt-level=${run.env.OPT_LEVEL ?? "0"},debuginfo=${run.env.DEBUG ?? "false"}`,
-      target: run.env.TARGET ?? "",
-      rustc: run.rustcRelease,
-      size: bytes.length,
-      compileMs: meta.compileMs,
-    }, request);
+    await cache.put(run.key, bytes, rowOfRun(run, meta, bytes.length), request);
   } catch (error) {
     warnOncePerBuild(
       request,
@@ -316,6 +352,25 @@ async function storeRun(
     );
     cache.count({ store_errors: 1 });
   }
+}
+
+/** The index row of a stored run. */
+function rowOfRun(run: Run, meta: BundleMeta, size: number): ArtefactRow {
+  return {
+    key: run.key,
+    crate: run.crate,
+    version: run.version,
+    kind: "build-run",
+    crateTypes: "",
+    source: run.source,
+    features: Object.keys(run.env).filter((name) => name.startsWith("CARGO_FEATURE_"))
+      .map((name) => name.slice("CARGO_FEATURE_".length).toLowerCase()).sort().join(","),
+    profile: `opt-level=${run.env.OPT_LEVEL ?? "0"},debuginfo=${run.env.DEBUG ?? "false"}`,
+    target: run.env.TARGET ?? "",
+    rustc: run.rustcRelease,
+    size,
+    compileMs: meta.compileMs,
+  };
 }
 
 /** The file at `path`, or every file below it (as cargo watches a directory); none if absent. */

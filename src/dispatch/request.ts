@@ -30,6 +30,12 @@ export interface DispatchRequest {
   buildId: string;
   stdout: OutputSink;
   stderr: OutputSink;
+  /**
+   * Where the cache's own warnings go when they must not mix into `stderr`: a build script's
+   * stderr is the script's (cargo keeps it and shows it only on failure), so the daemon holds
+   * them for the build's next rustc call. Default: `stderr`.
+   */
+  warnings?: OutputSink;
   phases: PhaseClock;
   /** Who serves the call, for the dispatch log. */
   via: "daemon" | "in-process";

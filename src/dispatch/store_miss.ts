@@ -44,7 +44,9 @@ export async function storeCompiled(
   try {
     const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo);
     request.phases.done("collected");
-    const displaced = replacesStale ? await keepAsVariant(unit, cache, request) : undefined;
+    const displaced = replacesStale
+      ? await keepAsVariant(unit.key, (meta, size) => rowOf(unit, meta, size), cache, request)
+      : undefined;
     const variants = variantsAfter(displaced, variantIdOf(bundle.meta));
     if (variants.length > 0) bundle.meta.variants = variants;
     const bytes = await packBundle(bundle, {
@@ -107,26 +109,27 @@ export async function storeFailure(
 }
 
 /**
- * Moves the entry now in the key's slot (compiled from other inputs) to its own variant slot, so
- * that builds with those inputs still hit; resolves to its meta, or undefined when the slot holds
- * nothing usable by now.
+ * Moves the entry now in `key`'s slot (made from other inputs) to its own variant slot, so that
+ * builds with those inputs still hit; resolves to its meta, or undefined when the slot holds
+ * nothing usable by now. `rowFor` gives its index row.
  */
-async function keepAsVariant(
-  unit: Unit,
+export async function keepAsVariant(
+  key: string,
+  rowFor: (meta: BundleMeta, size: number) => ArtefactRow,
   cache: Cache,
   request: DispatchRequest,
 ): Promise<BundleMeta | undefined> {
-  const bytes = await cache.get(unit.key, request);
+  const bytes = await cache.get(key, request);
   if (bytes === undefined) return undefined;
   let current: Bundle;
   try {
-    current = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
+    current = await openBundle(bytes, key, { signingKey: cache.signingKey });
   } catch (error) {
     if (error instanceof BundleError) return undefined;
     throw error;
   }
-  const slot = variantKeyOf(unit.key, variantIdOf(current.meta));
-  await cache.put(slot, bytes, { ...rowOf(unit, current.meta, bytes.length), key: slot }, request);
+  const slot = variantKeyOf(key, variantIdOf(current.meta));
+  await cache.put(slot, bytes, { ...rowFor(current.meta, bytes.length), key: slot }, request);
   return current.meta;
 }
 

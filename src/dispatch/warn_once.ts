@@ -20,7 +20,8 @@ export function warnOncePerBuild(request: DispatchRequest, topic: string, messag
     if (error instanceof Deno.errors.AlreadyExists) return;
     // No marker could be written: better to repeat than to stay silent.
   }
-  void writeText(request.stderr, `warning: cargo-warmup: ${message}\n`).catch(() => {});
+  void writeText(request.warnings ?? request.stderr, `warning: cargo-warmup: ${message}\n`)
+    .catch(() => {});
 }
 
 /** Whether a call of this build already warned about `topic`. */
