@@ -104,7 +104,9 @@ Deno.test("a different generated file misses, and each variant is served again a
     "outdir-probe build-run",
     "outdir-probe lib",
   ]);
-  const probeRun = bonjour.entries.find((entry) => entry.kind === "build-run");
+  const probeRun = bonjour.entries.find((entry) =>
+    entry.kind === "build-run" && entry.crate === "outdir-probe"
+  );
   assert.match(probeRun?.reason ?? "", /environment changed: OUTDIR_PROBE_GREETING/);
   assert.match(probeLib(bonjour)[0]?.reason ?? "", /source changed: .*greeting\.rs/);
 

@@ -352,7 +352,11 @@ Deno.test({
     try {
       const first = await buildThroughCache(dir.path, "seed003", cacheDir);
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stderr, /warning: cargo-warmup: cannot store .*(No space|os error 28)/);
+      // Told once that the disk is full: by the first store, or the index, that meets it.
+      assert.match(
+        first.stderr,
+        /warning: cargo-warmup: (cannot store|cache index) .*(No space|os error 28|disk is full)/,
+      );
       const warnings = first.stderr.split("\n").filter((line) => line.includes("cargo-warmup:"));
       assert.ok(warnings.length <= 3, warnings.join("\n"));
       assert.match(await runBinary(join(first.project, "target/debug/template")), /status 200 OK/);
