@@ -105,13 +105,15 @@ export async function serveConnection(
         clientGone = true;
         return undefined;
       },
-      async compile() {
-        await sendFrame(FRAME.compileMiss);
-        return await readMissReport(reader, request.phases);
+      async compile(hold = false) {
+        await sendFrame(FRAME.compileMiss, hold ? "hold" : "");
+        const run = await readMissReport(reader, request.phases);
+        if (!hold) clientGone = true;
+        return run;
       },
       async compiled() {
-        // The client exits with its own code on any frame after its report.
-        await sendFrame(FRAME.served, "0");
+        // A held client exits with its own code on any frame after its report.
+        if (!clientGone) await sendFrame(FRAME.served, "0");
         clientGone = true;
       },
     };

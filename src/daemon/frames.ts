@@ -3,9 +3,9 @@
  * u32 payload length and the payload, in both directions over one Unix-socket connection.
  *
  * Client to daemon: `Q` the request (JSON: v, tag, argv, cwd, ppid, env); after a miss `o`
- * (rustc's stdout), `e` (its stderr) and `D` (JSON: code, ms), then it waits for any frame (or
- * the end of the stream) before it exits with rustc's code: the daemon may put a build script's
- * replayer in place, or read the OUT_DIR of a run, first. A build-script run (argv[0] is the
+ * (rustc's stdout), `e` (its stderr) and `D` (JSON: code, ms). When `M` said "hold", it then
+ * waits for any frame (or the end of the stream) before it exits with rustc's code: the daemon
+ * puts a build script's replayer in place, or reads the OUT_DIR of a run, first. A build-script run (argv[0] is the
  * real script, `warmup-real-build-script`) speaks the same protocol, the script in rustc's place. Or `W` alone: wait until the
  * daemon has nothing in flight (scripts and tests that read the cache right after a build).
  * Daemon to client: `O`/`E` bytes for the client's stdout/stderr, then one of `X` (served; ASCII

@@ -82,9 +82,9 @@ export async function dispatchRun(
   try {
     return await runThroughCache(session, request, {
       ...runner,
-      compile: () => {
+      compile: (hold) => {
         ran = true;
-        return runner.compile();
+        return runner.compile(hold);
       },
     });
   } catch (error) {
@@ -124,8 +124,8 @@ async function runThroughCache(
     return 0;
   }
   await cache.endRequest();
-  const result = await runner.compile();
-  // Read before the client goes: after that, cargo may start using OUT_DIR.
+  // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
+  const result = await runner.compile(true);
   const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
   await runner.compiled?.();
   const uncacheable = snapshot && "uncacheable" in snapshot

@@ -25,7 +25,7 @@ import { storeCompiled, storeFailure } from "./store_miss.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
-import { installReplayer } from "./replayer.ts";
+import { installReplayer, willReplay } from "./replayer.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
@@ -35,12 +35,12 @@ import { buildScriptInputs, whyWorkspaceUncached, workspaceSourceOf } from "./wo
 export interface RustcRunner {
   /** Runs rustc untouched (not cacheable); resolves to its exit code, if known. */
   passthrough(): Promise<number | undefined>;
-  /** Runs rustc, streaming its output to cargo and keeping a copy to store. */
-  compile(): Promise<RustcRun>;
   /**
-   * After {@linkcode compile}: what rustc wrote is final, the caller may go (the daemon's client
-   * waits for this; storing happens after).
+   * Runs rustc, streaming its output to cargo and keeping a copy to store. With `hold`, the
+   * daemon's client waits after it (until {@linkcode compiled}) before cargo hears it finished.
    */
+  compile(hold?: boolean): Promise<RustcRun>;
+  /** After a held {@linkcode compile}: what rustc wrote is final, the client may go. */
   compiled?(): Promise<void>;
 }
 
@@ -73,10 +73,10 @@ export async function dispatch(
   let compiled = false;
   try {
     return await dispatchThroughCache(session, request, {
-      passthrough: runner.passthrough,
-      compile: () => {
+      ...runner,
+      compile: (hold) => {
         compiled = true;
-        return runner.compile();
+        return runner.compile(hold);
       },
     });
   } catch (error) {
@@ -136,7 +136,8 @@ async function dispatchThroughCache(
   await cache.endRequest();
   const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, config.autoRewarm);
   if (notice) warnOncePerBuild(request, "toolchain", notice.message);
-  const run = await runner.compile();
+  // A build script's client waits for its replayer; every other miss goes at once.
+  const run = await runner.compile(willReplay(unit, cache.dir));
   phases.done("compiled");
   // Before cargo runs a build script it just compiled: the run goes through the cache too.
   const realBinary = run.code === 0 ? installReplayer(unit, cache.dir) : undefined;

@@ -21,11 +21,10 @@ export const REAL_BUILD_SCRIPT = "warmup-real-build-script";
  */
 export function installReplayer(unit: Unit, cacheDir: string): string | undefined {
   const binary = unit.outputs.find((output) => output.role === "bin");
-  if (
-    binary === undefined || unit.fromWorkspace || !unit.args.crateName.startsWith("build_script_")
-  ) return undefined;
   const frontDoor = currentFrontDoor(cacheDir);
-  if (frontDoor === undefined) return undefined;
+  if (!willReplay(unit, cacheDir) || binary === undefined || frontDoor === undefined) {
+    return undefined;
+  }
   const real = join(dirname(binary.path), REAL_BUILD_SCRIPT);
   const temp = join(dirname(binary.path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
@@ -53,6 +52,12 @@ export function installReplayer(unit: Unit, cacheDir: string): string | undefine
     }
     return undefined;
   }
+}
+
+/** Whether {@linkcode installReplayer} would put a replayer in front of `unit`. */
+export function willReplay(unit: Unit, cacheDir: string): boolean {
+  return unit.outputs.some((output) => output.role === "bin") && !unit.fromWorkspace &&
+    unit.args.crateName.startsWith("build_script_") && currentFrontDoor(cacheDir) !== undefined;
 }
 
 /** The front door of this version, when it has been built. */

@@ -149,7 +149,7 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
                     exec_or_die(&mut rustc_command(args), &args[0].to_string_lossy())
                 }
                 // rustc announces the rmeta itself: only if the daemon has not.
-                b'M' if !relayed_rmeta => compile_miss(stream, args),
+                b'M' if !relayed_rmeta => compile_miss(stream, args, payload == b"hold"),
                 _ => break, // an answer out of place: the daemon is broken
             }
         }
@@ -159,10 +159,10 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
 }
 
 /// A miss: run rustc (or a build script), streaming its output as it comes (cargo pipelines on
-/// the rmeta notice), then hand its output and exit to the daemon and wait until the daemon lets
-/// go (it may put a replayer in front of a build script, or read OUT_DIR, first); it stores the
-/// bundle after we have exited.
-fn compile_miss(mut stream: UnixStream, args: &[OsString]) -> ! {
+/// the rmeta notice), then hand its output and exit to the daemon, which stores the bundle after
+/// we have exited. With `hold` (`M` said "hold"), wait until the daemon lets go first: it puts a
+/// replayer in front of a build script, or reads a run's OUT_DIR.
+fn compile_miss(mut stream: UnixStream, args: &[OsString], hold: bool) -> ! {
     let started = Instant::now();
     let mut child = match rustc_command(args)
         .stdout(Stdio::piped())
@@ -192,7 +192,7 @@ fn compile_miss(mut stream: UnixStream, args: &[OsString]) -> ! {
         .and_then(|_| write_frame(&mut stream, b'e', &stderr))
         .and_then(|_| write_frame(&mut stream, b'D', done.as_bytes()));
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    if reported.is_ok() {
+    if hold && reported.is_ok() {
         // Any frame, the end of the stream or the timeout: the outputs are final either way.
         let _ = read_frame(&mut stream);
     }
