@@ -26,7 +26,7 @@ import { cargoHomeOf } from "../config/cargo_home.ts";
 import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
 import { errorMessage } from "../error_message.ts";
-import type { RustcRunner } from "./dispatch.ts";
+import { type RustcRunner, withoutCacheOnFault } from "./dispatch.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
@@ -44,6 +44,7 @@ import {
 } from "./variants.ts";
 import { keepAsVariant } from "./store_miss.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
+import { filesUnder } from "./files_under.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
@@ -73,26 +74,17 @@ interface Run {
  * runs the real script there) and stores it. Resolves to the exit code. A fault of the cache
  * runs the real script.
  */
-export async function dispatchRun(
+export function dispatchRun(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  let ran = false;
-  try {
-    return await runThroughCache(session, request, {
-      ...runner,
-      compile: (hold) => {
-        ran = true;
-        return runner.compile(hold);
-      },
-    });
-  } catch (error) {
-    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    warnOncePerBuild(request, "internal", `internal error, running the build script: ${detail}`);
-    if (ran) return undefined;
-    return await runner.passthrough();
-  }
+  return withoutCacheOnFault(
+    request,
+    runner,
+    "running the build script",
+    (guarded) => runThroughCache(session, request, guarded),
+  );
 }
 
 async function runThroughCache(
@@ -306,7 +298,7 @@ async function storeRun(
     const sources: BundleMeta["sources"] = [];
     for (const [, kind, value] of directives) {
       if (kind !== "rerun-if-changed") continue;
-      for (const file of watchedFiles(resolve(run.manifestDir, value!))) {
+      for (const file of filesUnder(resolve(run.manifestDir, value!), MAX_WATCHED_FILES)) {
         const path = toTemplate(file, run.roots);
         if (path.startsWith("/")) return; // a file of the machine: not cached
         sources.push({ path, digest: digestFile(file, cache.memo) });
@@ -371,25 +363,4 @@ function rowOfRun(run: Run, meta: BundleMeta, size: number): ArtefactRow {
     size,
     compileMs: meta.compileMs,
   };
-}
-
-/** The file at `path`, or every file below it (as cargo watches a directory); none if absent. */
-function watchedFiles(path: string): string[] {
-  const files: string[] = [];
-  const visit = (current: string) => {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(current);
-    } catch {
-      return; // cargo re-runs for a missing file each time; replaying that run is the same
-    }
-    if (!info.isDirectory) {
-      files.push(current);
-      if (files.length > MAX_WATCHED_FILES) throw new Error(`${path} has too many files`);
-      return;
-    }
-    for (const entry of Deno.readDirSync(current)) visit(`${current}/${entry.name}`);
-  };
-  visit(path);
-  return files.sort();
 }

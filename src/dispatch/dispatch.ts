@@ -65,25 +65,42 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
  * Runs one call through the cache: served, or compiled by `runner` and stored. Resolves to the
  * exit code (undefined when the runner could not tell it, i.e. the client ran rustc itself).
  */
-export async function dispatch(
+export function dispatch(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  let compiled = false;
+  return withoutCacheOnFault(
+    request,
+    runner,
+    "compiling without the cache",
+    (guarded) => dispatchThroughCache(session, request, guarded),
+  );
+}
+
+/**
+ * Runs `work` with `runner`; a bug or fault in the cache costs the cache, never the build: it
+ * warns (`fallback` says what happens instead) and runs the tool itself, unless it already ran.
+ */
+export async function withoutCacheOnFault(
+  request: DispatchRequest,
+  runner: RustcRunner,
+  fallback: string,
+  work: (runner: RustcRunner) => Promise<number | undefined>,
+): Promise<number | undefined> {
+  let ran = false;
   try {
-    return await dispatchThroughCache(session, request, {
+    return await work({
       ...runner,
       compile: (hold) => {
-        compiled = true;
+        ran = true;
         return runner.compile(hold);
       },
     });
   } catch (error) {
-    // A bug or fault in the cache must cost the cache, never the build.
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    warnOncePerBuild(request, "internal", `internal error, compiling without the cache: ${detail}`);
-    if (compiled) return undefined;
+    warnOncePerBuild(request, "internal", `internal error, ${fallback}: ${detail}`);
+    if (ran) return undefined;
     return await runner.passthrough();
   }
 }

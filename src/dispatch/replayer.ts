@@ -21,10 +21,8 @@ export const REAL_BUILD_SCRIPT = "warmup-real-build-script";
  */
 export function installReplayer(unit: Unit, cacheDir: string): string | undefined {
   const binary = unit.outputs.find((output) => output.role === "bin");
-  const frontDoor = currentFrontDoor(cacheDir);
-  if (!willReplay(unit, cacheDir) || binary === undefined || frontDoor === undefined) {
-    return undefined;
-  }
+  const frontDoor = replayerFor(unit, cacheDir);
+  if (binary === undefined || frontDoor === undefined) return undefined;
   const real = join(dirname(binary.path), REAL_BUILD_SCRIPT);
   const temp = join(dirname(binary.path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
@@ -56,12 +54,18 @@ export function installReplayer(unit: Unit, cacheDir: string): string | undefine
 
 /** Whether {@linkcode installReplayer} would put a replayer in front of `unit`. */
 export function willReplay(unit: Unit, cacheDir: string): boolean {
-  return unit.outputs.some((output) => output.role === "bin") && !unit.fromWorkspace &&
-    unit.args.crateName.startsWith("build_script_") && currentFrontDoor(cacheDir) !== undefined;
+  return replayerFor(unit, cacheDir) !== undefined;
 }
 
-/** The front door of this version, when it has been built. */
-function currentFrontDoor(cacheDir: string): string | undefined {
+/**
+ * The front door to copy in front of `unit`: only for a registry crate's build script (checked
+ * first, so that other units, every library hit, cost nothing here) and when a front door of
+ * this version is built.
+ */
+function replayerFor(unit: Unit, cacheDir: string): string | undefined {
+  const buildScript = !unit.fromWorkspace && unit.args.crateName.startsWith("build_script_") &&
+    unit.outputs.some((output) => output.role === "bin");
+  if (!buildScript) return undefined;
   const path = defaultFrontDoorPath(cacheDir);
   try {
     return Deno.readTextFileSync(`${path}.tag`) === versionTag() && Deno.statSync(path).isFile

@@ -9,6 +9,7 @@
 
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
+import { filesUnder } from "./files_under.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 
@@ -68,18 +69,18 @@ export function buildScriptInputs(
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   inputs.push(`directives\0${toTemplate(directives, roots)}`);
-  for (const file of filesUnder(outDirEnv)) {
+  for (const file of filesUnder(outDirEnv, MAX_WATCHED_FILES)) {
     inputs.push(`out-dir\0${relative(outDirEnv, file)}\0${digestFile(file, memo)}`);
   }
   const watched = watchedPaths(directives);
   if (!/^cargo::?rerun-if-(env-)?changed=/m.test(directives)) {
-    for (const file of filesUnder(manifestDir, isPackageFile)) {
+    for (const file of filesUnder(manifestDir, MAX_WATCHED_FILES, isPackageFile)) {
       inputs.push(`package\0${relative(manifestDir, file)}\0${digestFile(file, memo)}`);
     }
   }
   for (const watchedPath of watched) {
     const path = resolve(manifestDir, watchedPath);
-    for (const file of filesUnder(path)) {
+    for (const file of filesUnder(path, MAX_WATCHED_FILES)) {
       inputs.push(`watched\0${toTemplate(file, roots)}\0${digestFile(file, memo)}`);
     }
     // A watched path that does not exist yet must exist or not alike for a hit.
@@ -96,35 +97,6 @@ function watchedPaths(directives: string): string[] {
 /** Whether a directory entry of a package is one of its files: not build output, not hidden. */
 function isPackageFile(name: string): boolean {
   return name !== "target" && !name.startsWith(".");
-}
-
-/**
- * `path` itself when it is a file, else every file below it whose name (and whose directories'
- * names) `include` accepts, sorted; none when it is absent.
- */
-function filesUnder(path: string, include: (name: string) => boolean = () => true): string[] {
-  const files: string[] = [];
-  const visit = (current: string) => {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(current);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      throw error;
-    }
-    if (!info.isDirectory) {
-      files.push(current);
-      if (files.length > MAX_WATCHED_FILES) {
-        throw new Error(`${path} has over ${MAX_WATCHED_FILES} files`);
-      }
-      return;
-    }
-    for (const entry of Deno.readDirSync(current)) {
-      if (include(entry.name)) visit(join(current, entry.name));
-    }
-  };
-  visit(path);
-  return files.sort();
 }
 
 function exists(path: string): boolean {
