@@ -6,6 +6,7 @@
  */
 
 import { errorMessage } from "../src/error_message.ts";
+import { afterTimeout } from "./_timeout.ts";
 
 /** A reply: simple string, integer, bulk bytes, array, or `null` for a nil bulk or array. */
 export type RespValue = string | number | Uint8Array | null | RespValue[];
@@ -202,17 +203,6 @@ export class RespConnection {
     }
     for (const pending of this.#pending.splice(0)) pending.reject(error);
   }
-}
-
-/**
- * Calls `onTimeout` after `ms` unless cancelled. Built on `AbortSignal.timeout`: Deno's first
- * `setTimeout` loads its Node-compatible timers for ~5 ms, a tax on every rustc call.
- */
-function afterTimeout(ms: number, onTimeout: () => void): () => void {
-  const signal = AbortSignal.timeout(ms);
-  // While a listener is attached the timer keeps the process alive: cancelling removes it.
-  signal.addEventListener("abort", onTimeout, { once: true });
-  return () => signal.removeEventListener("abort", onTimeout);
 }
 
 function encodeCommand(args: (string | number | Uint8Array)[]): Uint8Array {

@@ -17,6 +17,7 @@ import {
   OUTPUT_ROLES,
   type OutputRole,
 } from "../src/bundle/bundle.ts";
+import { exists } from "../src/stat_checks.ts";
 
 const RECORD = "mirror.json";
 
@@ -153,14 +154,5 @@ function signatureOf(path: string): string | undefined {
     return statSignature(Deno.statSync(path));
   } catch {
     return undefined;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }

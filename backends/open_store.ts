@@ -1,13 +1,13 @@
 /**
- * Builds the configured store: local disk alone, or local disk in front of Redis or S3. A remote's
- * module is imported only when it is configured, and only when the local level first misses, so a
- * local hit loads nothing else.
+ * Builds the configured store levels: local disk alone, or local disk in front of Redis or S3. A
+ * remote's module is imported only when it is configured, and only when the local level first
+ * misses, so a local hit loads nothing else.
  * @module
  */
 
 import { join } from "node:path";
-import { createLocalStore, type LocalStore } from "./local.ts";
-import { createTieredStore, type LazyStore, type TieredStore } from "./tiered.ts";
+import { createLocalStore } from "./local.ts";
+import { createStoreLevels, type LazyStore, type StoreLevels } from "./levels.ts";
 import type { WarmupConfig } from "../src/config/config.ts";
 import { redactUrl } from "../src/redact_url.ts";
 
@@ -20,8 +20,8 @@ export interface OpenStoreOptions {
 }
 
 /**
- * The store `config` asks for: a local store, or a {@linkcode TieredStore} with the remote behind
- * it. Close it when done: that waits for remote writes still running.
+ * The levels `config` asks for: local disk, with the configured remote (if any) behind it. Close
+ * them when done: that waits for remote writes still running.
  *
  * @example
  * ```ts
@@ -37,11 +37,9 @@ export interface OpenStoreOptions {
 export function openStore(
   config: WarmupConfig,
   options: OpenStoreOptions = {},
-): LocalStore | TieredStore {
+): StoreLevels {
   const local = createLocalStore({ dir: config.dir });
-  const remote = remoteOf(config, options);
-  if (!remote) return local;
-  return createTieredStore(local, remote, {
+  return createStoreLevels(local, remoteOf(config, options), {
     readOnly: config.readOnly,
     outageFile: join(config.dir, "remote-outage.json"),
     ...(options.warn ? { warn: options.warn } : {}),

@@ -12,6 +12,7 @@ import { StoreUnavailableError } from "./store.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../src/error_message.ts";
+import { afterTimeout } from "./_timeout.ts";
 import { assertCacheKey, isCacheKey } from "./local_layout.ts";
 
 /** Static AWS credentials. */
@@ -334,18 +335,13 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 
 /** Aborts `controller` after `ms` unless cancelled; `fired` tells a timeout from other errors. */
 function arm(controller: AbortController, ms: number): { cancel(): void; readonly fired: boolean } {
-  const signal = AbortSignal.timeout(ms);
   let fired = false;
-  const onTimeout = () => {
+  const cancel = afterTimeout(ms, () => {
     fired = true;
     controller.abort();
-  };
-  // While a listener is attached the timer keeps the process alive: cancelling removes it.
-  signal.addEventListener("abort", onTimeout, { once: true });
+  });
   return {
-    cancel() {
-      signal.removeEventListener("abort", onTimeout);
-    },
+    cancel,
     get fired() {
       return fired;
     },

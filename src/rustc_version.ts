@@ -1,4 +1,8 @@
-/** Reading `rustc -vV`: the release and the host triple every part of the program asks for. @module */
+/**
+ * Asking rustc about itself (`-vV`, `--print`): the release and host triple every part of the
+ * program asks for, and the one way they all run such a query.
+ * @module
+ */
 
 /** What `rustc -vV` says about the compiler. */
 export interface RustcVersion {
@@ -37,14 +41,29 @@ export function parseRustcVersion(text: string): RustcVersion {
  */
 export async function queryRustcVersion(env: Record<string, string>): Promise<RustcVersion> {
   try {
-    const output = await new Deno.Command(env.RUSTC || "rustc", {
-      args: ["-vV"],
-      env,
-      clearEnv: true,
-      stdin: "null",
-    }).output();
-    return parseRustcVersion(new TextDecoder().decode(output.stdout));
+    return parseRustcVersion(await askRustc(env.RUSTC || "rustc", ["-vV"], env));
   } catch {
     return parseRustcVersion("");
   }
+}
+
+/**
+ * What `rustc` prints to stdout for a query (`-vV`, `--print sysroot`), run with exactly `env`
+ * (from `cwd`, where a rust-toolchain file may choose the toolchain); rejects when it fails.
+ */
+export async function askRustc(
+  rustc: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<string> {
+  const output = await new Deno.Command(rustc, {
+    args,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    ...(cwd === undefined ? {} : { cwd }),
+  }).output();
+  if (!output.success) throw new Error(`"${rustc} ${args.join(" ")}" failed`);
+  return new TextDecoder().decode(output.stdout);
 }

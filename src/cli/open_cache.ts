@@ -7,7 +7,6 @@
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
 import type { Store } from "../../backends/store.ts";
-import type { TieredStore } from "../../backends/tiered.ts";
 import { loadConfig, type WarmupConfig } from "../config/config.ts";
 
 /** The configured cache, opened for a manager command. */
@@ -25,22 +24,14 @@ export async function openManagedCache(
   env: Record<string, string> = Deno.env.toObject(),
 ): Promise<ManagedCache> {
   const { config } = await loadConfig({ env });
-  const store = await openStore(config, {
+  const levels = openStore(config, {
     warn: (message) => console.error(`warning: ${message}`),
   });
-  if (!isTiered(store)) return { config, local: store, close: () => store.close() };
-  const remote = "get" in store.remote ? store.remote : await store.remote.open();
+  const remote = await levels.openRemote();
   return {
     config,
-    local: store.local,
-    remote,
-    async close() {
-      await store.close();
-      await remote.close();
-    },
+    local: levels.local,
+    ...(remote ? { remote } : {}),
+    close: () => levels.close(),
   };
-}
-
-function isTiered(store: LocalStore | TieredStore): store is TieredStore {
-  return "local" in store && "remote" in store;
 }

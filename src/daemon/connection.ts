@@ -15,7 +15,7 @@ import {
   PhaseClock,
 } from "../dispatch/request.ts";
 import type { RustcRun } from "../dispatch/run_rustc.ts";
-import type { CacheSession } from "../dispatch/session.ts";
+import type { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
 

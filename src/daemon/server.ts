@@ -7,7 +7,7 @@
  */
 
 import { resolve } from "node:path";
-import { CacheSession } from "../dispatch/session.ts";
+import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import {

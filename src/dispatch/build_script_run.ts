@@ -14,14 +14,12 @@
  */
 
 import { basename, resolve } from "node:path";
-import {
-  type Bundle,
-  BundleError,
-  type BundleMeta,
-  openBundle,
-  packBundle,
-} from "../bundle/bundle.ts";
+import type { BundleMeta } from "../bundle/bundle.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
+import type { Cache } from "../cache/cache.ts";
+import { type EntryContent, lookup } from "../cache/lookup.ts";
+import type { CacheSession } from "../cache/session.ts";
+import { storeEntry } from "../cache/store_entry.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
@@ -33,16 +31,7 @@ import { type DispatchRequest, writeText } from "./request.ts";
 import { REAL_BUILD_SCRIPT } from "./replayer.ts";
 import { runKeyOf, runRootsOf } from "./run_key.ts";
 import type { RustcRun } from "./run_rustc.ts";
-import type { Cache, CacheSession } from "./session.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import {
-  matchingOlderVariant,
-  variantIdOf,
-  variantKeyOf,
-  variantsAfter,
-  whyInputsDiffer,
-} from "./variants.ts";
-import { keepAsVariant } from "./store_miss.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
@@ -153,11 +142,8 @@ async function prepareRun(
 ): Promise<{ run: Run; cache: Cache } | { reason: string }> {
   const { env } = request;
   const configured = await session.cacheFor(request);
-  if ("off" in configured) return { reason: "cache disabled" };
+  if ("reason" in configured) return { reason: configured.reason };
   const { cache } = configured;
-  if (env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true") {
-    return { reason: "cache disabled" };
-  }
   const outDir = env.OUT_DIR;
   const manifestDir = env.CARGO_MANIFEST_DIR;
   if (!outDir || !manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
@@ -190,37 +176,25 @@ async function prepareRun(
 }
 
 /**
- * The hit path: the stored run (or the older variant of it whose recorded inputs match), OUT_DIR
- * restored, output replayed. Not served: why, and whether the key's slot held a stale run.
+ * The hit path: the run whose recorded inputs match (cache/lookup.ts), OUT_DIR restored, output
+ * replayed. Not served: why, and whether the key's slot held a stale run.
  */
 async function serveRun(
   run: Run,
   cache: Cache,
   request: DispatchRequest,
 ): Promise<{ served: boolean; reason?: string; stale?: true }> {
-  const newest = await readRun(run.key, run, cache, request);
-  if (newest === undefined || "corrupt" in newest) {
-    return newest === undefined ? { served: false } : { served: false, reason: "corrupt entry" };
-  }
   const context = { roots: run.roots, env: run.env, memo: cache.memo };
-  let entry = newest;
-  let stale = whyInputsDiffer(newest.meta, context);
-  const older = stale ? matchingOlderVariant(newest.meta, context) : undefined;
-  if (older) {
-    const slot = variantKeyOf(run.key, older.id);
-    const variant = await cache.using(slot, () => readRun(slot, run, cache, request));
-    // The list only says where to look: the stored run's own record decides.
-    if (variant && !("corrupt" in variant) && !whyInputsDiffer(variant.meta, context)) {
-      entry = variant;
-      stale = undefined;
-    }
-  }
-  if (stale) {
-    cache.count({ stale: 1 });
-    return { served: false, reason: stale, stale: true };
-  }
+  const label = `${run.crate} ${run.version}'s build script`;
+  const { found, ...missed } = await lookup(
+    { key: run.key, label, context, refuse: notARun },
+    cache,
+    request,
+  );
+  if (!found) return { served: false, ...missed };
+  const { content, slot } = found;
   try {
-    restoreOutDir(entry.files.get("out-dir")!, run.outDir, run.roots);
+    restoreOutDir(content.files.get("out-dir") as Uint8Array, run.outDir, run.roots);
   } catch (error) {
     warnOncePerBuild(
       request,
@@ -229,9 +203,9 @@ async function serveRun(
     );
     return { served: false, reason: "restore failed" };
   }
-  await writeText(request.stdout, fromTemplate(entry.stdout, run.roots));
-  await writeText(request.stderr, fromTemplate(entry.stderr, run.roots));
-  const compileMs = cache.recordHit(entry.slot, request) ?? entry.meta.compileMs;
+  await writeText(request.stdout, fromTemplate(content.stdout, run.roots));
+  await writeText(request.stderr, fromTemplate(content.stderr, run.roots));
+  const compileMs = cache.recordHit(slot, request) ?? content.meta.compileMs;
   cache.count({
     hits: 1,
     run_hits: 1,
@@ -240,32 +214,12 @@ async function serveRun(
   return { served: true };
 }
 
-/** The verified run in `slot` (signed for the run key), a corrupt one dropped, or undefined. */
-async function readRun(
-  slot: string,
-  run: Run,
-  cache: Cache,
-  request: DispatchRequest,
-): Promise<(Bundle & { slot: string }) | { corrupt: true } | undefined> {
-  const bytes = await cache.get(slot, request);
-  if (bytes === undefined) return undefined;
-  try {
-    const bundle = await openBundle(bytes, run.key, { signingKey: cache.signingKey });
-    if (bundle.meta.kind !== "build-run" || !bundle.files.has("out-dir")) {
-      throw new BundleError("not a build-script run");
-    }
-    return { ...bundle, slot };
-  } catch (error) {
-    if (!(error instanceof BundleError)) throw error;
-    warnOncePerBuild(
-      request,
-      `corrupt-${slot}`,
-      `dropping a bad cache entry for ${run.crate} ${run.version}'s build script: ${error.message}`,
-    );
-    cache.count({ corrupt: 1 });
-    await cache.drop(slot, request);
-    return { corrupt: true };
-  }
+/** Why a stored entry is not a build-script run (runs are stored as bundles, never hot copies). */
+function notARun(content: EntryContent): string | undefined {
+  const outDir = content.files.get("out-dir");
+  return content.meta.kind === "build-run" && outDir instanceof Uint8Array
+    ? undefined
+    : "not a build-script run";
 }
 
 /**
@@ -285,7 +239,7 @@ function whyDirectivesUncacheable(stdout: string, run: Run): string | undefined 
  * The miss path: records what the run declared it depends on and stores the run; with
  * `replacesStale`, the run it replaces stays as an older variant (variants.ts).
  */
-async function storeRun(
+function storeRun(
   run: Run,
   result: RustcRun,
   blob: Uint8Array,
@@ -293,14 +247,14 @@ async function storeRun(
   request: DispatchRequest,
   replacesStale: boolean,
 ): Promise<void> {
-  try {
+  const collect = () => {
     const directives = [...result.stdout.matchAll(/^cargo::?(rerun-if-[\w-]+)=(.*)$/gm)];
     const sources: BundleMeta["sources"] = [];
     for (const [, kind, value] of directives) {
       if (kind !== "rerun-if-changed") continue;
       for (const file of filesUnder(resolve(run.manifestDir, value!), MAX_WATCHED_FILES)) {
         const path = toTemplate(file, run.roots);
-        if (path.startsWith("/")) return; // a file of the machine: not cached
+        if (path.startsWith("/")) return Promise.resolve(undefined); // a file of the machine
         sources.push({ path, digest: digestFile(file, cache.memo) });
       }
     }
@@ -324,26 +278,24 @@ async function storeRun(
       compileMs: Math.round(result.elapsedMs),
       createdAt: new Date().toISOString(),
     };
-    const displaced = replacesStale
-      ? await keepAsVariant(run.key, (stored, size) => rowOfRun(run, stored, size), cache, request)
-      : undefined;
-    const variants = variantsAfter(displaced, variantIdOf(meta));
-    if (variants.length > 0) meta.variants = variants;
-    const bytes = await packBundle({
+    return Promise.resolve({
       meta,
-      files: new Map([["out-dir", blob]]),
+      files: new Map([["out-dir", blob] as const]),
       stdout: toTemplate(result.stdout, run.roots),
       stderr: toTemplate(result.stderr, run.roots),
-    }, { compressionLevel: cache.compressionLevel, signingKey: cache.signingKey });
-    await cache.put(run.key, bytes, rowOfRun(run, meta, bytes.length), request);
-  } catch (error) {
-    warnOncePerBuild(
-      request,
-      "store",
-      `cannot store ${run.crate} ${run.version}'s build script run: ${errorMessage(error)}`,
-    );
-    cache.count({ store_errors: 1 });
-  }
+    });
+  };
+  return storeEntry(
+    {
+      key: run.key,
+      label: `${run.crate} ${run.version}'s build script run`,
+      collect,
+      rowOf: (meta, size) => rowOfRun(run, meta, size),
+      replacesStale,
+    },
+    cache,
+    request,
+  );
 }
 
 /** The index row of a stored run. */

@@ -19,7 +19,8 @@ import { parseRustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
 import { runRustcPassthrough, runRustcRecorded, type RustcRun } from "./run_rustc.ts";
 import { serveHit } from "./serve_hit.ts";
-import { type Cache, CacheSession } from "./session.ts";
+import type { Cache } from "../cache/cache.ts";
+import { CacheSession } from "../cache/session.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled, storeFailure } from "./store_miss.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
@@ -200,14 +201,8 @@ async function prepareUnit(
   if (!parsed.cacheable) return { reason: parsed.reason };
   const configured = await session.cacheFor(request);
   request.phases.done("configured");
-  if ("off" in configured) {
-    warnOncePerBuild(request, configured.off.topic, configured.off.warning);
-    return { reason: "cache disabled" };
-  }
+  if ("reason" in configured) return configured;
   const { cache, config } = configured;
-  if (env.CARGO_WARMUP_DISABLE === "1" || env.CARGO_WARMUP_DISABLE === "true") {
-    return { reason: "cache disabled", cache };
-  }
   const args = parsed.args;
   const manifestDir = env.CARGO_MANIFEST_DIR;
   if (!manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo", cache };

@@ -56,7 +56,7 @@ export interface RunKeyInputs {
 }
 
 /**
- * The run key and the recipe it hashes.
+ * The run key, and the release of the rustc the script probes (for the index).
  *
  * @example
  * ```ts ignore
@@ -65,7 +65,7 @@ export interface RunKeyInputs {
  */
 export async function runKeyOf(
   inputs: RunKeyInputs,
-): Promise<{ key: string; recipe: unknown; rustcRelease: string }> {
+): Promise<{ key: string; rustcRelease: string }> {
   const { env, roots } = inputs;
   const keyed = (pattern: RegExp) =>
     Object.entries(env)
@@ -88,7 +88,7 @@ export async function runKeyOf(
       compilerIdentity(override?.trim().split(/\s+/)[0] || tool!, env, inputs.memo)
     ),
   };
-  return { key: sha256Hex(JSON.stringify(recipe)), recipe, rustcRelease: rustc?.release ?? "" };
+  return { key: sha256Hex(JSON.stringify(recipe)), rustcRelease: rustc?.release ?? "" };
 }
 
 /**

@@ -8,7 +8,7 @@
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { sha256Hex, statSignature } from "../digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
-import { parseRustcVersion } from "../rustc_version.ts";
+import { askRustc, parseRustcVersion } from "../rustc_version.ts";
 
 /** Where identities are remembered between dispatcher runs (the index). */
 export interface RustcIdentityMemo {
@@ -41,9 +41,9 @@ export async function rustcIdentity(
   const remembered = probe === undefined ? undefined : memo?.lookup(probe);
   if (remembered) return remembered;
 
-  const versionText = await runText(rustc, ["-vV"], env);
+  const versionText = await askRustc(rustc, ["-vV"], env);
   const { host, release } = parseRustcVersion(versionText);
-  const sysroot = (await runText(rustc, ["--print", "sysroot"], env)).trim();
+  const sysroot = (await askRustc(rustc, ["--print", "sysroot"], env)).trim();
   const libraries: string[] = [];
   try {
     for await (const entry of Deno.readDir(join(sysroot, "lib", "rustlib", host, "lib"))) {
@@ -78,11 +78,4 @@ function resolveExecutable(program: string, pathList: string): string {
     }
   }
   return program;
-}
-
-async function runText(program: string, args: string[], env: Record<string, string>) {
-  const output = await new Deno.Command(program, { args, env, clearEnv: true, stdin: "null" })
-    .output();
-  if (!output.success) throw new Error(`"${program} ${args.join(" ")}" failed`);
-  return new TextDecoder().decode(output.stdout);
 }

@@ -1,21 +1,20 @@
 /**
- * The hit path: takes a cached entry from its unpacked mirror or its bundle, checks that the
- * sources, generated files and environment it was built from still match (or finds the variant
- * of the key that does), and writes its outputs under this build's names, announcing the `.rmeta`
- * to cargo as rustc would.
+ * The hit path of a crate compile: finds the entry whose sources, generated files and environment
+ * still match (cache/lookup.ts: its hot copy or bundle, or an older variant of the key), and
+ * writes its outputs under this build's names, announcing the `.rmeta` to cargo as rustc would.
  * @module
  */
 
 import { dirname, join } from "node:path";
-import { type Bundle, BundleError, openBundle, type OutputRole } from "../bundle/bundle.ts";
+import { BundleError } from "../bundle/bundle.ts";
 import { type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
+import type { Cache } from "../cache/cache.ts";
+import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { depInfoPath } from "./outputs.ts";
 import { fromTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
-import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
-import { matchingOlderVariant, variantKeyOf, whyInputsDiffer } from "./variants.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
@@ -26,97 +25,35 @@ export type HitOutcome =
   }
   | { served: false; reason?: string; stale?: true };
 
-/** An entry as read from one slot of the store: from its unpacked mirror, or its bundle. */
-interface StoredEntry {
-  slot: string;
-  content: RestorableContent;
-  /** The verified bundle, when the entry was not read from a mirror. */
-  bundle?: Bundle;
-}
-
 /**
- * Restores a hit: the key's newest entry, or an older variant of it, whose recorded inputs
- * (sources, generated files, environment) match this invocation. Resolves to served, or to why
- * nothing could be served: no reason when nothing was cached; a reason when an entry was
- * corrupt, stale (then flagged, so that the store keeps it as a variant) or could not be
- * restored.
+ * Restores a hit: the key's entry whose recorded inputs match this invocation (cache/lookup.ts).
+ * Resolves to served, or to why nothing could be served: no reason when nothing was cached; a
+ * reason when an entry was corrupt, stale (then flagged, so that the store keeps it as a variant)
+ * or could not be restored.
  */
 export async function serveHit(
   unit: Unit,
   cache: Cache,
   request: DispatchRequest,
 ): Promise<HitOutcome> {
-  const { phases } = request;
   const started = performance.now();
-  const newest = await readEntry(unit.key, unit, cache, request);
-  if (newest === undefined || "corrupt" in newest) {
-    return newest === undefined ? { served: false } : { served: false, reason: "corrupt entry" };
-  }
   const context = { roots: unit.roots, env: unit.env, memo: cache.memo };
-  let entry: StoredEntry = newest;
-  let staleReason = whyInputsDiffer(newest.content.meta, context);
-  const older = staleReason ? matchingOlderVariant(newest.content.meta, context) : undefined;
-  if (older) {
-    const slot = variantKeyOf(unit.key, older.id);
-    const variant = await cache.using(slot, () => readEntry(slot, unit, cache, request));
-    // The list only says where to look: the stored entry's own record decides.
-    if (variant && !("corrupt" in variant) && !whyInputsDiffer(variant.content.meta, context)) {
-      entry = variant;
-      staleReason = undefined;
-    }
-  }
-  phases.done("verified");
-  if (staleReason) {
-    cache.count({ stale: 1 });
-    return { served: false, reason: staleReason, stale: true };
-  }
-  const outcome = await cache.using(entry.slot, () => restoreEntry(entry, unit, cache, request));
+  const label = `${unit.crate} ${unit.version}`;
+  const { found, ...missed } = await lookup({ key: unit.key, label, context }, cache, request);
+  if (!found) return { served: false, ...missed };
+  const outcome = await cache.using(found.slot, () => restoreEntry(found, unit, cache, request));
   if (outcome.served) {
     // What a hit costs to read and write, from a hot copy or a bundle: `status` shows both.
-    const from = entry.bundle ? "bundle" : "hot";
+    const from = found.bundle ? "bundle" : "hot";
     const micros = Math.round((performance.now() - started) * 1000);
     cache.count({ [`hit_us_${from}`]: micros, [`hits_${from}`]: 1 });
   }
   return outcome;
 }
 
-/** Reads the entry in `slot`: its mirror if it has a valid one, else its verified bundle. */
-async function readEntry(
-  slot: string,
-  unit: Unit,
-  cache: Cache,
-  request: DispatchRequest,
-): Promise<StoredEntry | { corrupt: true } | undefined> {
-  const mirrored = cache.local.readMirror(slot, cache.signingKey !== undefined);
-  if (mirrored && mirrored.meta.key === unit.key) {
-    cache.local.touch(slot);
-    request.phases.done("unpacked");
-    return { slot, content: mirrored };
-  }
-  const bytes = await cache.get(slot, request);
-  request.phases.done("fetched");
-  if (bytes === undefined) return undefined;
-  try {
-    // A variant's bundle was signed for the key it is a variant of.
-    const bundle = await openBundle(bytes, unit.key, { signingKey: cache.signingKey });
-    request.phases.done("unpacked");
-    return { slot, content: bundle, bundle };
-  } catch (error) {
-    if (!(error instanceof BundleError)) throw error;
-    warnOncePerBuild(
-      request,
-      `corrupt-${slot}`,
-      `dropping a bad cache entry for ${unit.crate} ${unit.version}: ${error.message}`,
-    );
-    cache.count({ corrupt: 1 });
-    await cache.drop(slot, request);
-    return { corrupt: true };
-  }
-}
-
 /** Writes a matching entry's outputs for this build and counts the hit. */
 async function restoreEntry(
-  entry: StoredEntry,
+  entry: FoundEntry,
   unit: Unit,
   cache: Cache,
   request: DispatchRequest,
@@ -156,16 +93,13 @@ async function restoreEntry(
   return { served: true };
 }
 
-/** A cached compilation ready to restore: outputs as bytes (a bundle) or as files (a mirror). */
-type RestorableContent = Omit<Bundle, "files"> & { files: Map<OutputRole, Uint8Array | string> };
-
 /**
  * Writes a hit's files where this build expects them, in the order rustc would: the `.rmeta`
  * first, announced to cargo at once (the replayed stderr up to its artifact notification), so
  * that cargo starts dependent crates while the rlib is still being written.
  */
 async function restoreOutputs(
-  content: RestorableContent,
+  content: EntryContent,
   unit: Unit,
   memo: DigestMemo,
   request: DispatchRequest,

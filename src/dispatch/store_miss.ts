@@ -1,84 +1,64 @@
 /**
- * The miss path, after rustc ran: packs what it wrote into a bundle (and its unpacked mirror) and
- * stores it. In the daemon this runs after the client has exited, so cargo never waits on it.
+ * The miss path of a crate compile, after rustc ran: collects what it wrote (outputs, dep-info,
+ * the sources it read, its replayable output) into a bundle, stored through cache/store_entry.ts.
+ * In the daemon this runs after the client has exited, so cargo never waits on it.
  * @module
  */
 
 import { resolve } from "node:path";
-import {
-  type Bundle,
-  BundleError,
-  type BundleMeta,
-  openBundle,
-  packBundle,
-} from "../bundle/bundle.ts";
+import type { Bundle, BundleMeta } from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
-import { errorMessage } from "../error_message.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
+import type { Cache } from "../cache/cache.ts";
+import { storeEntry } from "../cache/store_entry.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath, type ExpectedOutput, unitKindOf } from "./outputs.ts";
 import { toTemplate } from "./path_roots.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";
-import type { Cache } from "./session.ts";
 import type { Unit } from "./unit.ts";
-import { variantIdOf, variantKeyOf, variantsAfter } from "./variants.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
 import { failureInputs } from "./failed_probe.ts";
 
 /**
  * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
- * and time) in the key's slot; a failure to store is a warning, never a failed build. With
- * `replacesStale` (the lookup found an entry there with other inputs), that entry stays, as an
- * older variant.
+ * and time) in the key's slot, with its hot copy; a failure to store is a warning, never a failed
+ * build. With `replacesStale` (the lookup found an entry there with other inputs), that entry
+ * stays, as an older variant.
  */
-export async function storeCompiled(
+export function storeCompiled(
   unit: Unit,
   run: RustcRun,
   cache: Cache,
   request: DispatchRequest,
   replacesStale = false,
 ): Promise<void> {
-  try {
-    const bundle = await bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo);
-    request.phases.done("collected");
-    const displaced = replacesStale
-      ? await keepAsVariant(unit.key, (meta, size) => rowOf(unit, meta, size), cache, request)
-      : undefined;
-    const variants = variantsAfter(displaced, variantIdOf(bundle.meta));
-    if (variants.length > 0) bundle.meta.variants = variants;
-    const bytes = await packBundle(bundle, {
-      compressionLevel: cache.compressionLevel,
-      signingKey: cache.signingKey,
-    });
-    request.phases.done("packed");
-    // The slot's mirror is of the entry this one replaces.
-    if (displaced) cache.local.removeMirror(unit.key);
-    await cache.put(unit.key, bytes, rowOf(unit, bundle.meta, bytes.length), request);
-    cache.mirror(unit.key, bundle, unit.outputs);
-  } catch (error) {
-    warnOncePerBuild(
-      request,
-      "store",
-      `cannot store ${unit.crate} ${unit.version} in the cache: ${errorMessage(error)}`,
-    );
-    cache.count({ store_errors: 1 });
-  }
+  return storeEntry(
+    {
+      key: unit.key,
+      label: `${unit.crate} ${unit.version}`,
+      collect: () => bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo),
+      rowOf: (meta, size) => rowOf(unit, meta, size),
+      replacesStale,
+      hotCopyFrom: unit.outputs,
+    },
+    cache,
+    request,
+  );
 }
 
 /**
  * Stores a compile that failed deterministically (see failed_probe.ts): no outputs, its
  * diagnostics and exit code, and the probe file among its recorded inputs.
  */
-export async function storeFailure(
+export function storeFailure(
   unit: Unit,
   run: RustcRun,
   cache: Cache,
   request: DispatchRequest,
 ): Promise<void> {
-  try {
+  const collect = () => {
     const meta: BundleMeta = {
       format: 1,
       key: unit.key,
@@ -91,46 +71,24 @@ export async function storeFailure(
       createdAt: new Date().toISOString(),
       exitCode: run.code,
     };
-    const bytes = await packBundle({
+    return Promise.resolve({
       meta,
       files: new Map(),
       stdout: toTemplate(run.stdout, unit.roots),
       stderr: toTemplate(withoutBuildEnvironmentNoise(run.stderr), unit.roots),
-    }, { compressionLevel: cache.compressionLevel, signingKey: cache.signingKey });
-    await cache.put(unit.key, bytes, rowOf(unit, meta, bytes.length), request);
-  } catch (error) {
-    warnOncePerBuild(
-      request,
-      "store",
-      `cannot store ${unit.crate} ${unit.version}'s failed probe: ${errorMessage(error)}`,
-    );
-    cache.count({ store_errors: 1 });
-  }
-}
-
-/**
- * Moves the entry now in `key`'s slot (made from other inputs) to its own variant slot, so that
- * builds with those inputs still hit; resolves to its meta, or undefined when the slot holds
- * nothing usable by now. `rowFor` gives its index row.
- */
-export async function keepAsVariant(
-  key: string,
-  rowFor: (meta: BundleMeta, size: number) => ArtefactRow,
-  cache: Cache,
-  request: DispatchRequest,
-): Promise<BundleMeta | undefined> {
-  const bytes = await cache.get(key, request);
-  if (bytes === undefined) return undefined;
-  let current: Bundle;
-  try {
-    current = await openBundle(bytes, key, { signingKey: cache.signingKey });
-  } catch (error) {
-    if (error instanceof BundleError) return undefined;
-    throw error;
-  }
-  const slot = variantKeyOf(key, variantIdOf(current.meta));
-  await cache.put(slot, bytes, { ...rowFor(current.meta, bytes.length), key: slot }, request);
-  return current.meta;
+    });
+  };
+  return storeEntry(
+    {
+      key: unit.key,
+      label: `${unit.crate} ${unit.version}'s failed probe`,
+      collect,
+      rowOf: (meta, size) => rowOf(unit, meta, size),
+      replacesStale: false,
+    },
+    cache,
+    request,
+  );
 }
 
 /** The index row of an entry of `unit`. */

@@ -27,10 +27,3 @@ export interface Unit {
   target: string;
   rustcRelease: string;
 }
-
-/** Whether rustc already ran for this invocation, and how it ended. */
-export interface RustcOutcome {
-  exitCode?: number;
-  /** How long rustc itself ran, so the log can tell the cache's own cost apart. */
-  rustcMs?: number;
-}

@@ -1,8 +1,9 @@
 /**
  * Faults that should be met once per cargo build, not once per crate. A build's calls may be
  * served by several processes (in-process dispatchers, the daemon), so "once" is a marker file
- * named after the request's build id; the same markers let later calls of the build skip a part
- * already found broken.
+ * named after the request's build (cargo's pid and when that process started, so that a reused
+ * pid is another build); the same markers let later calls of the build skip a part already found
+ * broken. Markers of builds long over are swept.
  * @module
  */
 
@@ -15,6 +16,7 @@ import { type DispatchRequest, writeText } from "./request.ts";
 export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {
   try {
     Deno.mkdirSync(markerDir(), { recursive: true, mode: 0o700 });
+    sweepOldMarkers();
     Deno.writeFileSync(markerPath(request.buildId, topic), new Uint8Array(0), { createNew: true });
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return;
@@ -40,5 +42,53 @@ function markerDir(): string {
 }
 
 function markerPath(buildId: string, topic: string): string {
-  return join(markerDir(), `warned-${sha256Hex(buildId + "\0" + topic).slice(0, 24)}`);
+  const build = `${buildId}\0${processStart(buildId)}`;
+  return join(markerDir(), `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
+}
+
+/** Builds' start times by build id: a build asks for its own many times. */
+const starts = new Map<string, string>();
+
+/**
+ * When the process `buildId` names (cargo's pid) started, in clock ticks since boot, from
+ * `/proc/<pid>/stat`; empty where that cannot be read (another OS, a build id that is no pid).
+ */
+function processStart(buildId: string): string {
+  let start = starts.get(buildId);
+  if (start !== undefined) return start;
+  start = "";
+  if (/^\d+$/.test(buildId)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${buildId}/stat`);
+      // Fields after the command name (which may hold spaces), the 22nd of all is the start.
+      start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+    } catch {
+      // the process is gone or this is no Linux: the pid alone names the build
+    }
+  }
+  if (starts.size >= 256) starts.clear();
+  starts.set(buildId, start);
+  return start;
+}
+
+/** Markers older than this belong to builds long over. */
+const MARKER_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+let swept = false;
+
+/** Removes old markers, once per process (the daemon: once per start). */
+function sweepOldMarkers(): void {
+  if (swept) return;
+  swept = true;
+  const now = Date.now();
+  for (const entry of Deno.readDirSync(markerDir())) {
+    if (!entry.name.startsWith("warned-")) continue;
+    const path = join(markerDir(), entry.name);
+    try {
+      if (now - (Deno.statSync(path).mtime?.getTime() ?? now) > MARKER_MAX_AGE_MS) {
+        Deno.removeSync(path);
+      }
+    } catch {
+      // another process swept it first
+    }
+  }
 }

@@ -12,6 +12,7 @@ import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import { filesUnder } from "./files_under.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
+import { exists } from "../stat_checks.ts";
 
 /** Crate types of a workspace compile that may be cached: libraries, which others link. */
 const LIBRARY_TYPES = new Set(["lib", "rlib", "proc-macro"]);
@@ -97,13 +98,4 @@ function watchedPaths(directives: string): string[] {
 /** Whether a directory entry of a package is one of its files: not build output, not hidden. */
 function isPackageFile(name: string): boolean {
   return name !== "target" && !name.startsWith(".");
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

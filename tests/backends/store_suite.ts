@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { type Store, StoreUnavailableError } from "../../backends/store.ts";
-import { createTieredStore, type TieredStore } from "../../backends/tiered.ts";
+import { createStoreLevels, type StoreLevels } from "../../backends/levels.ts";
 
 /** Opens a store on `namespace`; the same namespace reaches the same bundles. */
 export type StoreFactory = (namespace: string) => Promise<Store> | Store;
@@ -336,11 +336,11 @@ export function testOutages(name: string, setup: OutageSetup): void {
       // exactly one outage warning.
       const buildMeetsOneWarning = async (
         remote: Store,
-        before?: (store: TieredStore, warnings: string[]) => Promise<void>,
+        before?: (store: StoreLevels, warnings: string[]) => Promise<void>,
       ) => {
         const warnings: string[] = [];
         const local = createLocalStore({ dir: join(localRoot, String(levels++)) });
-        const store = createTieredStore(local, remote, {
+        const store = createStoreLevels(local, remote, {
           warn: (message) => warnings.push(message),
         });
         try {
@@ -398,7 +398,7 @@ async function assertUnavailable(
 }
 
 /** A build's worth of calls on a tiered store whose remote is down: all served by local disk. */
-async function aBuildsCalls(store: TieredStore): Promise<void> {
+async function aBuildsCalls(store: StoreLevels): Promise<void> {
   const started = performance.now();
   const stored = testKey();
   assert.equal(await store.get(testKey()), undefined, "an outage reads as a miss");

@@ -4,7 +4,7 @@ import { createLocalStore } from "../../backends/local.ts";
 import { openStore } from "../../backends/open_store.ts";
 import { createRedisStore } from "../../backends/redis.ts";
 import type { Store } from "../../backends/store.ts";
-import { createTieredStore, type LazyStore, type TieredStore } from "../../backends/tiered.ts";
+import { createStoreLevels, type LazyStore } from "../../backends/levels.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { startRedis } from "./_servers.ts";
 import { testKey, testStore } from "./store_suite.ts";
@@ -17,7 +17,7 @@ const dirOf = (name: string) => join(root, `${name}-${crypto.randomUUID().slice(
 // disk are the shared outage suite's (store_suite.ts testOutages), run by redis_test and s3_test.
 testStore("tiered (local + local)", () => ({
   open: (namespace) =>
-    createTieredStore(
+    createStoreLevels(
       createLocalStore({ dir: join(root, namespace, "near") }),
       createLocalStore({ dir: join(root, namespace, "far") }),
     ),
@@ -26,7 +26,7 @@ testStore("tiered (local + local)", () => ({
 Deno.test("tiered: a remote hit is served and written back to local disk", async () => {
   const local = createLocalStore({ dir: dirOf("near") });
   const remote = createLocalStore({ dir: dirOf("far") });
-  const store = createTieredStore(local, remote);
+  const store = createStoreLevels(local, remote);
   await remote.put(testKey("a"), new Uint8Array([1, 2]));
   assert.deepEqual(await store.get(testKey("a")), new Uint8Array([1, 2]));
   assert.deepEqual(await local.get(testKey("a")), new Uint8Array([1, 2]));
@@ -37,7 +37,7 @@ Deno.test("tiered: a remote hit is served and written back to local disk", async
 Deno.test("tiered: a put lands on both levels once flushed", async () => {
   const local = createLocalStore({ dir: dirOf("near") });
   const remote = createLocalStore({ dir: dirOf("far") });
-  const store = createTieredStore(local, remote);
+  const store = createStoreLevels(local, remote);
   await store.put(testKey("b"), new Uint8Array([3]));
   assert.equal(await local.has(testKey("b")), true);
   await store.flush();
@@ -58,7 +58,7 @@ Deno.test("tiered: a local hit never opens a lazy remote", async () => {
       return Promise.resolve(createLocalStore({ dir: dirOf("far") }));
     },
   };
-  const store = createTieredStore(local, remote, { readOnly: true });
+  const store = createStoreLevels(local, remote, { readOnly: true });
   await local.put(testKey("c"), new Uint8Array([1]));
   await store.get(testKey("c"));
   await store.put(testKey("d"), new Uint8Array([1]));
@@ -75,7 +75,7 @@ Deno.test("tiered: processes of one build share the outage record", options, asy
   await Deno.mkdir(join(outageFile, ".."), { recursive: true });
   const warnings: string[] = [];
   const open = () =>
-    createTieredStore(createLocalStore({ dir: dirOf("near") }), {
+    createStoreLevels(createLocalStore({ dir: dirOf("near") }), {
       kind: "redis",
       location: redis.url,
       open: () => Promise.resolve(createRedisStore({ url: redis.url })),
@@ -105,7 +105,7 @@ Deno.test("tiered: read-only writes nothing to the remote", options, async () =>
       CARGO_WARMUP_READ_ONLY: "true",
     },
   });
-  const store = await openStore(config) as TieredStore;
+  const store = openStore(config);
   assert.equal(store.readOnly, true);
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.deepEqual(await store.get(testKey("a")), new Uint8Array([1]));
@@ -125,7 +125,7 @@ Deno.test("openStore: the local backend is a plain local store", async () => {
 });
 
 Deno.test("tiered: errors that are not outages still reach the caller", async () => {
-  const store = createTieredStore(
+  const store = createStoreLevels(
     createLocalStore({ dir: dirOf("near") }),
     createLocalStore({ dir: dirOf("far") }),
   );

@@ -1,7 +1,9 @@
 /**
- * Two levels: local disk always in front, a shared remote behind it. A remote hit is written back
- * to disk; a remote that fails is reported once and skipped, so it can cost a miss but never a
- * build. The remote can be given lazily, so a local hit loads no remote client at all.
+ * The store levels every cache uses: local disk always in front, optionally a shared remote behind
+ * it. A remote hit is written back to disk; a remote that fails is reported once and skipped, so
+ * it can cost a miss but never a build. The remote can be given lazily, so a local hit loads no
+ * remote client at all. Callers hold one {@linkcode StoreLevels} whatever is configured: none of
+ * them asks which driver it holds.
  * @module
  */
 
@@ -17,8 +19,8 @@ export interface LazyStore {
   open(): Promise<Store>;
 }
 
-/** Options for {@linkcode createTieredStore}. */
-export interface TieredStoreOptions {
+/** Options for {@linkcode createStoreLevels}. */
+export interface StoreLevelsOptions {
   /** Read from the remote, never write to it (developers read what CI writes). */
   readOnly?: boolean;
   /** Where this store's warnings go (a message without a `warning:` prefix); default stderr. */
@@ -33,22 +35,24 @@ export interface TieredStoreOptions {
   outageHoldMs?: number;
 }
 
-/** A two-level store; `flush()` waits for remote writes that `put` left running. */
-export interface TieredStore extends Store {
+/** The levels as one store; `flush()` waits for remote writes that `put` left running. */
+export interface StoreLevels extends Store {
   readonly local: LocalStore;
-  /** The remote, or its lazy description before first use. */
-  readonly remote: Store | LazyStore;
+  /** The remote, or its lazy description before first use; undefined for local disk alone. */
+  readonly remote: Store | LazyStore | undefined;
   readonly readOnly: boolean;
   /** Whether the remote has failed and is being skipped (for this view's build). */
   readonly remoteSkipped: boolean;
   /** Waits for remote writes in flight; never rejects. */
   flush(): Promise<void>;
+  /** The remote level, opened (rejects when it cannot be); undefined for local disk alone. */
+  openRemote(): Promise<Store | undefined>;
   /**
    * A view of the same levels (one remote connection, one set of writes in flight) for one build:
    * its own outage memory, recorded in the outage file under `buildId` so that the other
    * processes of that build skip the remote too, and its own `warn`.
    */
-  forBuild(buildId: string, warn: (message: string) => void): TieredStore;
+  forBuild(buildId: string, warn: (message: string) => void): StoreLevels;
 }
 
 /** What one build has learnt about the remote. */
@@ -60,26 +64,26 @@ interface BuildView {
 }
 
 /**
- * Puts `local` in front of `remote`.
+ * Puts `local` in front of `remote` (if any).
  *
  * @example
  * ```ts
  * import { createLocalStore } from "./local.ts";
- * import { createTieredStore } from "./tiered.ts";
+ * import { createStoreLevels } from "./levels.ts";
  * const local = createLocalStore({ dir: await Deno.makeTempDir() });
  * const remote = createLocalStore({ dir: await Deno.makeTempDir() });
- * const store = createTieredStore(local, remote, { warn: console.warn });
+ * const store = createStoreLevels(local, remote, { warn: console.warn });
  * await remote.put("b".repeat(64), new Uint8Array([7]));
  * await store.get("b".repeat(64)); // a remote hit, now also on local disk
  * console.log(await local.has("b".repeat(64))); // true
  * await store.close();
  * ```
  */
-export function createTieredStore(
+export function createStoreLevels(
   local: LocalStore,
-  remote: Store | LazyStore,
-  options: TieredStoreOptions = {},
-): TieredStore {
+  remote: Store | LazyStore | undefined,
+  options: StoreLevelsOptions = {},
+): StoreLevels {
   const readOnly = options.readOnly ?? false;
   const holdMs = options.outageHoldMs ?? 10 * 60 * 1000;
   let opened: Promise<Store> | undefined;
@@ -87,14 +91,13 @@ export function createTieredStore(
 
   /** The remote store, or `undefined` while `build` skips it. */
   async function remoteStore(build: BuildView): Promise<Store | undefined> {
-    if (build.skipped) return undefined;
+    if (remote === undefined || build.skipped) return undefined;
     if (options.outageFile && outageRecorded(options.outageFile, remote.location, build, holdMs)) {
       build.skipped = true;
       return undefined;
     }
-    opened ??= "open" in remote ? remote.open() : Promise.resolve(remote);
     try {
-      return await opened;
+      return await openRemote();
     } catch (error) {
       // A later build tries to open it again.
       opened = undefined;
@@ -122,7 +125,7 @@ export function createTieredStore(
 
   function fail(build: BuildView, error: unknown): void {
     build.skipped = true;
-    if (build.warned) return;
+    if (build.warned || remote === undefined) return;
     build.warned = true;
     const detail = error instanceof StoreUnavailableError
       ? error.message
@@ -131,15 +134,21 @@ export function createTieredStore(
     if (options.outageFile) recordOutage(options.outageFile, remote.location, build.id, detail);
   }
 
+  function openRemote(): Promise<Store | undefined> {
+    if (remote === undefined) return Promise.resolve(undefined);
+    opened ??= "open" in remote ? remote.open() : Promise.resolve(remote);
+    return opened;
+  }
+
   const flush = async () => {
     while (writes.size > 0) await Promise.all(writes);
   };
 
-  function view(build: BuildView): TieredStore {
+  function view(build: BuildView): StoreLevels {
     return {
-      kind: "tiered",
+      kind: remote === undefined ? local.kind : "tiered",
       get location() {
-        return `${local.location} + ${remote.location}`;
+        return remote === undefined ? local.location : `${local.location} + ${remote.location}`;
       },
       local,
       get remote() {
@@ -165,7 +174,7 @@ export function createTieredStore(
 
       async put(key, bundle) {
         await local.put(key, bundle);
-        if (readOnly || build.skipped) return;
+        if (remote === undefined || readOnly || build.skipped) return;
         const write = onRemote(build, undefined, (store) => store.put(key, bundle)).catch(
           (error) => build.warn(`Cannot store bundle "${key}" in ${remote.location}: ${error}`),
         );
@@ -181,7 +190,9 @@ export function createTieredStore(
         // A write still in flight would bring the bundle back on the remote.
         await flush();
         await local.delete(key);
-        if (!readOnly) await onRemote(build, undefined, (store) => store.delete(key));
+        if (remote !== undefined && !readOnly) {
+          await onRemote(build, undefined, (store) => store.delete(key));
+        }
       },
 
       async list() {
@@ -199,6 +210,7 @@ export function createTieredStore(
 
       async health(): Promise<StoreHealth> {
         const near = await local.health();
+        if (remote === undefined) return near;
         const store = await remoteStore(build);
         const far: StoreHealth = store
           ? await store.health()
@@ -212,6 +224,7 @@ export function createTieredStore(
       },
 
       flush,
+      openRemote,
 
       forBuild(buildId, warn) {
         return view({ id: buildId, skipped: false, warned: false, warn });

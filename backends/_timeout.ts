@@ -1,0 +1,23 @@
+/**
+ * The one timer the store clients use: a callback after a delay unless cancelled, built on
+ * `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible timers for
+ * ~5 ms, a tax on every rustc call that talks to a remote.
+ * @module
+ */
+
+/**
+ * Calls `onTimeout` after `ms` unless the returned function is called first.
+ *
+ * @example
+ * ```ts
+ * import { afterTimeout } from "./_timeout.ts";
+ * const cancel = afterTimeout(10_000, () => console.log("too slow"));
+ * cancel(); // nothing is printed, and the timer no longer keeps the process alive
+ * ```
+ */
+export function afterTimeout(ms: number, onTimeout: () => void): () => void {
+  const signal = AbortSignal.timeout(ms);
+  // While a listener is attached the timer keeps the process alive: cancelling removes it.
+  signal.addEventListener("abort", onTimeout, { once: true });
+  return () => signal.removeEventListener("abort", onTimeout);
+}

@@ -1,0 +1,300 @@
+/**
+ * One configured cache, as every hit and miss uses it: its store levels, its index (hit counts,
+ * counters, digest and rustc memos), the entries being read or written right now, and its hot
+ * copies. A single call opens one for itself; the daemon keeps one per configuration for many
+ * builds. Everything here degrades: an unwritable directory, a locked index or a dead remote
+ * becomes a warning and a miss, never a failed build.
+ * @module
+ */
+
+import { openStore } from "../../backends/open_store.ts";
+import type { LocalStore } from "../../backends/local.ts";
+import type { MirrorSource } from "../../backends/local_mirror.ts";
+import type { StoreLevels } from "../../backends/levels.ts";
+import type { WarmupConfig } from "../config/config.ts";
+import type { Bundle } from "../bundle/bundle.ts";
+import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "../size_cap.ts";
+import { errorMessage } from "../error_message.ts";
+import type { ArtefactRow, RustcIdentityRow } from "../index/index_db.ts";
+import type { DigestMemo } from "../index/file_digest.ts";
+import type { DispatchRequest } from "../dispatch/request.ts";
+import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
+import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import { type GuardedIndex, guardedIndex } from "./guarded_index.ts";
+
+/** Why a request gets no cache at all: said once per build, when a cacheable call meets it. */
+export interface CacheOff {
+  off: { topic: string; warning: string };
+}
+
+/** How long a long-lived cache gathers index writes before it commits them in one go. */
+const BATCH_MS = 250;
+
+/** One configured cache: its directory, levels and index, shared by every request that uses it. */
+export class Cache {
+  readonly dir: string;
+  readonly compressionLevel: number;
+  readonly signingKey: Uint8Array | undefined;
+  /** The local level, which also keeps the hot copies. */
+  readonly local: LocalStore;
+  /** File digests by path and stat signature (in memory too, for a long-lived cache). */
+  readonly memo: DigestMemo;
+  readonly rustcMemo: RustcIdentityMemo;
+
+  readonly #levels: StoreLevels;
+  readonly #index: GuardedIndex;
+  /**
+   * A long-lived cache (the daemon's) keeps digests and identities in memory and writes the
+   * index in batches a moment after the calls that made them; a single call has no use for
+   * either. Only a long-lived cache keeps the local level within its size cap and hot budget.
+   */
+  readonly #longLived: boolean;
+  readonly #keeper: SizeKeeper | undefined;
+  readonly #pendingCounts: Record<string, number> = {};
+  readonly #pendingHits: string[] = [];
+  // Digests are written in one transaction: a miss remembers one for every source file.
+  readonly #unwrittenDigests: Array<[string, string, string]> = [];
+  #batch: ReturnType<typeof setTimeout> | undefined;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  /** How many calls are reading or writing each entry right now. */
+  readonly #busy = new Map<string, number>();
+
+  /**
+   * Opens the cache `config` names for `firstRequest`'s build; without its signing key (which
+   * would let unsigned bundles slip through) there is no cache at all.
+   */
+  static async open(
+    config: WarmupConfig,
+    firstRequest: DispatchRequest,
+    longLived: boolean,
+  ): Promise<Cache | CacheOff> {
+    let signingKey: Uint8Array | undefined;
+    if (config.signingKeyFile !== undefined) {
+      try {
+        signingKey = await Deno.readFile(config.signingKeyFile);
+      } catch (error) {
+        const detail = `cannot read signing key "${config.signingKeyFile}": ${errorMessage(error)}`;
+        return { off: { topic: "signing-key", warning: `${detail}; building without the cache` } };
+      }
+    }
+    const levels = openStore(config, { env: firstRequest.env });
+    return new Cache(config, levels, guardedIndex(config.dir, firstRequest), signingKey, longLived);
+  }
+
+  private constructor(
+    config: WarmupConfig,
+    levels: StoreLevels,
+    index: GuardedIndex,
+    signingKey: Uint8Array | undefined,
+    longLived: boolean,
+  ) {
+    this.dir = config.dir;
+    this.compressionLevel = config.compressionLevel;
+    this.signingKey = signingKey;
+    this.local = levels.local;
+    this.#levels = levels;
+    this.#index = index;
+    this.#longLived = longLived;
+    this.#keeper = longLived
+      ? createSizeKeeper(levels.local, {
+        cap: config.maxSize,
+        hotSize: config.hotSize,
+        busy: () => new Set(this.#busy.keys()),
+        evicted: (remaining) => index.use(undefined, (db) => db.retainArtefacts(remaining), true),
+      })
+      : undefined;
+    this.memo = this.#digestMemo();
+    this.rustcMemo = this.#rustcMemo();
+  }
+
+  /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
+  async get(key: string, request: DispatchRequest): Promise<Uint8Array | undefined> {
+    this.#index.warnIfUnavailable(request);
+    try {
+      return await this.#levelsFor(request).get(key);
+    } catch (error) {
+      warnOncePerBuild(
+        request,
+        `get-${this.#levels.location}`,
+        `cache store unavailable, compiling normally: ${errorMessage(error)}`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Stores a bundle and records it in the index; rejects when the store refuses. */
+  async put(
+    key: string,
+    bundle: Uint8Array,
+    row: ArtefactRow,
+    request: DispatchRequest,
+  ): Promise<void> {
+    await this.#levelsFor(request).put(key, bundle);
+    this.#index.use(request, (db) => db.recordArtefact(row));
+    this.#keeper?.stored(bundle.length);
+  }
+
+  /** Removes a bad bundle, where the store allows. */
+  async drop(key: string, request: DispatchRequest): Promise<void> {
+    await this.#levelsFor(request).delete(key).catch(() => {});
+    this.#index.use(request, (db) => db.forgetArtefact(key));
+  }
+
+  /** Counts a hit in the index; resolves to the recorded compile time when known. */
+  recordHit(key: string, request: DispatchRequest): number | undefined {
+    if (!this.#longLived) return this.#index.use(request, (db) => db.recordHit(key));
+    this.#pendingHits.push(key);
+    return undefined;
+  }
+
+  /** Adds to the status counters (written when the request ends). */
+  count(deltas: Record<string, number>): void {
+    for (const [name, delta] of Object.entries(deltas)) {
+      this.#pendingCounts[name] = (this.#pendingCounts[name] ?? 0) + delta;
+    }
+  }
+
+  /**
+   * Runs `store` (the storing of `key` after a miss) so that {@linkcode Cache.whenStored} can
+   * wait for it: in the daemon the next build may ask for the entry while it is being written.
+   */
+  storing(key: string, store: Promise<void>): Promise<void> {
+    const settled = store.catch(() => {}).finally(() => {
+      if (this.#inFlight.get(key) === settled) this.#inFlight.delete(key);
+    });
+    this.#inFlight.set(key, settled);
+    return settled;
+  }
+
+  /** Settles once no store of `key` is in flight. */
+  whenStored(key: string): Promise<void> {
+    return this.#inFlight.get(key) ?? Promise.resolve();
+  }
+
+  /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
+  async using<T>(key: string, work: () => Promise<T>): Promise<T> {
+    this.#busy.set(key, (this.#busy.get(key) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const left = (this.#busy.get(key) ?? 1) - 1;
+      if (left > 0) this.#busy.set(key, left);
+      else this.#busy.delete(key);
+    }
+  }
+
+  /**
+   * Writes the hot copy of a bundle just stored or verified under `slot` (signed exactly when the
+   * bundle was), from the outputs this build has, if the entry is large enough to be worth it and
+   * fits the hot budget. Only a long-lived cache keeps the hot set bounded, so only it writes
+   * them; without one, hits unpack the bundle: slower, never wrong.
+   */
+  mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void {
+    const keeper = this.#keeper;
+    if (!keeper) return;
+    try {
+      const bytes = outputs.reduce(
+        (sum, output) =>
+          sum + ("bytes" in output ? output.bytes.length : Deno.statSync(output.path).size),
+        0,
+      );
+      if (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes)) return;
+      this.local.writeMirror(slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
+      keeper.mirrored(bytes);
+    } catch {
+      // a later hit on this entry unpacks its bundle instead
+    }
+  }
+
+  /**
+   * Ends a request: writes what it left pending in the index (a long-lived cache a moment later,
+   * in a batch) and waits for remote writes.
+   */
+  async endRequest(): Promise<void> {
+    if (!this.#longLived) this.flush();
+    else this.#batch ??= setTimeout(() => this.flush(), BATCH_MS);
+    await this.#levels.flush();
+  }
+
+  /** Writes everything pending in the index now. */
+  flush(): void {
+    clearTimeout(this.#batch);
+    this.#batch = undefined;
+    this.#writeDigests();
+    const hits = this.#pendingHits.splice(0);
+    if (hits.length > 0) this.#index.use(undefined, (db) => db.recordHits(hits), true);
+    const counted = Object.entries(this.#pendingCounts);
+    if (counted.length > 0) {
+      for (const [name] of counted) delete this.#pendingCounts[name];
+      // Counters are statistics: losing them to a locked index is not worth a warning, and the
+      // stderr of cargo's `-vV` and `--print` queries, which also count, is never shown.
+      this.#index.use(undefined, (db) => db.addCounters(Object.fromEntries(counted)), true);
+    }
+  }
+
+  /** Settles when pending index writes are done and no eviction pass runs. */
+  async settle(): Promise<void> {
+    this.flush();
+    await this.#keeper?.idle();
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    await this.#levels.close().catch(() => {});
+    this.#index.close();
+  }
+
+  /** The levels as `request`'s build sees them: its own remote outage memory and warnings. */
+  #levelsFor(request: DispatchRequest): StoreLevels {
+    return this.#levels.forBuild(
+      request.buildId,
+      (message) => warnOncePerBuild(request, `remote ${withoutKeys(message)}`, message),
+    );
+  }
+
+  #writeDigests(): void {
+    if (this.#unwrittenDigests.length === 0) return;
+    const rows = this.#unwrittenDigests.splice(0);
+    this.#index.use(undefined, (db) => db.rememberFileDigests(rows));
+  }
+
+  #digestMemo(): DigestMemo {
+    const known = new Map<string, { signature: string; digest: string }>();
+    const longLived = this.#longLived;
+    return {
+      lookup: (path, signature) => {
+        const remembered = known.get(path);
+        if (remembered?.signature === signature) return remembered.digest;
+        const digest = this.#index.use(undefined, (db) => db.fileDigest(path, signature));
+        if (digest !== undefined && longLived) known.set(path, { signature, digest });
+        return digest;
+      },
+      remember: (path, signature, digest) => {
+        if (longLived) known.set(path, { signature, digest });
+        this.#unwrittenDigests.push([path, signature, digest]);
+      },
+      // Other processes (in-process calls of the same build) learn digests from the index; a
+      // long-lived cache's own calls find them in memory, so its batch writes them.
+      flush: () => {
+        if (!longLived) this.#writeDigests();
+      },
+    };
+  }
+
+  #rustcMemo(): RustcIdentityMemo {
+    const identities = new Map<string, RustcIdentityRow>();
+    return {
+      lookup: (probe) =>
+        identities.get(probe) ?? this.#index.use(undefined, (db) => db.rustcIdentity(probe)),
+      remember: (probe, row) => {
+        identities.set(probe, row);
+        this.#index.use(undefined, (db) => db.rememberRustcIdentity(probe, row));
+      },
+    };
+  }
+}
+
+/** Cache keys in a message would make every warning about another entry a new topic. */
+function withoutKeys(message: string): string {
+  return message.replace(/[0-9a-f]{64}/g, "…");
+}

@@ -1,0 +1,100 @@
+/**
+ * The one store every cached thing goes through after a miss, crate compiles and build-script
+ * runs alike: collects the entry from what the build left, keeps the entry it replaces as an older
+ * variant when that one was made from other inputs (variants.ts), packs, stores and records it,
+ * and writes its hot copy when it is worth one. A failure anywhere is one warning, never a failed
+ * build.
+ * @module
+ */
+
+import type { MirrorSource } from "../../backends/local_mirror.ts";
+import {
+  type Bundle,
+  BundleError,
+  type BundleMeta,
+  openBundle,
+  packBundle,
+} from "../bundle/bundle.ts";
+import { errorMessage } from "../error_message.ts";
+import type { ArtefactRow } from "../index/index_db.ts";
+import type { DispatchRequest } from "../dispatch/request.ts";
+import { variantIdOf, variantKeyOf, variantsAfter } from "../dispatch/variants.ts";
+import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import type { Cache } from "./cache.ts";
+
+/** An entry to store under `key`. */
+export interface NewEntry {
+  key: string;
+  /** What is stored, for the warning when it cannot be: `serde 1.0.219's build script run`. */
+  label: string;
+  /**
+   * The entry, from what the build left; undefined when it turns out not to be worth storing (it
+   * depends on the machine). A throw stores nothing and warns.
+   */
+  collect(): Promise<Bundle | undefined>;
+  /** The entry's index row, given its meta and stored size. */
+  rowOf(meta: BundleMeta, size: number): ArtefactRow;
+  /** The lookup found a stale entry in the key's slot: it stays, as an older variant. */
+  replacesStale: boolean;
+  /** The files to make the entry's hot copy from, when it may have one. */
+  hotCopyFrom?: ReadonlyArray<MirrorSource>;
+}
+
+/** Stores `entry`; resolves once it is stored or given up (never rejects). */
+export async function storeEntry(
+  entry: NewEntry,
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<void> {
+  try {
+    const bundle = await entry.collect();
+    if (bundle === undefined) return;
+    request.phases.done("collected");
+    const displaced = entry.replacesStale
+      ? await keepAsVariant(entry.key, entry.rowOf, cache, request)
+      : undefined;
+    const variants = variantsAfter(displaced, variantIdOf(bundle.meta));
+    if (variants.length > 0) bundle.meta.variants = variants;
+    const bytes = await packBundle(bundle, {
+      compressionLevel: cache.compressionLevel,
+      signingKey: cache.signingKey,
+    });
+    request.phases.done("packed");
+    // The slot's hot copy is of the entry this one replaces.
+    if (displaced) cache.local.removeMirror(entry.key);
+    await cache.put(entry.key, bytes, entry.rowOf(bundle.meta, bytes.length), request);
+    if (entry.hotCopyFrom) cache.mirror(entry.key, bundle, entry.hotCopyFrom);
+  } catch (error) {
+    warnOncePerBuild(
+      request,
+      "store",
+      `cannot store ${entry.label} in the cache: ${errorMessage(error)}`,
+    );
+    cache.count({ store_errors: 1 });
+  }
+}
+
+/**
+ * Moves the entry now in `key`'s slot (made from other inputs) to its own variant slot, so that
+ * builds with those inputs still hit; resolves to its meta, or undefined when the slot holds
+ * nothing usable by now.
+ */
+async function keepAsVariant(
+  key: string,
+  rowOf: NewEntry["rowOf"],
+  cache: Cache,
+  request: DispatchRequest,
+): Promise<BundleMeta | undefined> {
+  const bytes = await cache.get(key, request);
+  if (bytes === undefined) return undefined;
+  let current: Bundle;
+  try {
+    current = await openBundle(bytes, key, { signingKey: cache.signingKey });
+  } catch (error) {
+    if (error instanceof BundleError) return undefined;
+    throw error;
+  }
+  const slot = variantKeyOf(key, variantIdOf(current.meta));
+  await cache.put(slot, bytes, { ...rowOf(current.meta, bytes.length), key: slot }, request);
+  return current.meta;
+}
