@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AwsClient } from "npm:aws4fetch@^1.0.20";
+import { AwsClient } from "aws4fetch";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
 import { readFileSync } from "node:fs";

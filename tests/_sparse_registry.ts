@@ -41,7 +41,7 @@ export const FIXTURE_CRATES: string = join(FIXTURES_DIR, "crates");
 export async function startSparseRegistry(
   registryDirs: string[] = [DEBIAN_REGISTRY, FIXTURE_CRATES],
 ): Promise<SparseRegistry> {
-  const { parse } = await import("npm:smol-toml@1.9.1");
+  const { parse } = await import("smol-toml");
   const crates = new Map<string, Array<{ dir: string; manifest: Record<string, unknown> }>>();
   const dirs = registryDirs.flatMap((parent) =>
     [...Deno.readDirSync(parent)].map((entry) => join(parent, entry.name))

@@ -4,19 +4,17 @@
  * @module
  */
 
-import {
-  CONFIG_KEYS,
-  type ConfigKey,
-  type ConfigSource,
-  describeSource,
-  loadConfig,
-  type WarmupConfig,
-} from "../config/config.ts";
+import { type ConfigSource, describeSource, loadConfig } from "../config/config.ts";
+import { readField, type Setting, SETTINGS, type SettingValue } from "../config/settings.ts";
 import { formatSize } from "../config/size.ts";
 import { UsageError } from "./usage_error.ts";
 import { redactUrl } from "../redact_url.ts";
 
-const HELP = `Print the effective cargo-warmup configuration and where each value came from.
+/** The help text, with every key of the settings table. */
+function help(): string {
+  const width = Math.max(...SETTINGS.map(({ key }) => key.length));
+  const keys = SETTINGS.map(({ key, description }) => `  ${key.padEnd(width)}  ${description}`);
+  return `Print the effective cargo-warmup configuration and where each value came from.
 
 Usage: cargo-warmup config [--json]
 
@@ -26,7 +24,12 @@ parent (nearer files win), then $CARGO_HOME/config.toml; CARGO_WARMUP_* variable
 Options:
   --json      Print {"files": [...], "values": {key: {value, source}}} as JSON
   -h, --help  Print this help
+
+Keys of [warmup], each also set by CARGO_WARMUP_ and the key in capitals with _ for . and -
+(max-size: CARGO_WARMUP_MAX_SIZE, redis.url: CARGO_WARMUP_REDIS_URL):
+${keys.join("\n")}
 `;
+}
 
 /**
  * Runs `cargo-warmup config`; returns the exit code.
@@ -45,16 +48,15 @@ export async function runConfigCommand(argv: string[]): Promise<number> {
   for (const arg of argv) {
     if (arg === "--json") json = true;
     else if (arg === "-h" || arg === "--help") {
-      console.log(HELP);
+      console.log(help());
       return 0;
     } else throw new UsageError(`Unknown argument "${arg}" for "cargo-warmup config"`);
   }
   const { config, sources, files } = await loadConfig();
-  const rows = CONFIG_KEYS.map(({ key, env }) => ({
-    key,
-    env,
-    value: displayValue(key, valueOf(config, key)),
-    source: sources[key],
+  const rows = SETTINGS.map((setting) => ({
+    key: setting.key,
+    value: displayValue(setting, readField(config, setting.field)),
+    source: sources[setting.key],
   }));
 
   if (json) {
@@ -79,44 +81,9 @@ export async function runConfigCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function valueOf(config: WarmupConfig, key: ConfigKey): string | number | boolean | undefined {
-  switch (key) {
-    case "dir":
-      return config.dir;
-    case "backend":
-      return config.backend;
-    case "read-only":
-      return config.readOnly;
-    case "max-size":
-      return config.maxSize;
-    case "compression-level":
-      return config.compressionLevel;
-    case "signing-key-file":
-      return config.signingKeyFile;
-    case "redis.url":
-      return config.redis.url;
-    case "redis.prefix":
-      return config.redis.prefix;
-    case "redis.ttl":
-      return config.redis.ttlSeconds;
-    case "s3.bucket":
-      return config.s3.bucket;
-    case "s3.region":
-      return config.s3.region;
-    case "s3.endpoint":
-      return config.s3.endpoint;
-    case "s3.path-style":
-      return config.s3.pathStyle;
-    case "s3.prefix":
-      return config.s3.prefix;
-  }
-}
-
 /** Sizes as people write them; a Redis password is never printed. */
-function displayValue(key: ConfigKey, value: string | number | boolean | undefined) {
-  if (key === "max-size" && typeof value === "number") return formatSize(value);
-  if (key === "redis.url" && typeof value === "string") {
-    return redactUrl(value, "***");
-  }
+function displayValue(setting: Setting, value: SettingValue | undefined) {
+  if (setting.type === "size" && typeof value === "number") return formatSize(value);
+  if (setting.type === "redis-url" && typeof value === "string") return redactUrl(value, "***");
   return value;
 }

@@ -1,15 +1,24 @@
 /**
  * Loads cargo-warmup's settings the way cargo loads its own: the `[warmup]` table of every
  * `.cargo/config.toml` from the current directory up, then `$CARGO_HOME/config.toml`, nearer files
- * winning, and `CARGO_WARMUP_*` environment variables over all of them. Runs on every rustc call:
- * the TOML parser is loaded only when a file found actually has a `[warmup]` table.
+ * winning, and `CARGO_WARMUP_*` environment variables over all of them. Which keys there are, and
+ * what each one holds, is the table in settings.ts. Runs on every rustc call: the TOML parser is
+ * loaded only when a file found actually has a `[warmup]` table.
  * @module
  */
 
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parseSize } from "./size.ts";
+import { dirname, join, resolve } from "node:path";
 import { keyLines } from "./_toml_lines.ts";
 import { cargoHomeOf } from "./cargo_home.ts";
+import {
+  type ConfigKey,
+  envVariableOf,
+  parseSetting,
+  type Setting,
+  SETTINGS,
+  type SettingValue,
+  writeField,
+} from "./settings.ts";
 
 /** Which store holds the shared level; `local` means no shared level. */
 export type Backend = "local" | "redis" | "s3";
@@ -99,56 +108,20 @@ export class ConfigError extends Error {
   }
 }
 
-type ValueType =
-  | "path"
-  | "string"
-  | "boolean"
-  | "size"
-  | "level"
-  | "seconds"
-  | "count"
-  | "backend"
-  | "redis-url"
-  | "http-url";
-
-interface KeySpec {
-  env: string;
-  type: ValueType;
+/** A value found for a key, and where. */
+interface Found {
+  value: SettingValue | undefined;
+  source: ConfigSource;
 }
 
-/** Every key of the `[warmup]` table, as written in TOML, with its variable and type. */
-const KEYS = {
-  "dir": { env: "CARGO_WARMUP_DIR", type: "path" },
-  "backend": { env: "CARGO_WARMUP_BACKEND", type: "backend" },
-  "read-only": { env: "CARGO_WARMUP_READ_ONLY", type: "boolean" },
-  "max-size": { env: "CARGO_WARMUP_MAX_SIZE", type: "size" },
-  "hot-size": { env: "CARGO_WARMUP_HOT_SIZE", type: "size" },
-  "compression-level": { env: "CARGO_WARMUP_COMPRESSION_LEVEL", type: "level" },
-  "signing-key-file": { env: "CARGO_WARMUP_SIGNING_KEY_FILE", type: "path" },
-  "idle-timeout": { env: "CARGO_WARMUP_IDLE_TIMEOUT", type: "seconds" },
-  "workspace": { env: "CARGO_WARMUP_WORKSPACE", type: "boolean" },
-  "projects": { env: "CARGO_WARMUP_PROJECTS", type: "count" },
-  "auto-rewarm": { env: "CARGO_WARMUP_AUTO_REWARM", type: "boolean" },
-  "redis.url": { env: "CARGO_WARMUP_REDIS_URL", type: "redis-url" },
-  "redis.prefix": { env: "CARGO_WARMUP_REDIS_PREFIX", type: "string" },
-  "redis.ttl": { env: "CARGO_WARMUP_REDIS_TTL", type: "seconds" },
-  "s3.bucket": { env: "CARGO_WARMUP_S3_BUCKET", type: "string" },
-  "s3.region": { env: "CARGO_WARMUP_S3_REGION", type: "string" },
-  "s3.endpoint": { env: "CARGO_WARMUP_S3_ENDPOINT", type: "http-url" },
-  "s3.path-style": { env: "CARGO_WARMUP_S3_PATH_STYLE", type: "boolean" },
-  "s3.prefix": { env: "CARGO_WARMUP_S3_PREFIX", type: "string" },
-} as const satisfies Record<string, KeySpec>;
-
-/** A key of the `[warmup]` table in dotted form. */
-export type ConfigKey = keyof typeof KEYS;
-
-/** The keys in display order, with their environment variables. */
-export const CONFIG_KEYS: readonly { key: ConfigKey; env: string }[] = Object.entries(KEYS)
-  .map(([key, spec]) => ({ key: key as ConfigKey, env: spec.env }));
-
-const SUBTABLES = new Set(["redis", "s3"]);
+const SETTING_OF_KEY: ReadonlyMap<string, Setting> = new Map(
+  SETTINGS.map((setting) => [setting.key, setting]),
+);
+/** The sub-tables of `[warmup]`: the first part of every dotted key. */
+const SUBTABLES = new Set(
+  SETTINGS.filter(({ key }) => key.includes(".")).map(({ key }) => key.split(".")[0]!),
+);
 const MENTIONS_WARMUP = /^[ \t]*(?:\[[ \t]*["']?warmup\b|["']?warmup["']?[ \t]*[.=])/m;
-type Value = string | number | boolean;
 
 /** Options for {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
@@ -181,63 +154,30 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   const cargoHome = cargoHomeOf(env, cwd);
 
   const files = findConfigFiles(cwd, cargoHome);
-  const values = new Map<ConfigKey, { value: Value; source: ConfigSource }>();
+  const values = new Map<ConfigKey, Found>();
   for (const { path, text } of files) {
     if (!MENTIONS_WARMUP.test(text)) continue;
     for (const [key, found] of await readWarmupTable(path, text)) {
       if (!values.has(key)) values.set(key, found);
     }
   }
-  for (const { key, env: name } of CONFIG_KEYS) {
-    const raw = env[name];
-    if (raw === undefined || raw === "") continue;
-    const source: ConfigSource = { kind: "env", name };
-    values.set(key, { value: convert(key, raw, source, cwd), source });
+  for (const setting of SETTINGS) {
+    const raw = env[setting.env];
+    if (raw !== undefined && raw !== "") {
+      values.set(setting.key, fromVariable(setting, setting.env, raw, cwd));
+    }
   }
 
+  const fields: Record<string, unknown> = {};
   const sources = {} as Record<ConfigKey, ConfigSource>;
-  const pick = <T extends Value>(key: ConfigKey, fallback: T): T => {
-    const found = values.get(key);
-    sources[key] = found?.source ?? { kind: "default" };
-    return (found?.value ?? fallback) as T;
-  };
-  const optional = <T extends Value>(key: ConfigKey): T | undefined => {
-    const found = values.get(key);
-    sources[key] = found?.source ?? { kind: "default" };
-    return found?.value as T | undefined;
-  };
-
-  const config: UncheckedConfig = {
-    dir: pick("dir", join(cargoHome, "warmup-cache")),
-    backend: pick<Backend>("backend", "local"),
-    readOnly: pick("read-only", false),
-    maxSize: pick("max-size", 10 * 1024 ** 3),
-    hotSize: optional("hot-size"),
-    compressionLevel: pick("compression-level", 1),
-    signingKeyFile: optional("signing-key-file"),
-    idleTimeoutSeconds: pick("idle-timeout", 600),
-    workspace: pick("workspace", false),
-    projects: pick("projects", 20),
-    autoRewarm: pick("auto-rewarm", false),
-    redis: {
-      url: optional("redis.url"),
-      prefix: pick("redis.prefix", "cargo-warmup:"),
-      ttlSeconds: optional("redis.ttl"),
-    },
-    s3: {
-      bucket: optional("s3.bucket"),
-      region: pick("s3.region", env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1"),
-      endpoint: optional("s3.endpoint"),
-      pathStyle: optional("s3.path-style"),
-      prefix: pick("s3.prefix", "cargo-warmup/"),
-    },
-  };
-  if (sources["s3.region"].kind === "default" && (env.AWS_REGION || env.AWS_DEFAULT_REGION)) {
-    sources["s3.region"] = {
-      kind: "env",
-      name: env.AWS_REGION ? "AWS_REGION" : "AWS_DEFAULT_REGION",
-    };
+  for (const setting of SETTINGS) {
+    const found = values.get(setting.key) ?? defaultOf(setting, env, cwd, cargoHome);
+    writeField(fields, setting.field, found.value);
+    sources[setting.key] = found.source;
   }
+  // Every field is filled (settings.ts checks that when compiling); that each value suits its
+  // field's type, tests/config_test.ts checks key by key.
+  const config = fields as unknown as UncheckedConfig;
   return {
     config: requireBackendSettings(config, sources),
     sources,
@@ -255,6 +195,37 @@ export function describeSource(source: ConfigSource): string {
     case "file":
       return `${source.path}:${source.line}`;
   }
+}
+
+/** A variable's value for `setting`; ConfigError naming the variable when it cannot be used. */
+function fromVariable(setting: Setting, name: string, raw: string, cwd: string): Found {
+  try {
+    const value = parseSetting(setting, raw, { fromEnv: true, base: cwd });
+    return { value, source: { kind: "env", name } };
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new ConfigError(
+      `Invalid environment variable ${name}=${shown(raw)}: ` +
+        `key "warmup.${setting.key}" ${error.message}`,
+    );
+  }
+}
+
+/** What a key holds when neither a file nor its own variable sets it. */
+function defaultOf(
+  setting: Setting,
+  env: Record<string, string | undefined>,
+  cwd: string,
+  cargoHome: string,
+): Found {
+  for (const name of setting.defaultVariables ?? []) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== "") return fromVariable(setting, name, raw, cwd);
+  }
+  const value = typeof setting.default === "function"
+    ? setting.default(cargoHome)
+    : setting.default;
+  return { value, source: { kind: "default" } };
 }
 
 /**
@@ -298,8 +269,8 @@ function findConfigFiles(cwd: string, cargoHome: string): { path: string; text: 
 async function readWarmupTable(
   path: string,
   text: string,
-): Promise<Map<ConfigKey, { value: Value; source: ConfigSource }>> {
-  const { parse, TomlError } = await import("npm:smol-toml@^1.3.1");
+): Promise<Map<ConfigKey, Found>> {
+  const { parse, TomlError } = await import("smol-toml");
   let document: Record<string, unknown>;
   try {
     document = parse(text);
@@ -319,7 +290,7 @@ async function readWarmupTable(
     );
   };
 
-  const found = new Map<ConfigKey, { value: Value; source: ConfigSource }>();
+  const found = new Map<ConfigKey, Found>();
   const warmup = document.warmup;
   if (warmup === undefined) return found;
   if (!isTable(warmup)) return fail("warmup", "must be a table");
@@ -332,18 +303,19 @@ async function readWarmupTable(
         visit(raw as Record<string, unknown>, `${name}.`);
         continue;
       }
-      if (!(dotted in KEYS)) {
+      const setting = SETTING_OF_KEY.get(dotted);
+      if (setting === undefined) {
         return fail(`warmup.${dotted}`, `is unknown: expected one of ${knownKeys(prefix)}`);
       }
-      const key = dotted as ConfigKey;
       const source: ConfigSource = { kind: "file", path, line: lineOf(`warmup.${dotted}`) };
       try {
-        found.set(key, { value: convert(key, raw, source, base), source });
+        found.set(setting.key, {
+          value: parseSetting(setting, raw, { fromEnv: false, base }),
+          source,
+        });
       } catch (error) {
-        if (error instanceof TypeError || error instanceof RangeError) {
-          fail(`warmup.${dotted}`, error.message);
-        }
-        throw error;
+        if (!(error instanceof TypeError)) throw error;
+        fail(`warmup.${dotted}`, `${error.message}, found ${shown(raw)}`);
       }
     }
   };
@@ -351,81 +323,18 @@ async function readWarmupTable(
   return found;
 }
 
+/** The keys a table may hold, for an unknown key's message: `"url", "prefix", "ttl"`. */
 function knownKeys(prefix: string): string {
-  const names = Object.keys(KEYS)
+  const names = SETTINGS.map(({ key }) => key)
     .filter((key) => prefix === "" ? !key.includes(".") : key.startsWith(prefix))
     .map((key) => key.slice(prefix.length));
-  if (prefix === "") names.push("redis", "s3");
+  if (prefix === "") names.push(...SUBTABLES);
   return names.map((name) => `"${name}"`).join(", ");
 }
 
-/**
- * Checks and converts one value. File values arrive typed by TOML, variables as text; a path is
- * resolved against `base` (a file's project directory, or the current one for a variable).
- * Throws TypeError/RangeError for files, ConfigError for variables.
- */
-function convert(key: ConfigKey, raw: unknown, source: ConfigSource, base: string): Value {
-  const fromEnv = source.kind === "env";
-  const type: ValueType = KEYS[key].type;
-  const bad = (expected: string): never => {
-    const shown = typeof raw === "string" ? `"${raw}"` : String(raw);
-    if (fromEnv) {
-      throw new ConfigError(
-        `Invalid environment variable ${source.name}=${shown}: key "warmup.${key}" must be ${expected}`,
-      );
-    }
-    throw new TypeError(`must be ${expected}, found ${shown}`);
-  };
-  switch (type) {
-    case "string":
-      return typeof raw === "string" && raw !== "" ? raw : bad("a non-empty string");
-    case "redis-url":
-      return typeof raw === "string" && /^rediss?:\/\/[^/]/.test(raw) && URL.canParse(raw)
-        ? raw
-        : bad(`a URL such as "redis://user:password@host:6379/0"`);
-    case "http-url":
-      return typeof raw === "string" && /^https?:\/\/[^/]/.test(raw) && URL.canParse(raw)
-        ? raw
-        : bad(`a URL such as "https://minio.example.com:9000"`);
-    case "path":
-      if (typeof raw !== "string" || raw === "") return bad("a path");
-      return isAbsolute(raw) ? raw : resolve(base, raw);
-    case "backend":
-      return raw === "local" || raw === "redis" || raw === "s3"
-        ? raw
-        : bad(`"local", "redis" or "s3"`);
-    case "boolean":
-      if (typeof raw === "boolean") return raw;
-      if (fromEnv && (raw === "true" || raw === "1")) return true;
-      if (fromEnv && (raw === "false" || raw === "0")) return false;
-      return bad("true or false");
-    case "size":
-      if (typeof raw === "number" && Number.isSafeInteger(raw) && raw > 0) return raw;
-      if (typeof raw !== "string") return bad(`a size such as "10G"`);
-      try {
-        return parseSize(raw);
-      } catch {
-        return bad(`a size such as "10G"`);
-      }
-    case "level": {
-      const level = typeof raw === "string" && fromEnv && /^-?\d+$/.test(raw) ? Number(raw) : raw;
-      return typeof level === "number" && Number.isInteger(level) && level >= 1 && level <= 22
-        ? level
-        : bad("a zstd level from 1 to 22");
-    }
-    case "seconds": {
-      const seconds = typeof raw === "string" && fromEnv && /^\d+$/.test(raw) ? Number(raw) : raw;
-      return typeof seconds === "number" && Number.isSafeInteger(seconds) && seconds > 0
-        ? seconds
-        : bad("a whole number of seconds above 0");
-    }
-    case "count": {
-      const count = typeof raw === "string" && fromEnv && /^\d+$/.test(raw) ? Number(raw) : raw;
-      return typeof count === "number" && Number.isSafeInteger(count) && count >= 0
-        ? count
-        : bad("a whole number");
-    }
-  }
+/** A value as a message quotes it: text in quotes, anything else as it prints. */
+function shown(raw: unknown): string {
+  return typeof raw === "string" ? `"${raw}"` : String(raw);
 }
 
 /** `config` as a {@linkcode WarmupConfig}: ConfigError for a remote backend without its setting. */
@@ -444,7 +353,7 @@ function requireBackendSettings(
   const needed = backend === "redis" ? "redis.url" : "s3.bucket";
   throw new ConfigError(
     `Invalid configuration: backend "${backend}" (from ${describeSource(sources.backend)}) ` +
-      `needs key "warmup.${needed}": set it in [warmup.${backend}] or ${KEYS[needed].env}`,
+      `needs key "warmup.${needed}": set it in [warmup.${backend}] or ${envVariableOf(needed)}`,
   );
 }
 

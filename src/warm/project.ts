@@ -57,7 +57,7 @@ export async function stubProject(
   const commonRoot = dirs.reduce(commonAncestor);
   const mirror = (path: string) => join(scratch, "project", relative(commonRoot, path));
 
-  const { parse, stringify } = await import("npm:smol-toml@1.9.1");
+  const { parse, stringify } = await import("smol-toml");
   const rootManifest = join(workspaceRoot, "Cargo.toml");
   if (![...packages.keys()].includes(rootManifest)) {
     await Deno.mkdir(mirror(workspaceRoot), { recursive: true });
@@ -104,7 +104,7 @@ export async function stubProject(
  * locked version with default features (feature choices are not in a lockfile).
  */
 export async function membersOfLockfile(path: string): Promise<WarmMember[]> {
-  const { parse } = await import("npm:smol-toml@1.9.1");
+  const { parse } = await import("smol-toml");
   const document = parse(await Deno.readTextFile(path)) as {
     package?: Array<{ name: string; version: string; source?: string }>;
   };

@@ -88,7 +88,7 @@ export async function loadTierFile(path: string): Promise<TierList> {
  * ```
  */
 export async function parseTierList(text: string, source = "tier list"): Promise<TierList> {
-  const { parse } = await import("npm:smol-toml@1.9.1");
+  const { parse } = await import("smol-toml");
   let document: Record<string, unknown>;
   try {
     document = parse(text) as Record<string, unknown>;

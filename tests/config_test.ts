@@ -1,9 +1,16 @@
+// Loading the [warmup] configuration (files, variables, defaults, errors), `cargo-warmup config`,
+// and the README's table of keys, which must list exactly the keys of src/config/settings.ts.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError, loadConfig } from "../../src/config/config.ts";
-import { parseSize } from "../../src/config/size.ts";
-import { runConfigCommand } from "../../src/cli/config_command.ts";
-import { UsageError } from "../../src/cli/usage_error.ts";
+import { fileURLToPath } from "node:url";
+import { ConfigError, loadConfig } from "../src/config/config.ts";
+import { type ConfigKey, SETTINGS } from "../src/config/settings.ts";
+import { parseSize } from "../src/config/size.ts";
+import { runConfigCommand } from "../src/cli/config_command.ts";
+import { UsageError } from "../src/cli/usage_error.ts";
+
+const DENO_JSON = fileURLToPath(new URL("../deno.json", import.meta.url));
+const README = fileURLToPath(new URL("../README.md", import.meta.url));
 
 /** A temporary tree: `<root>/.cargo`, `<root>/project/.cargo`, and a CARGO_HOME. */
 async function tree(files: Record<string, string>) {
@@ -198,6 +205,108 @@ Deno.test("config: a bad environment variable is named", async () => {
   );
 });
 
+/** A valid value for every key, as TOML writes it and as its variable does. */
+const WRITTEN: Record<ConfigKey, { toml: string; variable: string }> = {
+  "dir": { toml: '"/cache"', variable: "/cache" },
+  "backend": { toml: '"s3"', variable: "s3" },
+  "read-only": { toml: "true", variable: "1" },
+  "max-size": { toml: '"2G"', variable: "2G" },
+  "hot-size": { toml: "1073741824", variable: "1G" },
+  "compression-level": { toml: "3", variable: "3" },
+  "signing-key-file": { toml: '"/key"', variable: "/key" },
+  "idle-timeout": { toml: "60", variable: "60" },
+  "workspace": { toml: "true", variable: "true" },
+  "projects": { toml: "0", variable: "0" },
+  "auto-rewarm": { toml: "true", variable: "1" },
+  "redis.url": { toml: '"redis://cache"', variable: "redis://cache" },
+  "redis.prefix": { toml: '"r:"', variable: "r:" },
+  "redis.ttl": { toml: "3600", variable: "3600" },
+  "s3.bucket": { toml: '"team"', variable: "team" },
+  "s3.region": { toml: '"eu-west-1"', variable: "eu-west-1" },
+  "s3.endpoint": { toml: '"https://minio:9000"', variable: "https://minio:9000" },
+  "s3.path-style": { toml: "false", variable: "false" },
+  "s3.prefix": { toml: '"s/"', variable: "s/" },
+};
+
+Deno.test("config: every key lands in its own field, from a file and from its variable", async () => {
+  const expected = {
+    dir: "/cache",
+    backend: "s3",
+    readOnly: true,
+    maxSize: 2 * 1024 ** 3,
+    hotSize: 1024 ** 3,
+    compressionLevel: 3,
+    signingKeyFile: "/key",
+    idleTimeoutSeconds: 60,
+    workspace: true,
+    projects: 0,
+    autoRewarm: true,
+    redis: { url: "redis://cache", prefix: "r:", ttlSeconds: 3600 },
+    s3: {
+      bucket: "team",
+      region: "eu-west-1",
+      endpoint: "https://minio:9000",
+      pathStyle: false,
+      prefix: "s/",
+    },
+  };
+  await using t = await tree({
+    "project/.cargo/config.toml": `[warmup]\n${
+      SETTINGS.map(({ key }) => `${key} = ${WRITTEN[key].toml}`).join("\n")
+    }\n`,
+  });
+  const fromFile = await loadConfig({ cwd: t.project, env: t.env });
+  assert.deepEqual(fromFile.config, expected);
+  for (const { key } of SETTINGS) assert.equal(fromFile.sources[key].kind, "file", key);
+
+  await Deno.remove(join(t.project, ".cargo"), { recursive: true });
+  const variables = Object.fromEntries(
+    SETTINGS.map(({ key, env }) => [env, WRITTEN[key].variable]),
+  );
+  const fromVariables = await loadConfig({ cwd: t.project, env: { ...t.env, ...variables } });
+  assert.deepEqual(fromVariables.config, expected);
+  for (const { key, env } of SETTINGS) {
+    assert.deepEqual(fromVariables.sources[key], { kind: "env", name: env });
+  }
+});
+
+Deno.test("config: s3.region falls back to AWS_REGION, then AWS_DEFAULT_REGION", async () => {
+  await using t = await tree({});
+  const region = async (env: Record<string, string>) => {
+    const { config, sources } = await loadConfig({ cwd: t.project, env: { ...t.env, ...env } });
+    return { region: config.s3.region, source: sources["s3.region"] };
+  };
+  assert.deepEqual(await region({ AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-north-1" }), {
+    region: "eu-west-1",
+    source: { kind: "env", name: "AWS_REGION" },
+  });
+  assert.deepEqual(await region({ AWS_REGION: "", AWS_DEFAULT_REGION: "eu-north-1" }), {
+    region: "eu-north-1",
+    source: { kind: "env", name: "AWS_DEFAULT_REGION" },
+  });
+  assert.deepEqual(await region({}), { region: "us-east-1", source: { kind: "default" } });
+  await Deno.mkdir(join(t.project, ".cargo"));
+  await Deno.writeTextFile(
+    join(t.project, ".cargo", "config.toml"),
+    '[warmup.s3]\nregion = "ap-south-1"\n',
+  );
+  assert.equal((await region({ AWS_REGION: "eu-west-1" })).region, "ap-south-1");
+  assert.equal(
+    (await region({ AWS_REGION: "eu-west-1", CARGO_WARMUP_S3_REGION: "sa-east-1" })).region,
+    "sa-east-1",
+  );
+});
+
+// The README's table is written by hand (its defaults are prose), so it is held to the settings
+// table here: a key added, renamed or dropped in one place fails until the other follows.
+Deno.test("README: the configuration table lists every key and its variable, in order", async () => {
+  const readme = await Deno.readTextFile(README);
+  const section = readme.split(/^### Configuration\n/m)[1]?.split(/^#{1,3} /m)[0] ?? "";
+  const rows = section.split("\n").filter((line) => line.startsWith("|")).slice(2)
+    .map((line) => line.split("|").slice(1, 3).map((cell) => cell.trim()).join(" "));
+  assert.deepEqual(rows, SETTINGS.map(({ key, env }) => `\`${key}\` \`${env}\``));
+});
+
 Deno.test("parseSize: units, and a clear RangeError otherwise", () => {
   assert.equal(parseSize("10G"), 10 * 1024 ** 3);
   assert.equal(parseSize("500M"), 500 * 1024 ** 2);
@@ -216,15 +325,16 @@ Deno.test("parseSize: units, and a clear RangeError otherwise", () => {
 Deno.test("config command: text and JSON output name each value's source", async () => {
   await using t = await tree({
     "project/.cargo/config.toml":
-      '[warmup]\nbackend = "redis"\n[warmup.redis]\nurl = "redis://u:pw@cache:6379/1"\n',
+      '[warmup]\nbackend = "redis"\nhot-size = "1G"\n[warmup.redis]\nurl = "redis://u:pw@cache:6379/1"\n',
   });
   const script = `import { runConfigCommand } from ${
-    JSON.stringify(new URL("../../src/cli/config_command.ts", import.meta.url).href)
+    JSON.stringify(new URL("../src/cli/config_command.ts", import.meta.url).href)
   };
 Deno.exit(await runConfigCommand(Deno.args));`;
   const run = async (...args: string[]) => {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--quiet", script, ...args],
+      // The import map is deno.json's, and the temporary project is outside the checkout.
+      args: ["eval", "--quiet", "--config", DENO_JSON, script, ...args],
       cwd: t.project,
       env: {
         ...Object.fromEntries(
@@ -236,6 +346,7 @@ Deno.exit(await runConfigCommand(Deno.args));`;
         DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/", ".cache", "deno"),
         ...t.env,
         CARGO_WARMUP_COMPRESSION_LEVEL: "12",
+        CARGO_WARMUP_IDLE_TIMEOUT: "30",
       },
     }).output();
     return {
@@ -254,14 +365,26 @@ Deno.exit(await runConfigCommand(Deno.args));`;
     /compression-level = 12 +# environment variable CARGO_WARMUP_COMPRESSION_LEVEL/,
   );
   assert.match(text.stdout, /max-size = "10G" +# default/);
+  assert.match(text.stdout, /hot-size = "1G" +# .*config\.toml:3/);
+  assert.match(text.stdout, /idle-timeout = 30 +# environment variable CARGO_WARMUP_IDLE_TIMEOUT/);
+  assert.match(text.stdout, /projects = 20 +# default/);
+  assert.match(text.stdout, /workspace = false +# default/);
+  assert.match(text.stdout, /signing-key-file = \(not set\) +# default/);
   const json = await run("--json");
   const parsed = JSON.parse(json.stdout);
+  assert.deepEqual(Object.keys(parsed.values), SETTINGS.map(({ key }) => key));
+  assert.equal(parsed.values["hot-size"].value, "1G");
+  assert.equal(parsed.values["signing-key-file"].value, null);
   assert.equal(parsed.values.backend.value, "redis");
   assert.equal(parsed.values.backend.source.line, 2);
   assert.deepEqual(parsed.values["compression-level"].source, {
     kind: "env",
     name: "CARGO_WARMUP_COMPRESSION_LEVEL",
   });
+  const help = await run("--help");
+  for (const { key, description } of SETTINGS) {
+    assert.ok(help.stdout.includes(`  ${key} `) && help.stdout.includes(description), key);
+  }
 });
 
 Deno.test("config command: unknown flags are usage errors", async () => {
