@@ -20,7 +20,7 @@ import type { DigestMemo } from "../index/file_digest.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
 import { warnOncePerBuild } from "../dispatch/warn_once.ts";
-import { type GuardedIndex, guardedIndex } from "./guarded_index.ts";
+import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 
 /** Why a request gets no cache at all: said once per build, when a cacheable call meets it. */
 export interface CacheOff {
@@ -29,6 +29,8 @@ export interface CacheOff {
 
 /** How long a long-lived cache gathers index writes before it commits them in one go. */
 const BATCH_MS = 250;
+/** A cache remembers this many builds it has checked against the disk, then starts over. */
+const MAX_CHECKED_BUILDS = 256;
 
 /** One configured cache: its directory, levels and index, shared by every request that uses it. */
 export class Cache {
@@ -58,6 +60,14 @@ export class Cache {
   readonly #inFlight = new Map<string, Promise<void>>();
   /** How many calls are reading or writing each entry right now. */
   readonly #busy = new Map<string, number>();
+  /** The directory this cache uses, as opened (device and inode), to notice it replaced. */
+  #dirIdentity: string | undefined;
+  /** The builds that have checked this cache against the disk (see `firstCallOf`). */
+  readonly #checkedBuilds = new Set<string>();
+  /** Calls holding this cache now (see {@linkcode Cache.enter}). */
+  #active = 0;
+  #lastUsed = Date.now();
+  #closed = false;
 
   /**
    * Opens the cache `config` names for `firstRequest`'s build; without its signing key (which
@@ -78,7 +88,10 @@ export class Cache {
       }
     }
     const levels = openStore(config, { env: firstRequest.env });
-    return new Cache(config, levels, guardedIndex(config.dir, firstRequest), signingKey, longLived);
+    const index = guardedIndex(config.dir, firstRequest);
+    const cache = new Cache(config, levels, index, signingKey, longLived);
+    cache.firstCallOf(firstRequest.buildId);
+    return cache;
   }
 
   private constructor(
@@ -105,6 +118,65 @@ export class Cache {
       : undefined;
     this.memo = this.#digestMemo();
     this.rustcMemo = this.#rustcMemo();
+    this.#dirIdentity = fileIdentity(config.dir);
+  }
+
+  /**
+   * Whether `buildId` calls on this cache for the first time (and should check it against the
+   * disk); each build once, the build that opened it never.
+   */
+  firstCallOf(buildId: string): boolean {
+    if (this.#checkedBuilds.has(buildId)) return false;
+    if (this.#checkedBuilds.size >= MAX_CHECKED_BUILDS) this.#checkedBuilds.clear();
+    this.#checkedBuilds.add(buildId);
+    return true;
+  }
+
+  /**
+   * Whether the directory and index this cache opened are still the ones on disk: `rm -rf` of
+   * the cache directory, a directory restored or moved into place, or a replaced index make them
+   * another, and a cache that went on would write to deleted files. Two stats.
+   */
+  stillOnDisk(): boolean {
+    const now = fileIdentity(this.dir);
+    // Opened before the directory existed: the first directory seen is its own.
+    this.#dirIdentity ??= now;
+    return now === this.#dirIdentity && this.#index.stillOnDisk();
+  }
+
+  /** A call starts using this cache; {@linkcode Cache.leave} when it is done. */
+  enter(): void {
+    this.#active++;
+    this.#lastUsed = Date.now();
+  }
+
+  leave(): void {
+    this.#active = Math.max(0, this.#active - 1);
+    this.#lastUsed = Date.now();
+  }
+
+  /** No call holds it, no entry is being read or written: it may be closed. */
+  get quiet(): boolean {
+    return this.#active === 0 && this.#busy.size === 0 && this.#inFlight.size === 0;
+  }
+
+  /** When a call last started or ended on this cache (ms since the epoch). */
+  get lastUsed(): number {
+    return this.#lastUsed;
+  }
+
+  /** Calls holding this cache now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Where the levels live, for `daemon status`. */
+  get location(): string {
+    return this.#levels.location;
   }
 
   /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
@@ -216,10 +288,11 @@ export class Cache {
     await this.#levels.flush();
   }
 
-  /** Writes everything pending in the index now. */
+  /** Writes everything pending in the index now (never into an index deleted meanwhile). */
   flush(): void {
     clearTimeout(this.#batch);
     this.#batch = undefined;
+    this.#index.reopenIfReplaced();
     this.#writeDigests();
     const hits = this.#pendingHits.splice(0);
     if (hits.length > 0) this.#index.use(undefined, (db) => db.recordHits(hits), true);
@@ -238,7 +311,11 @@ export class Cache {
     await this.#keeper?.idle();
   }
 
+  /** Writes what is pending, closes the levels' connections and the index. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#keeper?.idle();
     this.flush();
     await this.#levels.close().catch(() => {});
     this.#index.close();

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import { errorMessage } from "../error_message.ts";
 import { IndexDb } from "../index/index_db.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
@@ -23,15 +24,19 @@ export type GuardedIndex = ReturnType<typeof guardedIndex>;
  */
 export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
   let index: IndexDb | undefined;
+  /** The file the open index is, to notice when it is deleted or replaced under us. */
+  let opened: string | undefined;
+  let closed = false;
   let openError: unknown;
   let retryAt = 0;
   // Once one call of this build met a locked or broken index, the others do not wait on it.
   if (warnedThisBuild(firstRequest, INDEX_FAULT)) retryAt = Date.now() + INDEX_RETRY_MS;
 
   const open = (): IndexDb | undefined => {
-    if (index !== undefined || Date.now() < retryAt) return index;
+    if (index !== undefined || closed || Date.now() < retryAt) return index;
     try {
       index = new IndexDb(dir);
+      opened = fileIdentity(join(dir, "index.db"));
       openError = undefined;
     } catch (error) {
       openError = error;
@@ -86,7 +91,26 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
         `cache index in ${dir} unavailable, building without it: ${errorMessage(openError)}`,
       );
     },
+    /**
+     * Whether the open index is still the file at `index.db` (true while none is open): a cache
+     * directory removed or replaced under a long-lived cache leaves it holding a deleted file.
+     */
+    stillOnDisk(): boolean {
+      return index === undefined || fileIdentity(join(dir, "index.db")) === opened;
+    },
+    /** Lets go of an index that is no longer the file on disk; the next use opens the new one. */
+    reopenIfReplaced() {
+      if (index === undefined || fileIdentity(join(dir, "index.db")) === opened) return;
+      try {
+        index.close();
+      } catch {
+        // the file is gone already: nothing to save
+      }
+      index = undefined;
+    },
+    /** Closes the index for good: later uses do nothing. */
     close() {
+      closed = true;
       try {
         index?.close();
       } catch {
@@ -95,4 +119,14 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
       index = undefined;
     },
   };
+}
+
+/** The device and inode of `path`, or undefined when nothing is there. */
+export function fileIdentity(path: string): string | undefined {
+  try {
+    const info = Deno.statSync(path);
+    return `${info.dev}:${info.ino}`;
+  } catch {
+    return undefined;
+  }
 }

@@ -57,13 +57,21 @@ interface WireRequest {
   env: Record<string, string>;
 }
 
+/** What the daemon answers besides builds' requests. */
+export interface DaemonControl {
+  /** Settles once nothing else is in flight (a `W` request). */
+  settled(): Promise<void>;
+  /** The daemon's state as JSON (an `I` request, `cargo-warmup daemon status`). */
+  status(): Promise<unknown>;
+}
+
 /** Serves one connection to its end; never throws. */
 export async function serveConnection(
   conn: Deno.Conn,
   session: CacheSession,
   tag: string,
   log: DaemonLog,
-  settled: () => Promise<void>,
+  control: DaemonControl,
   deferred: DeferredWarnings,
 ): Promise<void> {
   const reader = new FrameReader(conn);
@@ -77,7 +85,12 @@ export async function serveConnection(
   try {
     const wire = await readRequest(reader, tag);
     if (wire === "settle") {
-      await settled();
+      await control.settled();
+      await sendFrame(FRAME.served, "0");
+      return;
+    }
+    if (wire === "status") {
+      await sendFrame(FRAME.stdout, JSON.stringify(await control.status()));
       await sendFrame(FRAME.served, "0");
       return;
     }
@@ -137,7 +150,7 @@ export async function serveConnection(
 async function readRequest(
   reader: FrameReader,
   tag: string,
-): Promise<WireRequest | "settle" | string> {
+): Promise<WireRequest | "settle" | "status" | string> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), REQUEST_TIMEOUT_MS);
@@ -152,6 +165,7 @@ async function readRequest(
   }
   if (frame === undefined) return "no request frame";
   if (frame.type === FRAME.settle) return "settle";
+  if (frame.type === FRAME.status) return "status";
   if (frame.type !== FRAME.request) return `unexpected frame type "${frame.type}"`;
   let wire: unknown;
   try {

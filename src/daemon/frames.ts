@@ -26,6 +26,8 @@ export const FRAME = {
   served: "X",
   runRustc: "R",
   compileMiss: "M",
+  /** Answered with `O` (the daemon's state as JSON) and `X`: `cargo-warmup daemon status`. */
+  status: "I",
 } as const;
 
 /** Requests and rustc output past this are refused: a protocol error, not a build. */

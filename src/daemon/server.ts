@@ -10,6 +10,8 @@ import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
+import { type ProcessFootprint, processFootprint } from "./process_info.ts";
+import type { OpenCacheInfo } from "../cache/session.ts";
 import {
   daemonFiles,
   type DaemonRecord,
@@ -24,6 +26,15 @@ const TICK_MS = 2_000;
 const DRAIN_MS = 30_000;
 /** The log is cut back when a daemon starts and finds it past this size. */
 const MAX_LOG_BYTES = 1024 * 1024;
+
+/** What `cargo-warmup daemon status` shows of a running daemon. */
+export interface DaemonStatus extends DaemonRecord, ProcessFootprint {
+  uptimeSeconds: number;
+  /** Connections served since it started (builds' calls, status and settle requests). */
+  requests: number;
+  inFlight: number;
+  caches: OpenCacheInfo[];
+}
 
 /** Options for {@linkcode runDaemon}. */
 export interface DaemonOptions {
@@ -68,6 +79,18 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   log(`started, pid ${Deno.pid}, tag ${options.tag}`);
 
   const session = new CacheSession({ longLived: true });
+  let requests = 0;
+  const status = async (): Promise<DaemonStatus> => {
+    await session.sweep();
+    return {
+      ...record,
+      uptimeSeconds: Math.round((Date.now() - Date.parse(record.startedAt)) / 1000),
+      requests,
+      inFlight: inFlight.size,
+      ...processFootprint(),
+      caches: session.openCaches(),
+    };
+  };
   const inFlight = new Set<Promise<void>>();
   const waiters = new Set<Promise<void>>();
   const deferred = new DeferredWarnings();
@@ -88,6 +111,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       stop("idle");
     } else if (!socketStillOurs(files.socket, socketIno)) {
       stop("socket removed or replaced");
+    } else {
+      // Caches idle for a while, or beyond the few kept open, are closed.
+      void session.sweep().catch((error) => log(`cache sweep failed: ${errorMessage(error)}`));
     }
   }, TICK_MS);
   const onSignal = () => stop("signal");
@@ -108,12 +134,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         }
         await session.settle();
       };
+      requests++;
       const served: Promise<void> = serveConnection(
         conn,
         session,
         options.tag,
         log,
-        settled,
+        { settled, status },
         deferred,
       )
         .finally(() => {

@@ -63,17 +63,21 @@ interface Run {
  * runs the real script there) and stores it. Resolves to the exit code. A fault of the cache
  * runs the real script.
  */
-export function dispatchRun(
+export async function dispatchRun(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  return withoutCacheOnFault(
-    request,
-    runner,
-    "running the build script",
-    (guarded) => runThroughCache(session, request, guarded),
-  );
+  try {
+    return await withoutCacheOnFault(
+      request,
+      runner,
+      "running the build script",
+      (guarded) => runThroughCache(session, request, guarded),
+    );
+  } finally {
+    session.release(request);
+  }
 }
 
 async function runThroughCache(

@@ -66,17 +66,21 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
  * Runs one call through the cache: served, or compiled by `runner` and stored. Resolves to the
  * exit code (undefined when the runner could not tell it, i.e. the client ran rustc itself).
  */
-export function dispatch(
+export async function dispatch(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  return withoutCacheOnFault(
-    request,
-    runner,
-    "compiling without the cache",
-    (guarded) => dispatchThroughCache(session, request, guarded),
-  );
+  try {
+    return await withoutCacheOnFault(
+      request,
+      runner,
+      "compiling without the cache",
+      (guarded) => dispatchThroughCache(session, request, guarded),
+    );
+  } finally {
+    session.release(request);
+  }
 }
 
 /**

@@ -1,0 +1,210 @@
+// A daemon that lives across many builds, with real cargo: it follows its cache directory when
+// the directory is removed (between builds, and in the middle of one), it keeps only a few caches
+// open however many it has served, it lets go of removed directories' files, and a long series of
+// warm builds leaves its open files where they were.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  copyFixture,
+  countOutcomes,
+  createCargoHome,
+  liveDaemons,
+  readDispatchLog,
+  removeAll,
+  runBinary,
+  runCargo,
+  runWarmup,
+  tempDir,
+  warmupEnv,
+} from "./_harness.ts";
+import { daemonFiles, daemonRecords } from "../src/daemon/paths.ts";
+import { queryDaemonStatus } from "../src/daemon/query_status.ts";
+import type { DaemonStatus } from "../src/daemon/server.ts";
+
+const TINY_OUTPUT = "tiny 4096 unix Some(2)\n";
+
+/** A scratch dir with a CARGO_HOME and one runtime dir (one daemon) for every cache. */
+async function lab() {
+  const dir = await tempDir("cargo-warmup-lifetime-");
+  const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
+  const runtimeDir = join(dir.path, "run");
+  let builds = 0;
+  const envFor = (cacheDir: string, extra: Record<string, string> = {}) => ({
+    ...warmupEnv({ cacheDir, cargoHome }),
+    CARGO_WARMUP_RUNTIME_DIR: runtimeDir,
+    ...extra,
+  });
+  /** Builds a fresh copy of `fixture` against `cacheDir`; returns the dispatch log's outcomes. */
+  const build = async (
+    cacheDir: string,
+    extra: Record<string, string> = {},
+    fixture = "tiny",
+  ) => {
+    const project = await copyFixture(fixture, join(dir.path, `${fixture}-${++builds}`));
+    const log = join(dir.path, `dispatch-${builds}.jsonl`);
+    const env = { ...envFor(cacheDir, extra), CARGO_WARMUP_LOG: log };
+    const result = await runCargo(["build", "--locked"], { cwd: project, env });
+    assert.equal(result.code, 0, `build ${builds} failed:\n${result.stderr}`);
+    const entries = await readDispatchLog(log);
+    // Crate compiles; build-script runs are counted apart.
+    const units = countOutcomes(entries, (e) => e.key !== undefined && e.kind !== "build-run");
+    return { project, result, units };
+  };
+  /** `cargo-warmup status --json` for `cacheDir` (after the daemon has settled). */
+  const status = async (cacheDir: string) => {
+    const run = await runWarmup(["status", "--json"], { env: envFor(cacheDir) });
+    assert.equal(run.code, 0, run.stderr);
+    return JSON.parse(run.stdout) as {
+      entries: number;
+      bytes: number;
+      hits: number;
+      misses: number;
+    };
+  };
+  /** What the one daemon of this lab says of itself. */
+  const daemon = async (): Promise<DaemonStatus> => {
+    const [record] = daemonRecords(runtimeDir).filter((r) =>
+      liveDaemons(runtimeDir).includes(r.pid)
+    );
+    assert.ok(record, "a daemon runs");
+    const state = await queryDaemonStatus(daemonFiles(runtimeDir, record.tag).socket);
+    assert.ok(state, "the daemon answers a status request");
+    return state;
+  };
+  return { dir, cargoHome, runtimeDir, envFor, build, status, daemon };
+}
+
+/** The daemon's open files that are deleted files under `dir`. */
+const deletedUnder = (state: DaemonStatus, dir: string) =>
+  state.deletedFiles.filter((path) => path.startsWith(dir));
+
+Deno.test("daemon lifetime: rm -rf of the cache between builds is followed, and a cap set then holds", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+
+  const first = await l.build(cacheDir);
+  assert.ok(
+    first.units.miss >= 3,
+    `the first build stores its crates: ${JSON.stringify(first.units)}`,
+  );
+  await removeAll(cacheDir);
+
+  const second = await l.build(cacheDir);
+  assert.equal(second.units.hit, 0, "an emptied cache serves nothing");
+  const counted = await l.status(cacheDir);
+  assert.equal(counted.misses, second.units.miss, "the new index counts the build after rm -rf");
+  assert.ok(counted.entries >= second.units.miss, "and its entries are on disk");
+  assert.deepEqual(
+    deletedUnder(await l.daemon(), cacheDir),
+    [],
+    "the daemon holds no deleted file",
+  );
+
+  const third = await l.build(cacheDir);
+  assert.equal(third.units.miss, 0, `the next build is served: ${JSON.stringify(third.units)}`);
+  assert.equal(await runBinary(join(third.project, "target", "debug", "tiny")), TINY_OUTPUT);
+
+  // A cap far below what is stored, set now, and a build that stores (another opt-level): the
+  // daemon's size keeper works on the new directory and holds the cap.
+  const cap = 256 * 1024;
+  const capped = await l.build(cacheDir, {
+    CARGO_WARMUP_MAX_SIZE: "256K",
+    CARGO_PROFILE_DEV_OPT_LEVEL: "1",
+  });
+  assert.ok(capped.units.miss >= 3, `another opt-level is stored: ${JSON.stringify(capped.units)}`);
+  const after = await l.status(cacheDir);
+  assert.ok(after.bytes <= cap, `the cap holds: ${after.bytes} bytes in ${after.entries} entries`);
+});
+
+Deno.test("daemon lifetime: the cache removed in the middle of a build costs nothing, and the daemon lets go of it", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+  // The fixture's build script removes the cache directory while the build runs.
+  const first = await l.build(cacheDir, { WIPE_DIR: cacheDir }, "wipe_cache");
+  assert.match(await runBinary(join(first.project, "target", "debug", "wipe-cache")), /wiped/);
+  const next = await l.build(cacheDir, { WIPE_DIR: join(l.dir.path, "elsewhere") }, "wipe_cache");
+  assert.equal(await runBinary(join(next.project, "target", "debug", "wipe-cache")), "wiped\n");
+  assert.deepEqual(
+    deletedUnder(await l.daemon(), cacheDir),
+    [],
+    "the daemon holds no deleted file",
+  );
+  const counted = await l.status(cacheDir);
+  assert.ok(
+    counted.misses + counted.hits >= next.units.miss + next.units.hit,
+    `the index counts the build after the wipe: ${JSON.stringify(counted)}`,
+  );
+});
+
+Deno.test("daemon lifetime: many cache directories on one daemon, few open; removed ones let go", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const seed = join(l.dir.path, "cache-0");
+  await l.build(seed);
+  const caches = [seed];
+  for (let i = 1; i < 20; i++) {
+    const copy = join(l.dir.path, `cache-${i}`);
+    await new Deno.Command("cp", { args: ["-a", seed, copy] }).output();
+    caches.push(copy);
+  }
+  for (const cacheDir of caches.slice(1)) {
+    const { units } = await l.build(cacheDir);
+    assert.equal(units.miss, 0, `a copy of a warm cache serves: ${JSON.stringify(units)}`);
+  }
+  const state = await l.daemon();
+  const open = state.caches.filter((cache) => !cache.retired);
+  assert.ok(open.length <= 4, `at most 4 caches stay open, not ${open.length}`);
+  const indexFiles = (await openIndexFiles(state.pid)).length;
+  assert.ok(indexFiles <= 4 * 3, `index handles are bounded too (${indexFiles} open)`);
+
+  for (const cacheDir of caches) await removeAll(cacheDir);
+  const after = await l.daemon();
+  assert.deepEqual(deletedUnder(after, l.dir.path), [], "removed directories' files are let go");
+});
+
+Deno.test("daemon lifetime: a series of warm builds leaves its open files where they were", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+  await l.build(cacheDir);
+  const samples: Array<{ openFiles: number | undefined; rssMiB: number; heapMiB: number }> = [];
+  for (let round = 0; round < 12; round++) {
+    const { units } = await l.build(cacheDir);
+    assert.equal(units.miss, 0);
+    const state = await l.daemon();
+    samples.push({
+      openFiles: state.openFiles,
+      rssMiB: Math.round(state.rssBytes / 2 ** 20),
+      heapMiB: Math.round(state.heapUsedBytes / 2 ** 20),
+    });
+  }
+  console.log(`open files and RSS (MiB) per warm build: ${JSON.stringify(samples)}`);
+  const heap = samples.map((sample) => sample.heapMiB);
+  const early = Math.max(...heap.slice(0, 3));
+  assert.ok(
+    Math.max(...heap.slice(3)) <= 2 * early + 8,
+    `the JavaScript heap does not grow with builds: ${heap.join(", ")} MiB`,
+  );
+  const settled = samples.slice(3).map((sample) => sample.openFiles ?? 0);
+  assert.ok(
+    Math.max(...settled) - Math.min(...settled) <= 2,
+    `open files stay level after the first rounds: ${settled.join(", ")}`,
+  );
+});
+
+/** The index files (`index.db`, `-wal`, `-shm`) the process `pid` has open. */
+async function openIndexFiles(pid: number): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(`/proc/${pid}/fd`)) {
+    try {
+      const target = await Deno.readLink(`/proc/${pid}/fd/${entry.name}`);
+      if (/index\.db(-wal|-shm)?( \(deleted\))?$/.test(target)) found.push(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return found;
+}
