@@ -208,3 +208,38 @@ async function openIndexFiles(pid: number): Promise<string[]> {
   }
   return found;
 }
+
+Deno.test("daemon lifetime: an index overwritten or truncated under the daemon is set aside, never a hang", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+  const index = join(cacheDir, "index.db");
+  await l.build(cacheDir);
+
+  // Garbage copied over the index (a new file, as `cp` of a bad backup leaves it), journals gone.
+  await Deno.writeTextFile(`${index}.tmp`, "this is no database, only garbage\n".repeat(200));
+  await Deno.rename(`${index}.tmp`, index);
+  for (const journal of [`${index}-wal`, `${index}-shm`]) {
+    await Deno.remove(journal).catch(() => {});
+  }
+  const status = await runWarmup(["status", "--json"], { env: l.envFor(cacheDir) });
+  assert.equal(status.code, 0, `status survives a garbage index:\n${status.stderr}`);
+  assert.match(status.stderr, /cache index .*index\.db is unreadable .*set aside as .*broken-/);
+  const setAside = [...Deno.readDirSync(cacheDir)].filter((e) => e.name.includes(".broken-"));
+  assert.ok(setAside.length >= 1, "the garbage is kept aside for a look");
+
+  const served = await l.build(cacheDir);
+  assert.equal(served.units.miss, 0, "the bundles still serve with a new index");
+  assert.equal(await runBinary(join(served.project, "target", "debug", "tiny")), TINY_OUTPUT);
+  const counted = await l.status(cacheDir);
+  assert.ok(counted.hits >= served.units.hit, `the new index counts: ${JSON.stringify(counted)}`);
+
+  await Deno.truncate(index, 0);
+  const started = Date.now();
+  const again = await runWarmup(["status", "--json"], { env: l.envFor(cacheDir) });
+  assert.equal(again.code, 0, `status survives a truncated index:\n${again.stderr}`);
+  const rebuilt = await l.build(cacheDir);
+  assert.equal(rebuilt.units.miss, 0);
+  assert.ok(Date.now() - started < 120_000, "no build or status waits minutes on the index");
+  assert.deepEqual(deletedUnder(await l.daemon(), cacheDir), []);
+});

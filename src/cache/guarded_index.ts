@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { errorMessage } from "../error_message.ts";
-import { IndexDb } from "../index/index_db.ts";
+import { type IndexDb, isBrokenIndexError, openIndex, setAsideIndex } from "../index/index_db.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 import { warnedThisBuild, warnOncePerBuild } from "../dispatch/warn_once.ts";
 
@@ -24,19 +24,26 @@ export type GuardedIndex = ReturnType<typeof guardedIndex>;
  */
 export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
   let index: IndexDb | undefined;
-  /** The file the open index is, to notice when it is deleted or replaced under us. */
+  /** The files the open index is, to notice when they are deleted or replaced under us. */
   let opened: string | undefined;
   let closed = false;
+  /** Indexes set aside as unreadable, said at the next lookup (once per build). */
+  const setAside: string[] = [];
   let openError: unknown;
   let retryAt = 0;
   // Once one call of this build met a locked or broken index, the others do not wait on it.
   if (warnedThisBuild(firstRequest, INDEX_FAULT)) retryAt = Date.now() + INDEX_RETRY_MS;
 
+  // The index file and its write-ahead log as opened: SQLite deletes the log only when the last
+  // connection closes, so a log gone or replaced while ours is open was taken from under us too.
+  const onDisk = () =>
+    `${fileIdentity(join(dir, "index.db"))} ${fileIdentity(join(dir, "index.db-wal"))}`;
+
   const open = (): IndexDb | undefined => {
     if (index !== undefined || closed || Date.now() < retryAt) return index;
     try {
-      index = new IndexDb(dir);
-      opened = fileIdentity(join(dir, "index.db"));
+      index = openIndex(dir, (message) => setAside.push(message));
+      opened = onDisk();
       openError = undefined;
     } catch (error) {
       openError = error;
@@ -51,6 +58,15 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
       // closing a broken index changes nothing for the build
     }
     index = undefined;
+    if (isBrokenIndexError(error)) {
+      // Damaged under us: kept aside for a look, and a new index from the next use on.
+      const aside = setAsideIndex(dir);
+      setAside.push(
+        `cache index ${join(dir, "index.db")} is damaged (${errorMessage(error)}); ` +
+          `set aside as ${aside}, starting a new one`,
+      );
+      return;
+    }
     retryAt = Date.now() + INDEX_RETRY_MS;
     // A fault met without a request to tell (a digest lookup) is told at the next fetch.
     if (!quiet) openError = error;
@@ -83,6 +99,9 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
     // queries, and a warning spent there would never be seen.
     warnIfUnavailable(request: DispatchRequest) {
       open();
+      for (const message of setAside.splice(0)) {
+        warnOncePerBuild(request, "index-set-aside", message);
+      }
       if (openError === undefined) return;
       if (index !== undefined) return;
       warnOncePerBuild(
@@ -96,11 +115,11 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
      * directory removed or replaced under a long-lived cache leaves it holding a deleted file.
      */
     stillOnDisk(): boolean {
-      return index === undefined || fileIdentity(join(dir, "index.db")) === opened;
+      return index === undefined || onDisk() === opened;
     },
     /** Lets go of an index that is no longer the file on disk; the next use opens the new one. */
     reopenIfReplaced() {
-      if (index === undefined || fileIdentity(join(dir, "index.db")) === opened) return;
+      if (index === undefined || onDisk() === opened) return;
       try {
         index.close();
       } catch {

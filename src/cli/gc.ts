@@ -6,7 +6,7 @@
 
 import { type EvictionResult, evictToCap, hotBudgetOf, trimHotCopies } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
-import { IndexDb } from "../index/index_db.ts";
+import { openIndex } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { formatBytes } from "../units.ts";
 import { parseSize } from "../config/size.ts";
@@ -61,11 +61,18 @@ export async function runGc(argv: string[]): Promise<number> {
       report(dryRun, "remote", cache.remote.location, remoteCap, result);
     }
     if (!dryRun) {
-      const index = new IndexDb(cache.config.dir);
+      // The bundles are what gc keeps in bounds; an index it cannot update now only lists rows
+      // of evicted entries until the next gc.
+      const warn = (message: string) => console.error(`warning: ${message}`);
       try {
-        index.retainArtefacts(new Set((await cache.local.list()).map((entry) => entry.key)));
-      } finally {
-        index.close();
+        const index = openIndex(cache.config.dir, warn);
+        try {
+          index.retainArtefacts(new Set((await cache.local.list()).map((entry) => entry.key)));
+        } finally {
+          index.close();
+        }
+      } catch (error) {
+        warn(`${errorMessage(error)}; the index was not updated`);
       }
     }
   } finally {

@@ -9,7 +9,8 @@ import { daemonRecords, isDaemonProcess, runtimeDirOf } from "../daemon/paths.ts
 import { settleDaemons } from "../daemon/settle.ts";
 import { versionTag } from "../frontdoor/build.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
-import { IndexDb } from "../index/index_db.ts";
+import { type IndexDb, openIndex } from "../index/index_db.ts";
+import { errorMessage } from "../error_message.ts";
 import { hotBudgetOf } from "../size_cap.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
@@ -116,9 +117,9 @@ export async function statusReport(
     ];
     if (cache.remote) levels.push((await levelReport("remote", cache.remote)).report);
     const local = levels[0]!;
-    const index = new IndexDb(cache.config.dir);
+    const index = indexOrNothing(cache.config.dir);
     try {
-      const counters = index.counters();
+      const counters = index?.counters() ?? {};
       const reasons: Record<string, number> = {};
       for (const [name, value] of Object.entries(counters)) {
         if (name.startsWith("not_cacheable:")) reasons[name.slice("not_cacheable:".length)] = value;
@@ -152,13 +153,32 @@ export async function statusReport(
           hot: meanOf(counters.hits_hot, counters.hit_us_hot),
           bundle: meanOf(counters.hits_bundle, counters.hit_us_bundle),
         },
-        recent: index.artefacts(Number.isFinite(recent) ? recent : 10),
+        recent: index?.artefacts(Number.isFinite(recent) ? recent : 10) ?? [],
       };
     } finally {
-      index.close();
+      index?.close();
     }
   } finally {
     await cache.close();
+  }
+}
+
+/**
+ * The index, or nothing when it cannot be read now (locked by a process that holds it, a full
+ * disk): status then shows the levels without counts rather than failing. An unreadable index
+ * is set aside and a new one started (openIndex).
+ */
+function indexOrNothing(dir: string): IndexDb | undefined {
+  const warn = (message: string) => console.error(`warning: ${message}`);
+  let index: IndexDb | undefined;
+  try {
+    index = openIndex(dir, warn);
+    index.counters();
+    return index;
+  } catch (error) {
+    index?.close();
+    warn(`${errorMessage(error)}; hits, misses and recent entries are not shown`);
+    return undefined;
   }
 }
 

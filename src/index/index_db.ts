@@ -70,6 +70,62 @@ export interface RustcIdentityRow {
   release: string;
 }
 
+/** How SQLite describes a file that is not a database, or a damaged one. */
+const BROKEN = /not a database|malformed|corrupt/i;
+
+/** Whether `error` says the index file itself is unreadable (rather than locked or full). */
+export function isBrokenIndexError(error: unknown): boolean {
+  return BROKEN.test(String(error));
+}
+
+/**
+ * Opens the index of `cacheDir`. An index SQLite cannot read (garbage, a damaged file) is set
+ * aside with {@linkcode setAsideIndex} and a new one created; `told` hears which file it was and
+ * where it went. Other faults (a lock, a full disk) throw.
+ *
+ * @example
+ * ```ts
+ * import { openIndex } from "./index_db.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/index.db`, "not a database, really: garbage".repeat(100));
+ * const index = openIndex(dir, (message) => console.log(message.startsWith("cache index")));
+ * index.close(); // a new index; the garbage is kept beside it as index.db.broken-…
+ * ```
+ */
+export function openIndex(cacheDir: string, told?: (message: string) => void): IndexDb {
+  try {
+    return new IndexDb(cacheDir);
+  } catch (error) {
+    if (!isBrokenIndexError(error)) {
+      const path = join(cacheDir, "index.db");
+      throw new Error(`Cannot open cache index "${path}": ${String(error)}`, { cause: error });
+    }
+    const aside = setAsideIndex(cacheDir);
+    told?.(
+      `cache index ${join(cacheDir, "index.db")} is unreadable (${String(error)}); ` +
+        `set aside as ${aside}, starting a new one`,
+    );
+    return new IndexDb(cacheDir);
+  }
+}
+
+/**
+ * Renames an unreadable `index.db` (with its `-wal` and `-shm`) to `index.db.broken-<time>`, kept
+ * for a look, never read again; resolves to the new name. Another process may have moved it first.
+ */
+export function setAsideIndex(cacheDir: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const aside = join(cacheDir, `index.db.broken-${stamp}`);
+  for (const suffix of ["", "-wal", "-shm"]) {
+    try {
+      Deno.renameSync(join(cacheDir, `index.db${suffix}`), `${aside}${suffix}`);
+    } catch {
+      // not there, or set aside by another process already
+    }
+  }
+  return aside;
+}
+
 /**
  * The open index. Every method may throw (a locked or broken database); the dispatcher wraps it
  * so that such a failure costs the cache, never the build.
@@ -84,13 +140,18 @@ export class IndexDb {
     this.#db = new DatabaseSync(join(cacheDir, "index.db"), { timeout: BUSY_TIMEOUT_MS });
     // On a fresh cache every dispatcher of a parallel build opens the index at once; creating
     // it, switching it to WAL and WAL recovery take locks the busy timeout does not always wait
-    // for. The losers retry briefly instead of giving up the index for the build.
-    for (let attempt = 1;; attempt++) {
+    // for. The losers retry briefly instead of giving up the index for the build, within one
+    // busy timeout in all: a lock that outlasts it is a fault, not a race.
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (;;) {
       try {
         this.#prepareConnection();
         return;
       } catch (error) {
-        if (attempt >= 100 || !/locked|busy/i.test(String(error))) throw error;
+        if (Date.now() >= deadline || !/locked|busy/i.test(String(error))) {
+          this.#db.close();
+          throw error;
+        }
         sleepSync(10 + Math.random() * 20);
       }
     }
