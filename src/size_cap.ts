@@ -7,6 +7,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import type { LocalStore } from "../backends/local.ts";
 import type { Store, StoredEntry } from "../backends/store.ts";
 import { errorMessage } from "./error_message.ts";
@@ -49,6 +50,30 @@ export async function evictToCap(
     evicted++;
   }
   return { before, after: total, evicted };
+}
+
+/**
+ * The bytes of the index beside the bundles in `dir` (`index.db` with its write-ahead log and
+ * shared memory): they are on the same disk, so they count against the cap too.
+ *
+ * @example
+ * ```ts
+ * import { indexBytes } from "./size_cap.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/index.db-wal`, new Uint8Array(4096));
+ * console.log(indexBytes(dir)); // 4096
+ * ```
+ */
+export function indexBytes(dir: string): number {
+  let total = 0;
+  for (const name of ["index.db", "index.db-wal", "index.db-shm"]) {
+    try {
+      total += Deno.statSync(join(dir, name)).size;
+    } catch {
+      // not there (yet)
+    }
+  }
+  return total;
 }
 
 /**
@@ -150,6 +175,7 @@ export interface SizeKeeper {
 export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions): SizeKeeper {
   let knownBundles: number | undefined;
   let knownHot = 0;
+  let knownIndex = 0;
   let addedSinceLook = 0;
   let hotAddedSinceLook = 0;
   let lastLook = 0;
@@ -162,7 +188,8 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
       lastLook = Date.now();
       addedSinceLook = 0;
       hotAddedSinceLook = 0;
-      const result = await evictToCap(store, options.cap * LOW_WATER, {
+      knownIndex = indexBytes(store.location);
+      const result = await evictToCap(store, options.cap * LOW_WATER - knownIndex, {
         protect: options.busy(),
       });
       const entries = await store.list();
@@ -187,7 +214,7 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
     if (running || later) return;
     const estimate = knownBundles === undefined
       ? Infinity
-      : knownBundles + knownHot + addedSinceLook + hotAddedSinceLook;
+      : knownBundles + knownHot + knownIndex + addedSinceLook + hotAddedSinceLook;
     if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotBudget()) return;
     const wait = lastLook + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) start();

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { type EvictionResult, evictToCap, hotBudgetOf, trimHotCopies } from "../size_cap.ts";
+import {
+  type EvictionResult,
+  evictToCap,
+  hotBudgetOf,
+  indexBytes,
+  trimHotCopies,
+} from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { openIndex } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";
@@ -50,7 +56,7 @@ export async function runGc(argv: string[]): Promise<number> {
       throw new UsageError("gc: the remote cache is configured read-only");
     }
     const cap = localCap ?? cache.config.maxSize;
-    const evicted = await evictToCap(cache.local, cap, { dryRun });
+    const evicted = await evictToCap(cache.local, cap - indexBytes(cache.config.dir), { dryRun });
     report(dryRun, "local", cache.local.location, cap, evicted);
     const entries = await cache.local.list();
     const { hotCap } = hotBudgetOf(cache.config.hotSize, entries);
