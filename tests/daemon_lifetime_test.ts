@@ -49,7 +49,7 @@ async function lab() {
     const entries = await readDispatchLog(log);
     // Crate compiles; build-script runs are counted apart.
     const units = countOutcomes(entries, (e) => e.key !== undefined && e.kind !== "build-run");
-    return { project, result, units };
+    return { project, log, result, units };
   };
   /** `cargo-warmup status --json` for `cacheDir` (after the daemon has settled). */
   const status = async (cacheDir: string) => {
@@ -242,4 +242,27 @@ Deno.test("daemon lifetime: an index overwritten or truncated under the daemon i
   assert.equal(rebuilt.units.miss, 0);
   assert.ok(Date.now() - started < 120_000, "no build or status waits minutes on the index");
   assert.deepEqual(deletedUnder(await l.daemon(), cacheDir), []);
+});
+
+Deno.test("daemon lifetime: a daemon paused past its clients' timeout writes nothing for them once resumed", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+  await l.build(cacheDir);
+  const { pid } = await l.daemon();
+  Deno.kill(pid, "SIGSTOP");
+  let paused;
+  try {
+    // Every call waits half a second for the stopped daemon, then compiles by itself.
+    paused = await l.build(cacheDir, { CARGO_WARMUP_DAEMON_TIMEOUT_MS: "500" });
+  } finally {
+    Deno.kill(pid, "SIGCONT");
+  }
+  assert.equal(await runBinary(join(paused.project, "target", "debug", "tiny")), TINY_OUTPUT);
+  // Resumed, the daemon reads the requests its clients gave up on; `status` waits for it.
+  await l.status(cacheDir);
+  const late = (await readDispatchLog(paused.log)).filter((entry) => entry.outcome === "hit");
+  assert.deepEqual(late.map((entry) => entry.crate), [], "no abandoned request was served");
+  const after = await l.build(cacheDir);
+  assert.equal(after.units.miss, 0, "and the daemon serves the next build");
 });

@@ -17,7 +17,7 @@ import {
 import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
+import { encodeFrame, FRAME, type Frame, FrameReader } from "./frames.ts";
 
 /** A client that has not sent its request by then is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -98,6 +98,15 @@ export async function serveConnection(
       log(`refused a request: ${wire}`);
       return;
     }
+    // The client sends nothing more until it reports a miss: the end of its stream before then
+    // means it gave up waiting (its timeout) and runs the compiler itself. So does the time: a
+    // daemon paused past the client's timeout learns it only from the clock.
+    const afterRequest = reader.next().catch(() => undefined);
+    let gaveUp = false;
+    void afterRequest.then((frame) => {
+      if (frame === undefined) gaveUp = true;
+    });
+    const deadline = Date.now() + clientTimeoutMs(wire.env);
     const request = requestOf(wire, (type, text) => {
       // Said after the client left (a store that failed): the daemon's log keeps it.
       if (!clientGone) return sendFrame(type, text);
@@ -105,6 +114,7 @@ export async function serveConnection(
       if (type === FRAME.stderr) deferred.keep(request.buildId, text);
       return Promise.resolve();
     });
+    request.abandoned = () => gaveUp || Date.now() > deadline;
     if (isBuildScriptRun(request)) {
       request.warnings = {
         write: (bytes) => Promise.resolve(deferred.keep(request.buildId, bytes)),
@@ -120,7 +130,7 @@ export async function serveConnection(
       },
       async compile(hold = false) {
         await sendFrame(FRAME.compileMiss, hold ? "hold" : "");
-        const run = await readMissReport(reader, request.phases);
+        const run = await readMissReport(afterRequest, reader, request.phases);
         if (!hold) clientGone = true;
         return run;
       },
@@ -178,6 +188,15 @@ async function readRequest(
   return wire;
 }
 
+/**
+ * How long the client waits for an answer (the front door's `CARGO_WARMUP_DAEMON_TIMEOUT_MS`),
+ * less a margin for the way back: past it, the client has run the compiler itself.
+ */
+function clientTimeoutMs(env: Record<string, string>): number {
+  const ms = Number(env.CARGO_WARMUP_DAEMON_TIMEOUT_MS);
+  return (Number.isSafeInteger(ms) && ms > 0 ? ms : 60_000) - 250;
+}
+
 function isWireRequest(value: unknown): value is WireRequest {
   if (typeof value !== "object" || value === null) return false;
   const wire = value as Record<string, unknown>;
@@ -212,11 +231,15 @@ function requestOf(
  * What the client reports after compiling a miss: rustc's stdout, stderr and exit. A client that
  * vanishes first reports a failed compile, so nothing is stored.
  */
-async function readMissReport(reader: FrameReader, phases: PhaseClock): Promise<RustcRun> {
+async function readMissReport(
+  first: Promise<Frame | undefined>,
+  reader: FrameReader,
+  phases: PhaseClock,
+): Promise<RustcRun> {
   const decoder = new TextDecoder();
   const run: RustcRun = { code: -1, stdout: "", stderr: "", elapsedMs: phases.elapsed() };
   try {
-    for (let frame = await reader.next(); frame; frame = await reader.next()) {
+    for (let frame = await first; frame; frame = await reader.next()) {
       if (frame.type === FRAME.missStdout) run.stdout = decoder.decode(frame.payload);
       else if (frame.type === FRAME.missStderr) run.stderr = decoder.decode(frame.payload);
       else if (frame.type === FRAME.missDone) {

@@ -32,6 +32,7 @@ import { REAL_BUILD_SCRIPT } from "./replayer.ts";
 import { runKeyOf, runRootsOf } from "./run_key.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
+import { refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
@@ -109,6 +110,11 @@ async function runThroughCache(
     return 0;
   }
   await cache.endRequest();
+  if (request.abandoned?.()) {
+    // The client runs the script by itself; nothing of this call may reach the build any more.
+    log({ ...logRun, outcome: "not-cacheable", reason: "client gone" });
+    return undefined;
+  }
   // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
   const result = await runner.compile(true);
   const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
@@ -198,8 +204,10 @@ async function serveRun(
   if (!found) return { served: false, ...missed };
   const { content, slot } = found;
   try {
+    refuseIfAbandoned(request);
     restoreOutDir(content.files.get("out-dir") as Uint8Array, run.outDir, run.roots);
   } catch (error) {
+    if (request.abandoned?.()) return { served: false, reason: "client gone" };
     warnOncePerBuild(
       request,
       "restore",

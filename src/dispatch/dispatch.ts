@@ -156,6 +156,11 @@ async function dispatchThroughCache(
   }
   // The cache's own writes are done before rustc runs: a dependent keys on them.
   await cache.endRequest();
+  if (request.abandoned?.()) {
+    // The client compiles by itself; nothing of this call may reach the build any more.
+    log({ ...logUnit, outcome: "not-cacheable", reason: "client gone" });
+    return undefined;
+  }
   const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, config.autoRewarm);
   if (notice) warnOncePerBuild(request, "toolchain", notice.message);
   // A build script's client waits for its replayer; every other miss goes at once.

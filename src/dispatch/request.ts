@@ -44,6 +44,11 @@ export interface DispatchRequest {
    * it after cargo has its answer, a process before it exits.
    */
   afterReply: Array<() => void>;
+  /**
+   * Whether whoever asked has given up on the answer (a daemon's client that timed out and ran
+   * the compiler itself): then the call must write nothing more into the build. Absent: never.
+   */
+  abandoned?: () => boolean;
 }
 
 /** When each phase of a call ended, in ms since it started: "why was this hit slow?". */

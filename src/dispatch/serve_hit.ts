@@ -71,6 +71,7 @@ async function restoreEntry(
   try {
     await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {
+    if (request.abandoned?.()) return { served: false, reason: "client gone" };
     warnOncePerBuild(
       request,
       "restore",
@@ -111,6 +112,7 @@ async function restoreOutputs(
     Number(b.role === "rmeta") - Number(a.role === "rmeta")
   );
   for (const output of ordered) {
+    refuseIfAbandoned(request);
     const source = content.files.get(output.role);
     const digest = digests.get(output.role);
     if (source === undefined || digest === undefined) {
@@ -125,6 +127,7 @@ async function restoreOutputs(
     }
   }
   const depInfo = depInfoPath(unit.args);
+  refuseIfAbandoned(request);
   if (depInfo !== undefined && content.depInfo !== undefined) {
     writeAtomically(
       depInfo,
@@ -135,6 +138,14 @@ async function restoreOutputs(
   await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
   const alreadyWritten = unit.outputs.some((output) => output.role === "rmeta") ? announced : 0;
   await writeText(request.stderr, stderr.slice(alreadyWritten));
+}
+
+/**
+ * Throws when the call's client has given up and compiles by itself: whatever this call would
+ * write now would land over what that compile writes.
+ */
+export function refuseIfAbandoned(request: DispatchRequest): void {
+  if (request.abandoned?.()) throw new Error("the client gave up waiting and compiles by itself");
 }
 
 /** Where the line announcing the `.rmeta` artifact ends in rustc's JSON stderr (0 if absent). */
