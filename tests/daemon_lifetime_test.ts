@@ -266,3 +266,18 @@ Deno.test("daemon lifetime: a daemon paused past its clients' timeout writes not
   const after = await l.build(cacheDir);
   assert.equal(after.units.miss, 0, "and the daemon serves the next build");
 });
+
+Deno.test("daemon lifetime: a runtime directory open to others is said once per build and in status", async () => {
+  const l = await lab();
+  await using _ = l.dir;
+  const cacheDir = join(l.dir.path, "cache");
+  await Deno.mkdir(l.runtimeDir, { mode: 0o700 });
+  await Deno.chmod(l.runtimeDir, 0o777);
+  const { result, units } = await l.build(cacheDir);
+  const said = result.stderr.match(/runtime directory .* is open to others/g) ?? [];
+  assert.equal(said.length, 1, `said once per build:\n${result.stderr}`);
+  assert.ok(units.miss >= 3, "the build still goes through the cache, in process");
+  assert.deepEqual(liveDaemons(l.runtimeDir), [], "no daemon listens in a directory others enter");
+  const status = await runWarmup(["status"], { env: l.envFor(cacheDir) });
+  assert.match(status.stdout, /daemon +cannot run: runtime directory .* is open to others/);
+});

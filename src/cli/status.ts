@@ -5,7 +5,12 @@
  */
 
 import { join } from "node:path";
-import { daemonRecords, isDaemonProcess, runtimeDirOf } from "../daemon/paths.ts";
+import {
+  daemonRecords,
+  isDaemonProcess,
+  runtimeDirOf,
+  whyRuntimeDirRefused,
+} from "../daemon/paths.ts";
 import { settleDaemons } from "../daemon/settle.ts";
 import { versionTag } from "../frontdoor/build.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
@@ -63,7 +68,14 @@ export interface StatusReport {
   bytes: number;
   levels: LevelReport[];
   /** The daemon of this version, if one runs. */
-  daemon: { running: boolean; pid?: number; startedAt?: string; runtimeDir: string };
+  daemon: {
+    running: boolean;
+    pid?: number;
+    startedAt?: string;
+    runtimeDir: string;
+    /** Why the runtime directory keeps the daemon off, when it does. */
+    refused?: string;
+  };
   hits: number;
   misses: number;
   /** The part of `hits` and `misses` that were workspace and path crates (`[warmup] workspace`). */
@@ -105,6 +117,7 @@ export async function statusReport(
   const daemon = daemonRecords(runtimeDir).find((record) =>
     record.tag === versionTag() && isDaemonProcess(record.pid)
   );
+  const refusedRuntimeDir = whyRuntimeDirRefused(runtimeDir);
   const cache = await openManagedCache(env);
   try {
     const { report: localReport, entries: localEntries } = await levelReport(
@@ -138,7 +151,11 @@ export async function statusReport(
         levels,
         daemon: daemon
           ? { running: true, pid: daemon.pid, startedAt: daemon.startedAt, runtimeDir }
-          : { running: false, runtimeDir },
+          : {
+            running: false,
+            runtimeDir,
+            ...(refusedRuntimeDir ? { refused: refusedRuntimeDir } : {}),
+          },
         warmup: await warmupStatusLines(cache.config.dir, env),
         hits: counters.hits ?? 0,
         misses: counters.misses ?? 0,
@@ -234,6 +251,8 @@ function renderStatus(report: StatusReport): string {
     `${"daemon".padEnd(12)} ` +
       (report.daemon.running
         ? `running, pid ${report.daemon.pid}, since ${report.daemon.startedAt}`
+        : report.daemon.refused
+        ? `cannot run: ${report.daemon.refused} (builds serve themselves, slower)`
         : `not running (the next build starts it; CARGO_WARMUP_DAEMON=0 turns it off)`),
   );
   lines.push(`hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`);

@@ -65,6 +65,37 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
+/**
+ * Why `dir` cannot serve as a runtime directory (another owner, open to others, not a
+ * directory), or undefined when it can or does not exist yet (it is created private). Creates
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * import { whyRuntimeDirRefused } from "./paths.ts";
+ * console.log(whyRuntimeDirRefused("/nonexistent/cargo-warmup")); // undefined
+ * console.log(whyRuntimeDirRefused("/tmp") !== undefined); // true: open to everyone
+ * ```
+ */
+export function whyRuntimeDirRefused(dir: string): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(dir);
+  } catch {
+    return undefined;
+  }
+  const uid = Deno.uid();
+  if (!info.isDirectory) return `runtime directory "${dir}" is not a directory`;
+  if (uid !== null && info.uid !== uid) {
+    return `runtime directory "${dir}" belongs to another user (uid ${info.uid})`;
+  }
+  const mode = (info.mode ?? 0) & 0o777;
+  if (mode & 0o077) {
+    return `runtime directory "${dir}" is open to others (mode ${mode.toString(8)}, not 700)`;
+  }
+  return undefined;
+}
+
 /** The records of every daemon in `runtimeDir` (any tag), for status and stop. */
 export function daemonRecords(runtimeDir: string): Array<DaemonRecord & { file: string }> {
   const records: Array<DaemonRecord & { file: string }> = [];

@@ -26,6 +26,7 @@ import { storeCompiled, storeFailure } from "./store_miss.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import { runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
 import { installReplayer, willReplay } from "./replayer.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
@@ -133,6 +134,7 @@ async function dispatchThroughCache(
   }
   const { unit, cache, config } = prepared;
   phases.done("keyed");
+  if (request.via === "in-process") warnIfRuntimeDirRefused(request);
   // Once per build, after cargo has its answer: the project, for a later `init --rewarm`.
   request.afterReply.push(() =>
     recordProjectOfBuild(cache.dir, request, unit.rustcRelease, config.projects)
@@ -198,6 +200,22 @@ async function dispatchThroughCache(
   }
   await cache.endRequest();
   return run.code;
+}
+
+/**
+ * A runtime directory the front door refuses (another owner, open to others) keeps the daemon
+ * off and every call in a process of its own: slower, and worth saying once per build.
+ */
+function warnIfRuntimeDirRefused(request: DispatchRequest): void {
+  if (/^(0|false|off|no)$/.test(request.env.CARGO_WARMUP_DAEMON ?? "")) return;
+  const refused = whyRuntimeDirRefused(runtimeDirOf(request.env));
+  if (refused === undefined) return;
+  warnOncePerBuild(
+    request,
+    "runtime-dir",
+    `${refused}, so the daemon is not used and every call starts a process (slower); ` +
+      `remove it or set CARGO_WARMUP_RUNTIME_DIR to a directory of your own`,
+  );
 }
 
 /** Parses and keys a call, or says why it is not cacheable. */

@@ -3,21 +3,27 @@
  * served by several processes (in-process dispatchers, the daemon), so "once" is a marker file
  * named after the request's build (cargo's pid and when that process started, so that a reused
  * pid is another build); the same markers let later calls of the build skip a part already found
- * broken. Markers of builds long over are swept.
+ * broken. Markers of builds long over are swept. They live in the runtime directory, where the
+ * daemon's own checks apply (see `markerDir`).
  * @module
  */
 
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { sha256Hex } from "../digest.ts";
+import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 
 /** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
 export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {
+  const dir = markerDir(request.env);
   try {
-    Deno.mkdirSync(markerDir(), { recursive: true, mode: 0o700 });
-    sweepOldMarkers();
-    Deno.writeFileSync(markerPath(request.buildId, topic), new Uint8Array(0), { createNew: true });
+    if (dir !== undefined) {
+      sweepOldMarkers(dir);
+      Deno.writeFileSync(markerPath(dir, request.buildId, topic), new Uint8Array(0), {
+        createNew: true,
+      });
+    }
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return;
     // No marker could be written: better to repeat than to stay silent.
@@ -28,22 +34,40 @@ export function warnOncePerBuild(request: DispatchRequest, topic: string, messag
 
 /** Whether a call of this build already warned about `topic`. */
 export function warnedThisBuild(request: DispatchRequest, topic: string): boolean {
+  const dir = markerDir(request.env);
   try {
-    Deno.statSync(markerPath(request.buildId, topic));
+    if (dir === undefined) return false;
+    Deno.statSync(markerPath(dir, request.buildId, topic));
     return true;
   } catch {
     return false;
   }
 }
 
-// Markers live in the system's temp dir: the cache dir may be the very thing that is broken.
-function markerDir(): string {
-  return join(tmpdir(), `cargo-warmup-${Deno.uid() ?? "user"}`);
+/**
+ * Markers live where the daemon's socket does, in the runtime directory only this user can enter
+ * (not in the cache dir: that may be the very thing that is broken). When that directory is
+ * refused, in a private directory of the system's temp dir instead; when that is not private
+ * either, nowhere: better to repeat a warning than to let another user silence it.
+ */
+function markerDir(env: Record<string, string>): string | undefined {
+  const runtime = runtimeDirOf(env);
+  const candidates = [join(tmpdir(), `cargo-warmup-${Deno.uid()}-warned`)];
+  if (whyRuntimeDirRefused(runtime) === undefined) candidates.unshift(join(runtime, "warned"));
+  for (const dir of candidates) {
+    try {
+      ensurePrivateDir(dir);
+      return dir;
+    } catch {
+      // taken by someone else: the next place, or none
+    }
+  }
+  return undefined;
 }
 
-function markerPath(buildId: string, topic: string): string {
+function markerPath(dir: string, buildId: string, topic: string): string {
   const build = `${buildId}\0${processStart(buildId)}`;
-  return join(markerDir(), `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
+  return join(dir, `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
 }
 
 /** Builds' start times by build id: a build asks for its own many times. */
@@ -76,13 +100,13 @@ const MARKER_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 let swept = false;
 
 /** Removes old markers, once per process (the daemon: once per start). */
-function sweepOldMarkers(): void {
+function sweepOldMarkers(dir: string): void {
   if (swept) return;
   swept = true;
   const now = Date.now();
-  for (const entry of Deno.readDirSync(markerDir())) {
+  for (const entry of Deno.readDirSync(dir)) {
     if (!entry.name.startsWith("warned-")) continue;
-    const path = join(markerDir(), entry.name);
+    const path = join(dir, entry.name);
     try {
       if (now - (Deno.statSync(path).mtime?.getTime() ?? now) > MARKER_MAX_AGE_MS) {
         Deno.removeSync(path);
