@@ -10,6 +10,8 @@ export interface ProcessFootprint {
   rssBytes: number;
   /** The JavaScript heap in use (RSS also holds memory freed but not yet given back). */
   heapUsedBytes: number;
+  /** Memory held outside the heap by JavaScript objects (buffers of bundles being read). */
+  externalBytes: number;
   /** Open file descriptors, or undefined where `/proc/self/fd` cannot be read. */
   openFiles: number | undefined;
   /** Paths of open files that have been deleted. */
@@ -44,5 +46,11 @@ export function processFootprint(): ProcessFootprint {
     openFiles = undefined;
   }
   const memory = Deno.memoryUsage();
-  return { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, openFiles, deletedFiles };
+  return {
+    rssBytes: memory.rss,
+    heapUsedBytes: memory.heapUsed,
+    externalBytes: memory.external,
+    openFiles,
+    deletedFiles,
+  };
 }
