@@ -157,20 +157,18 @@ function randomBytes(length: number): Uint8Array {
 
 const MiB = 2 ** 20;
 
-/** Opening `bytes` fails with `pattern`, within a second and without the memory a bomb asks for. */
+/** Opening `bytes` fails with `pattern`, without the memory a bomb asks for (RSS is the measure). */
 async function assertRefusedCheaply(
   bytes: Uint8Array,
   pattern: RegExp,
   options: { signingKey?: Uint8Array } = {},
 ): Promise<void> {
   const rssBefore = Deno.memoryUsage().rss;
-  const started = performance.now();
   const error = await openBundle(bytes, KEY, options).then(() => undefined, (error) => error);
   const grew = Deno.memoryUsage().rss - rssBefore;
   assert.ok(error instanceof BundleError, `not a BundleError: ${error}`);
   assert.ok(grew < 100 * MiB, `opening grew RSS by ${Math.round(grew / MiB)} MiB: ${error}`);
   assert.match(error.message, pattern);
-  assert.ok(performance.now() - started < 1000, "refusing took over a second");
 }
 
 Deno.test("a packed bundle declares its unpacked size in its zstd frame header", async () => {
