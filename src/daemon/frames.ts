@@ -13,7 +13,11 @@
  * @module
  */
 
-/** Frame types, as the byte on the wire. */
+/**
+ * Frame types, as the byte on the wire. The front door (src/frontdoor/cargo_warmup.rs) names the
+ * same bytes `FRAME_<NAME>` (`missStdout`: `FRAME_MISS_STDOUT`); tests/frontdoor_test.ts fails
+ * when the two lists differ, so a type added or changed here must be added or changed there.
+ */
 export const FRAME = {
   request: "Q",
   /** Answered with `X` once no other request is in flight: a build's stores are done. */

@@ -12,6 +12,7 @@ use std::env;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::raw::{c_int, c_ulong};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::FromRawFd;
 use std::os::unix::net::UnixStream;
@@ -22,9 +23,16 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 extern "C" {
-    /// From the C library every Rust program on Unix links; the standard library has no wrapper.
+    // From the C library every Rust program on Unix links; the standard library wraps none of them.
     fn setsid() -> i32;
+    fn signal(signum: c_int, handler: usize) -> usize;
+    fn raise(signum: c_int) -> c_int;
+    fn setrlimit(resource: c_int, limit: *const [c_ulong; 2]) -> c_int;
 }
+/// `signal`'s default action, and `setrlimit`'s resource for the size of core files (the same
+/// numbers on Linux and macOS).
+const SIG_DFL: usize = 0;
+const RLIMIT_CORE: c_int = 4;
 
 const TAG: &str = env!("CARGO_WARMUP_TAG");
 const PROGRAM: &str = env!("CARGO_WARMUP_PROGRAM");
@@ -33,6 +41,28 @@ const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const REAL_BUILD_SCRIPT: &str = "warmup-real-build-script";
 /// A failed daemon start is retried at most this often, across all calls of all builds.
 const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
+
+// Frame types, the first byte of each frame: FRAME in src/daemon/frames.ts, under the same names
+// (tests/frontdoor_test.ts fails when the two lists differ in a name or a byte).
+// Client to daemon: the request (JSON: v, tag, argv, cwd, ppid, env); after a miss the compiler's
+// stdout, its stderr and its exit (JSON: code, ms).
+const FRAME_REQUEST: u8 = b'Q';
+const FRAME_MISS_STDOUT: u8 = b'o';
+const FRAME_MISS_STDERR: u8 = b'e';
+const FRAME_MISS_DONE: u8 = b'D';
+// Daemon to client: bytes for our stdout and stderr, then one of served (exit with the ASCII
+// code), not cacheable (exec the compiler) or a miss (run it and report; "hold": then wait).
+const FRAME_STDOUT: u8 = b'O';
+const FRAME_STDERR: u8 = b'E';
+const FRAME_SERVED: u8 = b'X';
+const FRAME_RUN_RUSTC: u8 = b'R';
+const FRAME_COMPILE_MISS: u8 = b'M';
+// Sent by the program's own commands (waiting for a build's stores, `daemon status`), never by a
+// front door: named all the same, so that a new frame type is met here too.
+#[allow(dead_code)]
+const FRAME_SETTLE: u8 = b'W';
+#[allow(dead_code)]
+const FRAME_STATUS: u8 = b'I';
 
 fn main() {
     if let Some(real) = replayed_build_script() {
@@ -48,8 +78,15 @@ fn main() {
                 && (first.contains('/') || name.contains("rustc") || name.contains("clippy-driver"))
         });
     if !is_compiler {
-        // Manager commands (`cargo warmup status` …) belong to the program itself.
-        exec_or_die(Command::new(PROGRAM).args(&args), PROGRAM);
+        // Manager commands (`cargo warmup status` …) belong to the program itself; without it,
+        // saying so is all a front door can do.
+        let error = Command::new(PROGRAM).args(&args).exec();
+        eprintln!(
+            "error: cargo-warmup: cannot run \"{}\", the program this front door was built for: \
+             {}",
+            PROGRAM, error
+        );
+        exit(1);
     }
     let daemon_off = matches!(
         env::var("CARGO_WARMUP_DAEMON").as_deref(),
@@ -74,12 +111,6 @@ fn main() {
         Some(json) => json,
         None => serve_in_process(&args), // not UTF-8: the daemon speaks JSON
     };
-    let timeout = env::var("CARGO_WARMUP_DAEMON_TIMEOUT_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or(60_000u64);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(timeout)));
     talk(stream, &args, request.as_bytes());
 }
 
@@ -113,15 +144,20 @@ fn replay_build_script(real: PathBuf) -> ! {
         (Some(stream), Some(request)) => (stream, request),
         _ => exec_or_die(&mut rustc_command(&args), &real.to_string_lossy()),
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(60)));
     talk(stream, &args, request.as_bytes())
 }
 
-/// Sends the request and relays the answer; never returns.
+/// Sends the request and relays the answer; never returns. A daemon slower than
+/// CARGO_WARMUP_DAEMON_TIMEOUT_MS (default 60 s) to read or answer is given up on.
 fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
+    let timeout = env::var("CARGO_WARMUP_DAEMON_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(60_000u64);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(timeout)));
     let mut relayed_rmeta = false;
-    if write_frame(&mut stream, b'Q', request).is_ok() {
+    if write_frame(&mut stream, FRAME_REQUEST, request).is_ok() {
         let mut reader = BufReader::new(match stream.try_clone() {
             Ok(s) => s,
             Err(_) => run_rustc_after(args, false),
@@ -132,12 +168,12 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
                 None => break,
             };
             match kind {
-                b'O' => relay(&mut io::stdout(), &payload),
-                b'E' => {
+                FRAME_STDOUT => relay(&mut io::stdout(), &payload),
+                FRAME_STDERR => {
                     relayed_rmeta |= payload.split(|&b| b == b'\n').any(is_rmeta_notice);
                     relay(&mut io::stderr(), &payload);
                 }
-                b'X' => {
+                FRAME_SERVED => {
                     let code = String::from_utf8_lossy(&payload)
                         .trim()
                         .parse()
@@ -145,11 +181,13 @@ fn talk(mut stream: UnixStream, args: &[OsString], request: &[u8]) -> ! {
                     let _ = io::stdout().flush();
                     exit(code);
                 }
-                b'R' if !relayed_rmeta => {
+                FRAME_RUN_RUSTC if !relayed_rmeta => {
                     exec_or_die(&mut rustc_command(args), &args[0].to_string_lossy())
                 }
                 // rustc announces the rmeta itself: only if the daemon has not.
-                b'M' if !relayed_rmeta => compile_miss(stream, args, payload == b"hold"),
+                FRAME_COMPILE_MISS if !relayed_rmeta => {
+                    compile_miss(stream, args, payload == b"hold")
+                }
                 _ => break, // an answer out of place: the daemon is broken
             }
         }
@@ -182,21 +220,22 @@ fn compile_miss(mut stream: UnixStream, args: &[OsString], hold: bool) -> ! {
         .map(|pipe| tee(pipe, io::stdout()))
         .unwrap_or_default();
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    let code = child.wait().map(exit_code).unwrap_or(1);
+    let status = child.wait().ok();
+    let code = status.map_or(1, exit_code);
     let done = format!(
         "{{\"code\":{},\"ms\":{}}}",
         code,
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let reported = write_frame(&mut stream, b'o', &stdout)
-        .and_then(|_| write_frame(&mut stream, b'e', &stderr))
-        .and_then(|_| write_frame(&mut stream, b'D', done.as_bytes()));
+    let reported = write_frame(&mut stream, FRAME_MISS_STDOUT, &stdout)
+        .and_then(|_| write_frame(&mut stream, FRAME_MISS_STDERR, &stderr))
+        .and_then(|_| write_frame(&mut stream, FRAME_MISS_DONE, done.as_bytes()));
     let _ = stream.shutdown(std::net::Shutdown::Write);
     if hold && reported.is_ok() {
         // Any frame, the end of the stream or the timeout: the outputs are final either way.
         let _ = read_frame(&mut stream);
     }
-    exit(code);
+    exit_like(status);
 }
 
 /// Runs rustc without the daemon. If the daemon already relayed the rmeta notice, rustc's own is
@@ -218,7 +257,7 @@ fn run_rustc_after(args: &[OsString], relayed_rmeta: bool) -> ! {
             }
         }
     }
-    exit(child.wait().map(exit_code).unwrap_or(1));
+    exit_like(child.wait().ok());
 }
 
 fn is_rmeta_notice(line: &[u8]) -> bool {
@@ -256,14 +295,47 @@ fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(1))
 }
 
+/// Ends this process as the compiler (or build script) ended: with its exit code, or killed by
+/// the same signal, so cargo tells a crash or an OOM kill (`signal: 9, SIGKILL`) from an error.
+fn exit_like(status: Option<ExitStatus>) -> ! {
+    let _ = io::stdout().flush();
+    let status = match status {
+        Some(status) => status,
+        None => exit(1),
+    };
+    if let Some(number) = status.signal() {
+        unsafe {
+            // Our core would say nothing of the crash, and could overwrite the compiler's `core`.
+            setrlimit(RLIMIT_CORE, &[0, 0]);
+            // Rust starts with SIGPIPE ignored: an ignored or handled signal would not end us.
+            signal(number, SIG_DFL);
+            raise(number);
+        }
+    }
+    // Still alive (the signal is blocked here): the shell's convention for a signal death.
+    exit(exit_code(status))
+}
+
 /// Lets the program serve this call itself (CARGO_WARMUP_IN_PROCESS stops it coming back here).
+/// When the program cannot be started (a moved checkout, an uninstalled binary), the compiler
+/// runs as if there were no wrapper: a stale front door slows builds, it never fails them.
 fn serve_in_process(args: &[OsString]) -> ! {
-    exec_or_die(
-        Command::new(PROGRAM)
-            .args(args)
-            .env("CARGO_WARMUP_IN_PROCESS", "1"),
-        PROGRAM,
-    )
+    let error = Command::new(PROGRAM)
+        .args(args)
+        .env("CARGO_WARMUP_IN_PROCESS", "1")
+        .exec();
+    // Said for the build's own crates only: cargo shows their output, and it would otherwise be
+    // said once for every dependency.
+    if env::var_os("CARGO_PRIMARY_PACKAGE").is_some() {
+        let _ = writeln!(
+            io::stderr(),
+            "warning: cargo-warmup: cannot run \"{}\": {}; compiling without the cache (build \
+             the front door again with `cargo-warmup frontdoor`, or unset RUSTC_WRAPPER)",
+            PROGRAM,
+            error
+        );
+    }
+    exec_or_die(&mut rustc_command(args), &args[0].to_string_lossy())
 }
 
 fn exec_or_die(command: &mut Command, what: &str) -> ! {
