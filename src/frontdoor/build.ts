@@ -8,6 +8,7 @@
 
 import { dirname, join } from "node:path";
 import { sha256Hex } from "../digest.ts";
+import { isFile } from "../stat_checks.ts";
 import { VERSION } from "../version.ts";
 
 const SOURCE = new URL("./cargo_warmup.rs", import.meta.url);
@@ -98,13 +99,5 @@ function readOrUndefined(path: string): string | undefined {
     return Deno.readTextFileSync(path);
   } catch {
     return undefined;
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }
