@@ -89,7 +89,8 @@ export function snapshotOutDir(
 
 /**
  * Writes a blob's files into `outDir` (which exists), templates resolved with `roots`; throws on
- * a malformed or hostile blob, or when OUT_DIR holds a symlink where a file would go.
+ * a malformed or hostile blob, or when OUT_DIR holds a symlink where a file would go or on the
+ * way to it. A file already there is replaced, not written into (it may be a hard link).
  */
 export function restoreOutDir(blob: Uint8Array, outDir: string, roots: PathRoots): number {
   const records = readHeader(blob);
@@ -104,11 +105,16 @@ export function restoreOutDir(blob: Uint8Array, outDir: string, roots: PathRoots
       data = new TextEncoder().encode(fromTemplate(new TextDecoder().decode(data), roots));
     }
     try {
-      if (Deno.lstatSync(target).isSymlink) throw new Error(`${record.path} is a symlink`);
+      const existing = Deno.lstatSync(target);
+      if (existing.isSymlink) throw new Error(`${record.path} is a symlink`);
+      // A file of an earlier run may be a hard link to one outside OUT_DIR: writing into it
+      // would write there too, so its name is replaced, never written through.
+      if (existing.isFile) Deno.removeSync(target);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    Deno.writeFileSync(target, data, { mode: record.mode });
+    // createNew: a link that appeared meanwhile is refused, not followed.
+    Deno.writeFileSync(target, data, { mode: record.mode, createNew: true });
     Deno.chmodSync(target, record.mode);
   }
   return records.length;
