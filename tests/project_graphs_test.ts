@@ -114,10 +114,21 @@ Deno.test("a build's project is copied as manifests, lockfile and empty targets,
   assert.equal(recordedProjects(cacheDir).length, 1);
 });
 
+/** Sets the time the record of the project at `root` says it was last built. */
+async function setLastBuilt(cacheDir: string, root: string, lastUsed: string): Promise<void> {
+  const project = recordedProjects(cacheDir).find((project) => project.root === root);
+  assert.ok(project, `no record of ${root}`);
+  const file = join(project.tree, "..", "project.json");
+  const record = JSON.parse(await Deno.readTextFile(file));
+  await Deno.writeTextFile(file, JSON.stringify({ ...record, lastUsed }) + "\n");
+}
+
 Deno.test("only the most recently built projects are kept", async () => {
   await using dir = await tempDir();
   const cacheDir = join(dir.path, "cache");
-  for (const name of ["one", "two", "three"]) {
+  // Builds a second apart, long ago; the third is built now.
+  const builtAt = ["2001-01-01T00:00:01.000Z", "2001-01-01T00:00:02.000Z", undefined];
+  for (const [i, name] of ["one", "two", "three"].entries()) {
     const root = join(dir.path, name);
     await writeWorkspace(root);
     recordProjectOfBuild(
@@ -126,7 +137,7 @@ Deno.test("only the most recently built projects are kept", async () => {
       "1.95.0",
       2,
     );
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (builtAt[i]) await setLastBuilt(cacheDir, root, builtAt[i]);
   }
   assert.deepEqual(
     recordedProjects(cacheDir).map((project) => project.root),

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLocalStore } from "../backends/local.ts";
+import { bundlePathOf } from "../backends/local_layout.ts";
 import { evictToCap, trimHotCopies } from "../src/size_cap.ts";
 import {
   bytesUnder,
@@ -23,6 +24,14 @@ async function entryBytes(cacheDir: string): Promise<number> {
   return await bytesUnder(join(cacheDir, "bundles")) + await bytesUnder(join(cacheDir, "unpacked"));
 }
 
+/** Sets the local store's last use of `keys` (its bundles' mtime) a minute apart, in order. */
+async function setLastUse(storeDir: string, keys: string[]): Promise<void> {
+  for (const [i, key] of keys.entries()) {
+    const time = new Date(Date.UTC(2026, 0, 1, 0, i));
+    await Deno.utime(bundlePathOf(storeDir, key), time, time);
+  }
+}
+
 Deno.test("eviction goes by last use and spares the entries in use", async () => {
   await using dir = await tempDir();
   const store = createLocalStore({ dir: dir.path });
@@ -31,10 +40,9 @@ Deno.test("eviction goes by last use and spares the entries in use", async () =>
     string,
     string,
   ];
-  for (const key of [oldest, middle, newest]) {
-    await store.put(key, new Uint8Array(1000));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  // Written newest first: only the last use says which is oldest.
+  for (const key of [newest, middle, oldest]) await store.put(key, new Uint8Array(1000));
+  await setLastUse(dir.path, [oldest, middle, newest]);
   const result = await evictToCap(store, 2000, { protect: new Set([oldest]) });
   assert.deepEqual(result, { before: 3000, after: 2000, evicted: 1 });
   assert.equal(await store.has(oldest), true, "in use: kept although least recently used");
@@ -81,7 +89,8 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   await using dir = await tempDir();
   const store = createLocalStore({ dir: dir.path });
   const [a, b, c] = ["a", "b", "c"].map((char) => char.repeat(64)) as [string, string, string];
-  for (const key of [a, b, c]) {
+  // Written last used first: only the last use set below orders them.
+  for (const key of [c, b, a]) {
     await store.put(key, new Uint8Array(100));
     const meta = {
       format: 1 as const,
@@ -98,8 +107,8 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
     store.writeMirror(key, { meta, stdout: "", stderr: "" }, [
       { role: "rlib", bytes: new Uint8Array(10_000) },
     ], "unsigned");
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  await setLastUse(dir.path, [a, b, c]);
   const entries = await store.list();
   assert.ok(entries.every((entry) => (entry.hotSize ?? 0) >= 10_000), "each has a hot copy");
   const hotOf = (key: string) => entries.find((entry) => entry.key === key)!.hotSize!;

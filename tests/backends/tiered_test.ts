@@ -94,7 +94,13 @@ Deno.test("tiered: read-only writes nothing to the remote", options, async () =>
   await using redis = await startRedis();
   const remote = createRedisStore({ url: redis.url });
   await remote.put(testKey("a"), new Uint8Array([1]));
+  // A last use long ago (the store's LRU score, in ms): a read that recorded one would move it.
+  const setOldUse = await new Deno.Command("redis-cli", {
+    args: ["-p", String(redis.port), "ZADD", "cargo-warmup:lru", "1000", testKey("a")],
+  }).output();
+  assert.equal(setOldUse.code, 0, new TextDecoder().decode(setOldUse.stderr));
   const [before] = await remote.list();
+  assert.equal(before?.lastUsed, 1000);
   const { config } = await loadConfig({
     cwd: root,
     env: {
@@ -107,7 +113,6 @@ Deno.test("tiered: read-only writes nothing to the remote", options, async () =>
   });
   const store = openStore(config);
   assert.equal(store.readOnly, true);
-  await new Promise((resolve) => setTimeout(resolve, 20));
   assert.deepEqual(await store.get(testKey("a")), new Uint8Array([1]));
   await store.put(testKey("b"), new Uint8Array([2]));
   await store.delete(testKey("a"));
