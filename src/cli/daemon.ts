@@ -1,6 +1,5 @@
 /**
- * `cargo-warmup daemon run|start|stop|status` and `cargo-warmup frontdoor`: the warm-cache
- * daemon's lifecycle by hand, and building the native front door cargo runs as RUSTC_WRAPPER.
+ * `cargo-warmup daemon run|start|stop|status`: the warm-cache daemon's lifecycle by hand.
  * Builds start the daemon by themselves; these are for scripts, CI and curiosity.
  * @module
  */
@@ -14,12 +13,7 @@ import {
   isDaemonProcess,
   runtimeDirOf,
 } from "../daemon/paths.ts";
-import {
-  buildFrontDoor,
-  defaultFrontDoorPath,
-  programPath,
-  versionTag,
-} from "../frontdoor/build.ts";
+import { programPath, versionTag } from "../frontdoor/build.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -41,14 +35,6 @@ Options:
 A build never waits for the daemon: the first call that finds none starts it and serves itself.
 CARGO_WARMUP_DAEMON=0 makes every call serve itself. The daemon exits after
 [warmup] idle-timeout seconds without a request (default 600).`;
-
-export const FRONTDOOR_HELP =
-  `Build the native front door (the RUSTC_WRAPPER that talks to the daemon).
-
-Usage: cargo-warmup frontdoor [--out PATH] [--force]
-
-Compiles src/frontdoor/cargo_warmup.rs with your rustc (standard library only) unless a binary of
-this version is already there, and prints its path. Point RUSTC_WRAPPER at it.`;
 
 /** Runs `daemon …`; resolves to the exit code. */
 export async function runDaemonCommand(argv: string[]): Promise<number> {
@@ -89,22 +75,6 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
           : `daemon: unknown action "${action}"`,
       );
   }
-}
-
-/** Runs `frontdoor`; prints the path of the built front door. */
-export async function runFrontDoorCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags("frontdoor", argv, {
-    out: { type: "string" },
-    force: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    console.log(FRONTDOOR_HELP);
-    return 0;
-  }
-  const out = values.out ?? defaultFrontDoorPath((await loadConfig()).config.dir);
-  console.log(await buildFrontDoor({ out, force: values.force ?? false }));
-  return 0;
 }
 
 async function startDaemon(runtimeDir: string, tag: string): Promise<number> {

@@ -36,7 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   config: async () => (await import("./config_command.ts")).runConfigCommand,
   init: async () => (await import("./init.ts")).runInit,
   daemon: async () => (await import("./daemon.ts")).runDaemonCommand,
-  frontdoor: async () => (await import("./daemon.ts")).runFrontDoorCommand,
+  frontdoor: async () => (await import("./frontdoor.ts")).runFrontDoorCommand,
 };
 
 /** Runs the program with `argv`; resolves to the process exit code. */

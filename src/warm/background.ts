@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { IndexDb, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
-import { progressLine, readWarmState, statePath, warmDir, type WarmState } from "./progress.ts";
+import { progressLine, readWarmState, statePath, type WarmState } from "./progress.ts";
+import { warmDir } from "./warm_dir.ts";
 import { queryRustcVersion } from "../rustc_version.ts";
 import { warmForLine } from "./warm_for.ts";
 
@@ -59,6 +60,26 @@ export async function spawnBackground(
   };
   await Deno.writeTextFile(statePath(cacheDir), JSON.stringify(state, null, 2) + "\n");
   return { pid: child.pid, log };
+}
+
+/**
+ * `init --background`: starts `init argv` detached, with the caller's environment minus the
+ * marker that it is the child. When a warm-up is running, the child waits for its lock and the
+ * state file keeps showing the running one; `waitsFor` is then that one's pid.
+ */
+export async function startBackgroundWarmUp(
+  exe: string,
+  argv: string[],
+  cacheDir: string,
+  env: Record<string, string>,
+): Promise<{ pid: number; log: string; waitsFor?: number }> {
+  const running = await readWarmState(cacheDir);
+  const busy = running !== undefined &&
+    (running.phase === "resolving" || running.phase === "building") && isRunning(running.pid);
+  const childEnv = { ...env };
+  delete childEnv[BACKGROUND_LOG_ENV];
+  const child = await spawnBackground(exe, argv, cacheDir, childEnv, !busy);
+  return busy ? { ...child, waitsFor: running.pid } : child;
 }
 
 /**

@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { formatDuration } from "../units.ts";
+import { warmDir } from "./warm_dir.ts";
 
 /** What `warm/state.json` holds. */
 export interface WarmState {
@@ -24,11 +25,6 @@ export interface WarmState {
   /** The rustc release the warm-up builds with. */
   rustc?: string;
   summary?: string;
-}
-
-/** Where the warm-up keeps its state, logs and records inside the cache dir. */
-export function warmDir(cacheDir: string): string {
-  return join(cacheDir, "warm");
 }
 
 /** The state file of the current or last warm-up. */

@@ -13,7 +13,7 @@
 
 import { dirname, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../digest.ts";
-import { warmDir } from "./progress.ts";
+import { warmDir } from "./warm_dir.ts";
 
 /** What is remembered of one project. */
 export interface ProjectRecord {

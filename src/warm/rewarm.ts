@@ -1,11 +1,18 @@
 /**
- * `init --rewarm`: the crates, versions, features and profiles the index saw recently, turned
- * back into scratch members so a new toolchain gets them compiled before the next build asks.
+ * `init --rewarm`: what recent builds needed, rebuilt for the current toolchain before the next
+ * build asks. The projects the cache remembers are rebuilt as their own builds ran; a cache
+ * filled before projects were remembered falls back to the crates, versions, features and
+ * profiles the index saw recently, turned back into scratch members.
  * @module
  */
 
-import type { MemberDep, WarmMember } from "./plan.ts";
-import { parseIndexTime } from "../index/index_db.ts";
+import { join } from "node:path";
+import type { MemberDep, WarmGroup, WarmMember } from "./plan.ts";
+import { IndexDb, parseIndexTime } from "../index/index_db.ts";
+import { type RecordedProject, recordedProjects } from "./project_graphs.ts";
+import { stubProject } from "./project.ts";
+import { errorMessage } from "../error_message.ts";
+import type { ProgressReporter } from "./progress.ts";
 
 /** Rows older than this (by last use) are not re-warmed. */
 export const RECENT_DAYS = 30;
@@ -20,6 +27,110 @@ export interface RecentRow {
   profile: string;
   target: string;
   last_used: string;
+}
+
+/** What `--rewarm` adds to a warm-up. */
+export interface RewarmPlan {
+  /** One group per remembered project that could be read. */
+  groups: WarmGroup[];
+  /** The remembered projects those groups rebuild: workspace root and build label. */
+  projects: Array<{ root: string; label: string }>;
+  /** The profiles the remembered projects were built with, in the order first seen. */
+  profiles: string[];
+  /** Without remembered projects: the recently used crates, as scratch members. */
+  members: WarmMember[];
+  /** Remembered projects that could not be read (each said with a warning). */
+  skipped: number;
+}
+
+/**
+ * Plans the re-warm of the cache in `cacheDir` for a toolchain whose host is `host`: a group per
+ * remembered project (its copied tree stubbed under `scratch`), or, when none is remembered,
+ * the recently used crates of the index. Says on `progress` what it reads and what it skips.
+ */
+export async function planRewarm(
+  cacheDir: string,
+  host: string,
+  scratch: string,
+  env: Record<string, string>,
+  progress: Pick<ProgressReporter, "update" | "note">,
+): Promise<RewarmPlan> {
+  const plan: RewarmPlan = { groups: [], projects: [], profiles: [], members: [], skipped: 0 };
+  const projects = recordedProjects(cacheDir);
+  if (projects.length === 0) {
+    // A cache filled before projects were recorded: rebuild guesses of the units it holds.
+    plan.members = membersOfRecent(recentRows(cacheDir), host);
+    if (plan.members.length === 0) {
+      progress.note("note: the index has no recently used crates to re-warm");
+    }
+    return plan;
+  }
+  for (const [index, project] of projects.entries()) {
+    progress.update({ current: `reading ${project.root}` });
+    try {
+      const group = await rewarmGroup(project, join(scratch, `rewarm-${index}`), env);
+      plan.groups.push(group);
+      plan.projects.push({ root: project.root, label: group.builds[0]!.label });
+      if (!plan.profiles.includes(project.profile)) plan.profiles.push(project.profile);
+    } catch (error) {
+      plan.skipped++;
+      progress.note(`warning: skipping ${project.root}: ${errorMessage(error)}`);
+    }
+  }
+  return plan;
+}
+
+/**
+ * The warm group of a remembered project: its copied tree stubbed (see project.ts), built with
+ * the selection, features and profile its last build used, so that cargo unifies features and
+ * picks host units as that build did.
+ */
+async function rewarmGroup(
+  project: RecordedProject,
+  scratch: string,
+  env: Record<string, string>,
+): Promise<WarmGroup> {
+  const group = await stubProject(join(project.tree, "Cargo.toml"), undefined, scratch, env);
+  const selected = project.args.flatMap((arg, index) =>
+    arg === "-p" || arg === "--package" ? [project.args[index + 1]!] : []
+  );
+  const everything = project.args.some((arg) => arg === "--workspace" || arg === "--all");
+  const roots = selected.length > 0
+    ? selected
+    : group.builds.find((build) => everything === build.args.includes("--workspace"))?.roots ??
+      group.builds[0]!.roots;
+  const command = ["cargo build", ...project.args].join(" ");
+  group.builds = [{
+    label: `${project.root} (${command}, ${project.profile})`,
+    args: project.args,
+    roots,
+    profiles: [project.profile],
+  }];
+  return group;
+}
+
+/** The index's rows, most recently used first, with the fields re-warming reads. */
+function recentRows(cacheDir: string): RecentRow[] {
+  const index = new IndexDb(cacheDir);
+  try {
+    return index.artefacts().map(recentRowOf);
+  } finally {
+    index.close();
+  }
+}
+
+/** The fields of one index row that re-warming reads; every one is a TEXT NOT NULL column. */
+function recentRowOf(row: Record<string, string | number>): RecentRow {
+  return {
+    crate: String(row.crate),
+    version: String(row.version),
+    kind: String(row.kind),
+    source: String(row.source),
+    features: String(row.features),
+    profile: String(row.profile),
+    target: String(row.target),
+    last_used: String(row.last_used),
+  };
 }
 
 /**

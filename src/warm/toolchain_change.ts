@@ -8,7 +8,7 @@
  */
 
 import { join } from "node:path";
-import { warmDir } from "./progress.ts";
+import { warmDir } from "./warm_dir.ts";
 import { cargoEnv } from "./_cargo.ts";
 import { WARMING_ENV } from "./project_graphs.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { warmDir } from "./progress.ts";
+import { warmDir } from "./warm_dir.ts";
 import { recordedProjects } from "./project_graphs.ts";
 
 interface WarmFor {

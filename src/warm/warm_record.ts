@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import type { WarmGroup } from "./plan.ts";
-import { warmDir } from "./progress.ts";
+import { warmDir } from "./warm_dir.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 
 /** Environment variables that change what cargo and rustc build. */
