@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { IndexDb, parseIndexTime } from "../index/index_db.ts";
+import { openIndex, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
 import { progressLine, readWarmState, statePath, type WarmState } from "./progress.ts";
@@ -198,7 +198,7 @@ function toolchainHint(cacheDir: string, release: string) {
   } catch {
     return;
   }
-  const index = new IndexDb(cacheDir);
+  const index = openIndex(cacheDir);
   let rows: Array<Record<string, string | number>>;
   try {
     rows = index.artefacts(2000);

@@ -13,6 +13,7 @@
 
 import { dirname, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../digest.ts";
+import { isFile } from "../stat_checks.ts";
 import { warmDir } from "./warm_dir.ts";
 
 /** What is remembered of one project. */
@@ -297,13 +298,5 @@ function targetFiles(manifest: string): string[] {
 function pruneProjects(cacheDir: string, limit: number): void {
   for (const project of recordedProjects(cacheDir).slice(limit)) {
     Deno.removeSync(dirname(project.tree), { recursive: true });
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
   }
 }

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import type { MemberDep, WarmGroup, WarmMember } from "./plan.ts";
-import { IndexDb, parseIndexTime } from "../index/index_db.ts";
+import { openIndex, parseIndexTime } from "../index/index_db.ts";
 import { type RecordedProject, recordedProjects } from "./project_graphs.ts";
 import { stubProject } from "./project.ts";
 import { errorMessage } from "../error_message.ts";
@@ -111,7 +111,7 @@ async function rewarmGroup(
 
 /** The index's rows, most recently used first, with the fields re-warming reads. */
 function recentRows(cacheDir: string): RecentRow[] {
-  const index = new IndexDb(cacheDir);
+  const index = openIndex(cacheDir);
   try {
     return index.artefacts().map(recentRowOf);
   } finally {

@@ -11,6 +11,7 @@ import { sha256Hex } from "../digest.ts";
 import type { WarmGroup } from "./plan.ts";
 import { warmDir } from "./warm_dir.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
+import { askRustc } from "../rustc_version.ts";
 
 /** Environment variables that change what cargo and rustc build. */
 const BUILD_ENV =
@@ -71,21 +72,8 @@ function recordPath(cacheDir: string, fingerprint: string): string {
 
 /** `rustc -vV` and the sysroot as seen from `dir` (where a rust-toolchain file may apply). */
 export async function toolchainText(dir: string, env: Record<string, string>): Promise<string> {
-  const run = async (args: string[]) => {
-    try {
-      const output = await new Deno.Command(env.RUSTC || "rustc", {
-        args,
-        cwd: dir,
-        env,
-        clearEnv: true,
-        stdin: "null",
-      }).output();
-      return new TextDecoder().decode(output.stdout);
-    } catch {
-      return "";
-    }
-  };
-  return (await run(["-vV"])) + (await run(["--print", "sysroot"]));
+  const ask = (args: string[]) => askRustc(env.RUSTC || "rustc", args, env, dir).catch(() => "");
+  return (await ask(["-vV"])) + (await ask(["--print", "sysroot"]));
 }
 
 async function manifestFiles(dir: string): Promise<string[]> {
