@@ -18,8 +18,6 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
-import { daemonFiles, daemonRecords } from "../src/daemon/paths.ts";
-import { queryDaemonStatus } from "../src/daemon/query_status.ts";
 import type { DaemonStatus } from "../src/daemon/server.ts";
 
 const TINY_OUTPUT = "tiny 4096 unix Some(2)\n";
@@ -62,15 +60,17 @@ async function lab() {
       misses: number;
     };
   };
-  /** What the one daemon of this lab says of itself. */
+  /** What the one daemon of this lab holds, as `cargo-warmup daemon status --json` says. */
   const daemon = async (): Promise<DaemonStatus> => {
-    const [record] = daemonRecords(runtimeDir).filter((r) =>
-      liveDaemons(runtimeDir).includes(r.pid)
-    );
-    assert.ok(record, "a daemon runs");
-    const state = await queryDaemonStatus(daemonFiles(runtimeDir, record.tag).socket);
-    assert.ok(state, "the daemon answers a status request");
-    return state;
+    const run = await runWarmup(["daemon", "status", "--json"], { env: envFor("unused") });
+    assert.equal(run.code, 0, run.stderr);
+    const { daemons } = JSON.parse(run.stdout) as {
+      daemons: Array<{ running: boolean; holds?: DaemonStatus }>;
+    };
+    const live = daemons.filter((d) => d.running);
+    assert.equal(live.length, 1, `one daemon runs: ${run.stdout}`);
+    assert.ok(live[0]!.holds, "the daemon answers a status request");
+    return live[0]!.holds;
   };
   return { dir, cargoHome, runtimeDir, envFor, build, status, daemon };
 }

@@ -14,6 +14,8 @@ import {
   runtimeDirOf,
 } from "../daemon/paths.ts";
 import { programPath, versionTag } from "../frontdoor/build.ts";
+import { queryDaemonStatus } from "../daemon/query_status.ts";
+import { formatBytes } from "../units.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -24,7 +26,8 @@ Usage: cargo-warmup daemon <run|start|stop|status> [options]
   run      Serve in the foreground (what a build starts, detached)
   start    Start the daemon in the background unless it runs; wait until it answers
   stop     Stop this version's daemon (--all: every cargo-warmup daemon of this user)
-  status   Show the daemons of this user (--json)
+  status   Show the daemons of this user and what each holds: caches open, memory,
+           open files, requests served, uptime (--json)
 
 Options:
   --tag TAG            Version tag to serve (run; default: this program's)
@@ -67,7 +70,7 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
     case "stop":
       return await stopDaemons(runtimeDir, values.all ? undefined : tag);
     case "status":
-      return showStatus(runtimeDir, tag, values.json ?? false);
+      return await showStatus(runtimeDir, tag, values.json ?? false);
     default:
       throw new UsageError(
         action === undefined
@@ -131,16 +134,25 @@ async function stopDaemons(runtimeDir: string, tag: string | undefined): Promise
   return 1;
 }
 
-function showStatus(runtimeDir: string, tag: string, json: boolean): number {
-  const daemons = daemonRecords(runtimeDir).map((record) => ({
-    pid: record.pid,
-    tag: record.tag,
-    current: record.tag === tag,
-    running: isDaemonProcess(record.pid),
-    program: record.program,
-    startedAt: record.startedAt,
-    idleTimeoutSeconds: record.idleTimeoutSeconds,
-  }));
+async function showStatus(runtimeDir: string, tag: string, json: boolean): Promise<number> {
+  const daemons = [];
+  for (const record of daemonRecords(runtimeDir)) {
+    const running = isDaemonProcess(record.pid);
+    // What a running daemon holds, in its own words: caches open, memory, files, requests.
+    const holds = running
+      ? await queryDaemonStatus(daemonFiles(runtimeDir, record.tag).socket, 5_000)
+      : undefined;
+    daemons.push({
+      pid: record.pid,
+      tag: record.tag,
+      current: record.tag === tag,
+      running,
+      program: record.program,
+      startedAt: record.startedAt,
+      idleTimeoutSeconds: record.idleTimeoutSeconds,
+      ...(holds ? { holds } : {}),
+    });
+  }
   if (json) {
     console.log(JSON.stringify({ runtimeDir, tag, daemons }, null, 2));
     return 0;
@@ -152,6 +164,20 @@ function showStatus(runtimeDir: string, tag: string, json: boolean): number {
         `, tag ${daemon.tag}${daemon.current ? "" : " (another version)"}` +
         `, idle timeout ${daemon.idleTimeoutSeconds} s`,
     );
+    const holds = daemon.holds;
+    if (holds === undefined) continue;
+    console.log(
+      `  up ${holds.uptimeSeconds} s, ${holds.requests} requests (${holds.inFlight} in flight), ` +
+        `RSS ${formatBytes(holds.rssBytes)} (heap ${formatBytes(holds.heapUsedBytes)}), ` +
+        `${holds.openFiles ?? "?"} open files` +
+        (holds.deletedFiles.length ? `, ${holds.deletedFiles.length} of them deleted` : ""),
+    );
+    for (const cache of holds.caches) {
+      console.log(
+        `  cache ${cache.location}: ${cache.active} calls now, idle ${cache.idleSeconds} s` +
+          (cache.retired ? " (replaced on disk, closing)" : ""),
+      );
+    }
   }
   return 0;
 }
