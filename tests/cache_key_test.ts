@@ -8,6 +8,8 @@ import type { DigestMemo } from "../src/index/file_digest.ts";
 import { pathRootsOf } from "../src/dispatch/path_roots.ts";
 import { parseRustcArgs } from "../src/dispatch/rustc_args.ts";
 import type { RustcIdentityRow } from "../src/index/index_db.ts";
+import type { LinkerIdentity } from "../src/dispatch/machine_identity.ts";
+import type { NativeCpu } from "../src/dispatch/native_cpu.ts";
 import { tempDir } from "./_fixtures.ts";
 
 const RUSTC: RustcIdentityRow = {
@@ -38,6 +40,12 @@ interface Variant {
   rustc?: RustcIdentityRow;
   /** The dependencies in the order cargo lists them; `["itoa", "ryu"]` unless given. */
   externOrder?: string[];
+  /** How diagnostics are shown; `["--error-format=json"]` unless given. */
+  rendering?: string[];
+  /** `lib` unless given. */
+  crateType?: string;
+  linker?: LinkerIdentity;
+  nativeCpu?: NativeCpu;
 }
 
 /**
@@ -71,9 +79,9 @@ async function layout(root: string) {
       "serde_json",
       `--edition=${variant.edition ?? "2018"}`,
       join(pkg, "src/lib.rs"),
-      "--error-format=json",
+      ...(variant.rendering ?? ["--error-format=json"]),
       "--crate-type",
-      "lib",
+      variant.crateType ?? "lib",
       "--emit=dep-info,metadata,link",
       "-C",
       "debuginfo=2",
@@ -121,6 +129,8 @@ async function layout(root: string) {
       rustc: variant.rustc ?? RUSTC,
       source: `registry:${REGISTRY}`,
       memo,
+      ...(variant.linker ? { linker: variant.linker } : {}),
+      ...(variant.nativeCpu ? { nativeCpu: variant.nativeCpu } : {}),
     };
   }
 
@@ -222,4 +232,86 @@ Deno.test("the order of externs and of --cfg flags does not change the key", asy
   assert.equal(cacheKeyOf(ab).key, cacheKeyOf(ba).key);
   // A dropped extern is another key, though: the order is ignored, not the set.
   assert.notEqual(cacheKeyOf(build.inputs({ externOrder: ["itoa"] })).key, base.key);
+});
+
+// An rlib is not linked: nothing of the machine's linker or C library may enter its key, so
+// machines keep sharing it. Recorded from the code before linked outputs held the linker (this
+// invocation has no rendering flag, so leaving the rendering out of the key does not touch it).
+Deno.test("an rlib's key is the one recorded before linked outputs were keyed on the machine", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const { key } = cacheKeyOf(build.inputs({ rendering: [] }));
+  assert.equal(key, "3236d75491f93e665d8ffc70320a6ad639ad82f7c934bce6e77538fe13003734");
+  // A linker identity offered for an rlib is not used.
+  assert.equal(cacheKeyOf(build.inputs({ rendering: [], linker: LINKER })).key, key);
+});
+
+const LINKER: LinkerIdentity = {
+  version: "cc (Debian 12.2.0-14+deb12u1) 12.2.0",
+  sha256: "75e997ec62297a6484f491bae28ab0ccb489daba23e398fd10fe68e9e6f0def8",
+  libc: "glibc 2.36",
+};
+
+// A proc-macro linked against a newer glibc cannot be loaded where an older one runs.
+Deno.test("a linked output's key holds the linker and its C library", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const procMacro = (linker?: LinkerIdentity) =>
+    cacheKeyOf(build.inputs({ crateType: "proc-macro", ...(linker ? { linker } : {}) })).key;
+  const base = procMacro(LINKER);
+  assert.equal(procMacro({ ...LINKER }), base);
+  const others: Record<string, LinkerIdentity> = {
+    "another linker binary (a wrapper)": { ...LINKER, sha256: "0".repeat(64) },
+    "another linker version": { ...LINKER, version: "cc (Debian 13.2.0) 13.2.0" },
+    "another glibc": { ...LINKER, libc: "glibc 2.39" },
+  };
+  for (const [what, linker] of Object.entries(others)) {
+    assert.notEqual(procMacro(linker), base, what);
+  }
+  // Keying a linked output without its linker is a bug, not a key.
+  assert.throws(() => procMacro(), TypeError);
+  // The rlib of the same crate: no linker needed, none keyed.
+  assert.equal(
+    cacheKeyOf(build.inputs({ linker: others["another glibc"]! })).key,
+    cacheKeyOf(build.inputs()).key,
+  );
+});
+
+// `-C target-cpu=native` means this machine's CPU: keyed as what it resolves to.
+Deno.test("the native CPU is keyed as the CPU and features it resolves to", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const native = ["-C", "target-cpu=native"];
+  const zen: NativeCpu = { cpu: "znver4", features: ["avx", "avx2", "sse2"] };
+  const base = cacheKeyOf(build.inputs({ args: native, nativeCpu: zen }));
+  assert.deepEqual((base.recipe as { nativeCpu: NativeCpu }).nativeCpu, zen);
+  assert.equal(cacheKeyOf(build.inputs({ args: native, nativeCpu: { ...zen } })).key, base.key);
+  const masked = { ...zen, features: ["avx", "sse2"] };
+  assert.notEqual(cacheKeyOf(build.inputs({ args: native, nativeCpu: masked })).key, base.key);
+  const other = { ...zen, cpu: "skylake" };
+  assert.notEqual(cacheKeyOf(build.inputs({ args: native, nativeCpu: other })).key, base.key);
+  assert.notEqual(cacheKeyOf(build.inputs()).key, base.key);
+  assert.throws(() => cacheKeyOf(build.inputs({ args: native })), TypeError);
+});
+
+// How diagnostics are shown is recorded with the entry (diagnostic_rendering.ts), not keyed.
+Deno.test("rendering flags do not change the key; emitted kinds of --json do", async () => {
+  await using dir = await tempDir();
+  const build = await layout(dir.path);
+  const cargo = [
+    "--error-format=json",
+    "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
+  ];
+  const base = cacheKeyOf(build.inputs({ rendering: cargo })).key;
+  const renderings = [
+    ["--error-format=json", "--json=diagnostic-short,artifacts,future-incompat"],
+    [...cargo, "--diagnostic-width=80", "--color=always"],
+    ["--error-format=json", "--json=artifacts,future-incompat,diagnostic-unicode"],
+    ["--json=artifacts,future-incompat", "--error-format=short"],
+  ];
+  for (const rendering of renderings) {
+    assert.equal(cacheKeyOf(build.inputs({ rendering })).key, base, rendering.join(" "));
+  }
+  const emitsLess = ["--error-format=json", "--json=diagnostic-rendered-ansi,artifacts"];
+  assert.notEqual(cacheKeyOf(build.inputs({ rendering: emitsLess })).key, base);
 });

@@ -105,3 +105,30 @@ Deno.test("uncacheable invocations say why", () => {
   assert.equal(reasonOf([...base, "-C", "split-debuginfo=packed"]), "split debuginfo");
   assert.equal(reasonOf(["src/lib.rs", "--out-dir", "/o"]), "no crate name");
 });
+
+// `cargo check` and `cargo check --message-format=short` build the same artefacts: how diagnostics
+// are shown is kept apart from the key, while what rustc emits (artifact notifications) stays in.
+Deno.test("rendering flags leave the keyed args for the rendering, emitted --json kinds stay", () => {
+  const withRendering = (extra: string[]) => {
+    const parsed = parseRustcArgs([...SERDE_JSON, ...extra]);
+    assert.ok(parsed.cacheable);
+    return parsed.args;
+  };
+  const args = withRendering(["--color", "always", "--json=diagnostic-short"]);
+  assert.deepEqual(args.rendering, [
+    "--color=always",
+    "--diagnostic-width=120",
+    "--error-format=json",
+    "--json=diagnostic-rendered-ansi",
+    "--json=diagnostic-short",
+  ]);
+  const keyed = args.keyed.join(" ");
+  for (const word of ["error-format", "diagnostic-", "color", "always"]) {
+    assert.ok(!keyed.includes(word), `"${word}" leaked into ${keyed}`);
+  }
+  assert.ok(args.keyed.includes("--json artifacts,future-incompat"), keyed);
+  // Rendering alone differs: the keyed args are the same.
+  const short = withRendering(["--json=diagnostic-short,diagnostic-unicode"]);
+  assert.deepEqual(short.keyed, withRendering([]).keyed);
+  assert.notDeepEqual(short.rendering, withRendering([]).rendering);
+});

@@ -85,6 +85,12 @@ export interface BundleMeta {
    * see src/dispatch/variants.ts.
    */
   variants?: Array<{ id: string } & Pick<BundleMeta, "sources" | "envDeps">>;
+  /**
+   * How the stored diagnostics were rendered (the call's `--error-format`, `--json=diagnostic-…`,
+   * `--diagnostic-width`, `--color`): see src/dispatch/diagnostic_rendering.ts. Absent in older
+   * entries.
+   */
+  rendering?: string;
 }
 
 /** One cached compilation. */

@@ -1,7 +1,10 @@
 /**
  * The cache key: SHA-256 of a canonical JSON recipe of everything that shapes a compilation's
  * output, with every path replaced by a placeholder and every dependency artefact replaced by
- * the digest of the file actually on disk. The README's "Cache key" section mirrors this file.
+ * the digest of the file actually on disk. A linked output (proc-macro, binary) also holds the
+ * linker and C library of this machine, and `-C target-cpu=native` what it resolves to here; how
+ * diagnostics are rendered is left out (diagnostic_rendering.ts). The README's "Cache key"
+ * section mirrors this file.
  * @module
  */
 
@@ -9,10 +12,17 @@ import { isAbsolute, join, relative } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
+import { type LinkerIdentity, linksNatively } from "./machine_identity.ts";
+import { type NativeCpu, nativeCpuOptions } from "./native_cpu.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 
-/** Bumped whenever the recipe changes meaning, so old entries can never match. */
+/**
+ * Bumped whenever the recipe changes meaning, so old entries can never match. Leaving the
+ * rendering flags out needed no bump: a recipe now equals an older one only where that call had no
+ * rendering flag either, and such an entry, which records no rendering, is served only when it
+ * holds no diagnostics (diagnostic_rendering.ts).
+ */
 const RECIPE_FORMAT = "cargo-warmup-key-2";
 /** Environment variables cargo sets for rustc that can change what it compiles. */
 const KEYED_ENV = /^(CARGO_PKG_[A-Z_]+|CARGO_CRATE_NAME|CARGO_MANIFEST_LINKS|RUSTC_BOOTSTRAP)$/;
@@ -32,6 +42,10 @@ export interface KeyInputs {
   memo: DigestMemo;
   /** A workspace crate's build-script results (workspace_unit.ts); absent for registry crates. */
   buildScript?: string[];
+  /** The linker and C library (machine_identity.ts): required for a linked output, else unused. */
+  linker?: LinkerIdentity;
+  /** What `native` resolves to (native_cpu.ts): required when the call asks for it. */
+  nativeCpu?: NativeCpu;
 }
 
 /**
@@ -44,6 +58,13 @@ export interface KeyInputs {
  */
 export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } {
   const { args, env, roots } = inputs;
+  const linked = linksNatively(args);
+  if (linked && inputs.linker === undefined) {
+    throw new TypeError(`Cannot key linked output "${args.crateName}": no linker identity`);
+  }
+  if (nativeCpuOptions(args) !== undefined && inputs.nativeCpu === undefined) {
+    throw new TypeError(`Cannot key "${args.crateName}" for the native CPU: not resolved`);
+  }
   const normalise = (text: string) => toTemplate(text, roots);
 
   const externs = args.externs.map((extern) => [
@@ -82,6 +103,10 @@ export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } 
     bundledLibraries: env.OUT_DIR ? bundledLibraries(args, env.OUT_DIR, inputs.memo) : [],
     // Absent (so the recipe is unchanged) for registry crates.
     buildScript: inputs.buildScript,
+    // Only for linked outputs: an rlib or rmeta is not linked, and stays shared between machines.
+    linker: linked ? inputs.linker : undefined,
+    // Only when the call asks for the native CPU.
+    nativeCpu: inputs.nativeCpu,
   };
   return { key: sha256Hex(JSON.stringify(recipe)), recipe };
 }

@@ -17,6 +17,8 @@ import { pathRootsOf } from "./path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
 import { rustcIdentity } from "./rustc_identity.ts";
+import { linkerIdentity, linkerOf, linksNatively } from "./machine_identity.ts";
+import { nativeCpuOf } from "./native_cpu.ts";
 import { runRustcPassthrough, runRustcRecorded, type RustcRun } from "./run_rustc.ts";
 import { serveHit } from "./serve_hit.ts";
 import type { Cache } from "../cache/cache.ts";
@@ -263,6 +265,22 @@ async function prepareUnit(
     const buildScript = published === undefined
       ? buildScriptInputs(env.OUT_DIR, manifestDir, roots, cache.memo)
       : undefined;
+    // This machine's part, asked once and remembered: the linker and libc of a linked output,
+    // the CPU behind `-C target-cpu=native`.
+    const linker = linksNatively(args)
+      ? await linkerIdentity(linkerOf(args), env, request.cwd, cache.rustcMemo)
+      : undefined;
+    const nativeCpu = await nativeCpuOf(
+      {
+        rustc: request.rustc,
+        rustcIdentity: identity.identity,
+        args,
+        target,
+        env,
+        cwd: request.cwd,
+      },
+      cache.rustcMemo,
+    );
     const { key } = cacheKeyOf({
       args,
       env,
@@ -271,6 +289,8 @@ async function prepareUnit(
       source,
       memo: cache.memo,
       ...(buildScript ? { buildScript } : {}),
+      ...(linker ? { linker } : {}),
+      ...(nativeCpu ? { nativeCpu } : {}),
     });
     const unit: Unit = {
       rustc: request.rustc,

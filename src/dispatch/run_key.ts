@@ -3,7 +3,8 @@
  * and writes to OUT_DIR, known before it runs. SHA-256 of a canonical JSON recipe: the binary's
  * content digest, the package's source identity, the rustc it probes, the variables cargo sets
  * for build scripts (paths templated; never NUM_JOBS or jobserver variables), and the C toolchain
- * a script may call (CC, CFLAGS, … in every form cc-rs reads, and the compilers they resolve to).
+ * a script may call (CC, CFLAGS, … in every form cc-rs reads, the compilers they resolve to, the C
+ * library they link against, and what `-march=native` in those flags means on this machine).
  * What the script itself declares it depends on (`rerun-if-env-changed`, `rerun-if-changed`) is
  * known only after it ran: recorded in the entry and checked on a hit.
  * @module
@@ -12,6 +13,8 @@
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
+import { libcOf } from "./machine_identity.ts";
+import { cNativeFlags, cNativeOf } from "./native_cpu.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
 import { rustcIdentity, type RustcIdentityMemo } from "./rustc_identity.ts";
 
@@ -52,6 +55,7 @@ export interface RunKeyInputs {
   /** The package's path-free source identity (source_identity.ts). */
   source: string;
   memo: DigestMemo;
+  /** Where rustc's identity and the C toolchain's answers are remembered. */
   rustcMemo: RustcIdentityMemo;
 }
 
@@ -73,6 +77,12 @@ export async function runKeyOf(
       .map(([name, value]) => `${name}=${toTemplate(value, roots)}`)
       .sort();
   const rustc = env.RUSTC ? await rustcIdentity(env.RUSTC, env, inputs.rustcMemo) : undefined;
+  const program = (override: string | undefined, tool: string) =>
+    override?.trim().split(/\s+/)[0] || tool;
+  const cc = program(env.CC, "cc");
+  const cxx = program(env.CXX, "c++");
+  // Cargo runs a build script in its package's directory.
+  const cwd = env.CARGO_MANIFEST_DIR || Deno.cwd();
   const recipe = {
     format: RUN_FORMAT,
     binary: digestFile(inputs.binary, inputs.memo),
@@ -80,15 +90,43 @@ export async function runKeyOf(
     rustc: rustc?.identity ?? "no RUSTC",
     env: keyed(CARGO_RUN_ENV),
     cToolchain: keyed(C_TOOLCHAIN_ENV),
-    compilers: [
-      [env.CC, "cc"],
-      [env.CXX, "c++"],
-      [env.AR, "ar"],
-    ].map(([override, tool]) =>
-      compilerIdentity(override?.trim().split(/\s+/)[0] || tool!, env, inputs.memo)
+    compilers: [cc, cxx, program(env.AR, "ar")].map((tool) =>
+      compilerIdentity(tool, env, inputs.memo)
     ),
+    // What the objects a script compiles are linked against later: glibc's headers decide which
+    // symbol versions they need.
+    libc: await libcOf(cc, env, cwd, inputs.rustcMemo),
+    cNative: await nativeCFlags(env, cc, cxx, cwd, inputs.rustcMemo),
   };
   return { key: sha256Hex(JSON.stringify(recipe)), rustcRelease: rustc?.release ?? "" };
+}
+
+/**
+ * What `-march=native` (`-mcpu`, `-mtune`) in the C flags means on this machine, for the C and the
+ * C++ compiler: absent when no flag asks for it.
+ */
+async function nativeCFlags(
+  env: Record<string, string>,
+  cc: string,
+  cxx: string,
+  cwd: string,
+  memo: RustcIdentityMemo,
+): Promise<string[] | undefined> {
+  const flagsOf = (pattern: RegExp) =>
+    cNativeFlags(
+      Object.entries(env).filter(([name]) => pattern.test(name)).map(([, value]) => value),
+    );
+  // CPPFLAGS reach both compilers; CFLAGS the C one, CXXFLAGS the C++ one.
+  const forC = flagsOf(/^((TARGET|HOST)_)?C(PP)?FLAGS([_-][\w.-]+)?$/);
+  const forCxx = flagsOf(/^((TARGET|HOST)_)?(CXX|CPP)FLAGS([_-][\w.-]+)?$/);
+  if (forC.length === 0 && forCxx.length === 0) return undefined;
+  const resolved: string[] = [];
+  for (const [tool, flags] of [[cc, forC], [cxx, forCxx]] as const) {
+    if (flags.length === 0) continue;
+    const means = await cNativeOf(tool, flags, env, cwd, memo);
+    resolved.push(`${tool} ${flags.join(" ")}: ${means}`);
+  }
+  return resolved;
 }
 
 /**

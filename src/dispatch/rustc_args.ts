@@ -39,6 +39,12 @@ export interface RustcArgs {
   keyed: string[];
   /** Arguments whose order carries no meaning (`--cfg`, `--check-cfg`), keyed sorted. */
   keyedUnordered: string[];
+  /**
+   * How diagnostics are to be shown, not keyed (`--error-format=json`, `--json=diagnostic-short`,
+   * `--diagnostic-width=120`, `--color=always`): sorted, each once. An entry records it, and its
+   * stored diagnostics are only replayed to a call that asks for the same (diagnostic_rendering.ts).
+   */
+  rendering: string[];
   /** Codegen options as given, for profile summaries and split-debuginfo checks. */
   codegen: Map<string, string>;
 }
@@ -53,8 +59,6 @@ const CRATE_TYPES_CACHED = new Set(["lib", "rlib", "proc-macro", "bin"]);
 /** Flags that take a value and go into the key as they are. */
 const KEYED_WITH_VALUE = new Set([
   "--cap-lints",
-  "--error-format",
-  "--json",
   "-l",
   "-W",
   "-A",
@@ -71,8 +75,17 @@ const KEYED_WITH_VALUE = new Set([
   "--env-set",
   "--crate-attr",
 ]);
-/** Flags that only change how diagnostics look on a terminal: left out of the key. */
-const IGNORED_WITH_VALUE = new Set(["--diagnostic-width", "--color"]);
+/** Flags that only change how diagnostics are shown: out of the key, into the rendering. */
+const RENDERING_WITH_VALUE = new Set(["--error-format", "--diagnostic-width", "--color"]);
+/**
+ * `--json` values that only change how diagnostics are shown. The others (`artifacts`,
+ * `future-incompat`) change what rustc emits and stay in the key.
+ */
+const RENDERING_JSON = new Set([
+  "diagnostic-short",
+  "diagnostic-rendered-ansi",
+  "diagnostic-unicode",
+]);
 const KEYED_SWITCHES = new Set(["-g", "-O"]);
 
 /**
@@ -99,6 +112,7 @@ export function parseRustcArgs(rawArgv: readonly string[]): ParsedInvocation {
   const searchPaths: SearchPathArg[] = [];
   const keyed: string[] = [];
   const keyedUnordered: string[] = [];
+  const rendering = new Set<string>();
   const codegen = new Map<string, string>();
 
   for (let i = 0; i < argv.length; i++) {
@@ -186,11 +200,20 @@ export function parseRustcArgs(rawArgv: readonly string[]): ParsedInvocation {
         externs.push(extern);
         break;
       }
+      case "--json": {
+        const values = (takeValue() ?? "").split(",");
+        for (const value of values.filter((value) => RENDERING_JSON.has(value))) {
+          rendering.add(`--json=${value}`);
+        }
+        const emitted = values.filter((value) => !RENDERING_JSON.has(value));
+        if (emitted.length > 0) keyed.push(`--json ${emitted.join(",")}`);
+        break;
+      }
       default:
         if (KEYED_WITH_VALUE.has(flag)) {
           keyed.push(`${flag} ${takeValue() ?? ""}`);
-        } else if (IGNORED_WITH_VALUE.has(flag)) {
-          takeValue();
+        } else if (RENDERING_WITH_VALUE.has(flag)) {
+          rendering.add(`${flag}=${takeValue() ?? ""}`);
         } else if (KEYED_SWITCHES.has(arg)) {
           keyed.push(arg);
         } else {
@@ -228,6 +251,7 @@ export function parseRustcArgs(rawArgv: readonly string[]): ParsedInvocation {
       searchPaths,
       keyed,
       keyedUnordered,
+      rendering: [...rendering].sort(),
       codegen,
     },
   };

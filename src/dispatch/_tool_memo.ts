@@ -1,0 +1,128 @@
+/**
+ * Asking this machine's tools (the linker, the C compiler, rustc) what they resolve to, once: the
+ * answer is remembered for the process, and in the index for other processes, under a probe that
+ * changes when the tool or the machine does.
+ * @module
+ */
+
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+import type { RustcIdentityMemo } from "./rustc_identity.ts";
+
+/** A tool that does not answer in this long is a fault (the call compiles without the cache). */
+const TOOL_TIMEOUT_MS = 20_000;
+
+/** What this process already knows or is finding out, by probe. */
+const known = new Map<string, Promise<string>>();
+let bootIdOfThisMachine: string | undefined;
+
+/**
+ * The value remembered under `probe`, else what `compute` finds (run once per process, however
+ * many calls ask at once), remembered for this process and in `memo`. `stillValid` is asked of
+ * every remembered value first (a file it names may have changed since).
+ */
+export async function remembered(
+  probe: string,
+  memo: RustcIdentityMemo | undefined,
+  compute: () => Promise<string>,
+  stillValid: (value: string) => boolean = () => true,
+): Promise<string> {
+  const inProcess = known.get(probe);
+  if (inProcess !== undefined) {
+    const value = await inProcess;
+    if (stillValid(value)) return value;
+    known.delete(probe);
+  }
+  const stored = memo?.lookup(probe)?.identity;
+  if (stored !== undefined && stillValid(stored)) {
+    known.set(probe, Promise.resolve(stored));
+    return stored;
+  }
+  const computing = known.get(probe) ?? compute();
+  known.set(probe, computing);
+  try {
+    const value = await computing;
+    // The index's rows are rustc's; a tool's answer rides in the identity column.
+    memo?.remember(probe, { identity: value, host: "", release: "" });
+    return value;
+  } catch (error) {
+    known.delete(probe);
+    throw error;
+  }
+}
+
+/** A program as a process would find it: the path it runs, and the file behind its symlinks. */
+export interface FoundProgram {
+  /** What to run: a wrapper such as ccache decides what it is by the name it was run as. */
+  path: string;
+  real: string;
+}
+
+/**
+ * Where a process started with `env` from `cwd` finds `program` (a path, else a name on PATH);
+ * undefined when it finds none.
+ */
+export function resolveProgram(
+  program: string,
+  env: Record<string, string>,
+  cwd: string,
+): FoundProgram | undefined {
+  const candidates = program.includes("/")
+    ? [resolve(cwd, program)]
+    : (env.PATH ?? "").split(delimiter).filter((dir) => isAbsolute(dir)).map((dir) =>
+      join(dir, program)
+    );
+  for (const path of candidates) {
+    try {
+      const real = Deno.realPathSync(path);
+      if (Deno.statSync(real).isFile) return { path, real };
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** What a tool printed, and whether it succeeded. */
+export interface ToolOutput {
+  success: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `program` with exactly `env` and no input; rejects only when it cannot be run at all. */
+export async function runTool(
+  program: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<ToolOutput> {
+  const output = await new Deno.Command(program, {
+    args,
+    env,
+    clearEnv: true,
+    cwd,
+    stdin: "null",
+    signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    success: output.success,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/**
+ * This boot of this machine ("" when unknown): what a CPU-dependent answer is remembered under,
+ * since an index may be carried to another machine (a CI cache restored on another runner).
+ */
+export function bootId(): string {
+  if (bootIdOfThisMachine === undefined) {
+    try {
+      bootIdOfThisMachine = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    } catch {
+      bootIdOfThisMachine = "";
+    }
+  }
+  return bootIdOfThisMachine;
+}
