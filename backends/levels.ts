@@ -1,9 +1,10 @@
 /**
  * The store levels every cache uses: local disk always in front, optionally a shared remote behind
- * it. A remote hit is written back to disk; a remote that fails is reported once and skipped, so
- * it can cost a miss but never a build. The remote can be given lazily, so a local hit loads no
- * remote client at all. Callers hold one {@linkcode StoreLevels} whatever is configured: none of
- * them asks which driver it holds.
+ * it. A remote hit is written back to disk once it passes the check the cache gives for what the
+ * remote serves (`admitRemote`: signed by a trusted key); a remote that fails is reported once and
+ * skipped, so it can cost a miss but never a build. The remote can be given lazily, so a local hit
+ * loads no remote client at all. Callers hold one {@linkcode StoreLevels} whatever is configured:
+ * none of them asks which driver it holds.
  * @module
  */
 
@@ -33,6 +34,12 @@ export interface StoreLevelsOptions {
   outageFile?: string;
   /** How long a recorded outage holds for processes of the same build; default 10 minutes. */
   outageHoldMs?: number;
+  /**
+   * Checks what the remote serves before it is returned or kept on local disk; resolves to why it
+   * is refused, or undefined. A refused entry is a miss with a warning (`warn`), and is never
+   * written to local disk: what that level holds stays what this machine wrote or accepted.
+   */
+  admitRemote?: (key: string, bundle: Uint8Array) => Promise<string | undefined>;
 }
 
 /** The levels as one store; `flush()` waits for remote writes that `put` left running. */
@@ -163,12 +170,18 @@ export function createStoreLevels(
         const found = await local.get(key);
         if (found) return found;
         const fetched = await onRemote(build, undefined, (store) => store.get(key));
-        if (fetched) {
-          // The caller verifies the bundle and calls delete() when it is bad.
-          await local.put(key, fetched).catch((error) => {
-            build.warn(`Cannot keep bundle "${key}" on local disk: ${errorMessage(error)}`);
-          });
+        if (!fetched) return undefined;
+        const refused = await options.admitRemote?.(key, fetched);
+        if (refused !== undefined) {
+          build.warn(
+            `Refusing bundle "${key}" from ${remote?.location}: ${refused}; compiling it here`,
+          );
+          return undefined;
         }
+        // The caller opens the bundle and calls delete() when it is bad.
+        await local.put(key, fetched).catch((error) => {
+          build.warn(`Cannot keep bundle "${key}" on local disk: ${errorMessage(error)}`);
+        });
         return fetched;
       },
 

@@ -7,7 +7,12 @@
 
 import { join } from "node:path";
 import { createLocalStore } from "./local.ts";
-import { createStoreLevels, type LazyStore, type StoreLevels } from "./levels.ts";
+import {
+  createStoreLevels,
+  type LazyStore,
+  type StoreLevels,
+  type StoreLevelsOptions,
+} from "./levels.ts";
 import type { WarmupConfig } from "../src/config/config.ts";
 import { redactUrl } from "../src/redact_url.ts";
 
@@ -17,6 +22,8 @@ export interface OpenStoreOptions {
   warn?: (message: string) => void;
   /** Environment for S3 credentials; default `Deno.env.toObject()`. */
   env?: Record<string, string | undefined>;
+  /** Checks what the remote serves before it is used or kept (see levels.ts). */
+  admitRemote?: StoreLevelsOptions["admitRemote"];
 }
 
 /**
@@ -43,6 +50,7 @@ export function openStore(
     readOnly: config.readOnly,
     outageFile: join(config.dir, "remote-outage.json"),
     ...(options.warn ? { warn: options.warn } : {}),
+    ...(options.admitRemote ? { admitRemote: options.admitRemote } : {}),
   });
 }
 

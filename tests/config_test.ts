@@ -112,6 +112,30 @@ Deno.test("config: relative paths in a file are relative to its project director
   assert.equal(config.signingKeyFile, "/etc/key");
 });
 
+Deno.test("config: trusted-keys holds keys as written and key files as absolute paths", async () => {
+  await using t = await tree({
+    "project/.cargo/config.toml": `[warmup]\ntrusted-keys = ["${PUBLIC_KEY}", "keys/ci.pub"]\n`,
+  });
+  const { config } = await loadConfig({ cwd: join(t.project, "src"), env: t.env });
+  assert.deepEqual(config.trustedKeys, [PUBLIC_KEY, join(t.project, "keys", "ci.pub")]);
+  const fromVariable = await loadConfig({
+    cwd: t.project,
+    env: { ...t.env, CARGO_WARMUP_TRUSTED_KEYS: `ci.pub,${PUBLIC_KEY}` },
+  });
+  assert.deepEqual(fromVariable.config.trustedKeys, [join(t.project, "ci.pub"), PUBLIC_KEY]);
+  for (const bad of ['""', "[]", '[""]', "[1]", "true"]) {
+    await Deno.writeTextFile(
+      join(t.project, ".cargo", "config.toml"),
+      `[warmup]\ntrusted-keys = ${bad}\n`,
+    );
+    await assert.rejects(
+      () => loadConfig({ cwd: t.project, env: t.env }),
+      /line 2: key "warmup\.trusted-keys" must be a list of public keys \(base64\) or key files/,
+      bad,
+    );
+  }
+});
+
 Deno.test("config: .cargo/config wins over .cargo/config.toml in one directory", async () => {
   await using t = await tree({
     "project/.cargo/config": "[warmup]\ncompression-level = 5\n",
@@ -205,6 +229,9 @@ Deno.test("config: a bad environment variable is named", async () => {
   );
 });
 
+/** A public key as `cargo-warmup keygen` prints it (the base64 of 32 bytes). */
+const PUBLIC_KEY = "lrEnO9ljmMnWrqJBxzf0Wd+Qz9yEIyqdGt+HmVhFB5E=";
+
 /** A valid value for every key, as TOML writes it and as its variable does. */
 const WRITTEN: Record<ConfigKey, { toml: string; variable: string }> = {
   "dir": { toml: '"/cache"', variable: "/cache" },
@@ -214,6 +241,10 @@ const WRITTEN: Record<ConfigKey, { toml: string; variable: string }> = {
   "hot-size": { toml: "1073741824", variable: "1G" },
   "compression-level": { toml: "3", variable: "3" },
   "signing-key-file": { toml: '"/key"', variable: "/key" },
+  "trusted-keys": {
+    toml: `["${PUBLIC_KEY}", "/keys/ci.pub"]`,
+    variable: `${PUBLIC_KEY}, /keys/ci.pub`,
+  },
   "idle-timeout": { toml: "60", variable: "60" },
   "workspace": { toml: "true", variable: "true" },
   "projects": { toml: "0", variable: "0" },
@@ -237,6 +268,7 @@ Deno.test("config: every key lands in its own field, from a file and from its va
     hotSize: 1024 ** 3,
     compressionLevel: 3,
     signingKeyFile: "/key",
+    trustedKeys: [PUBLIC_KEY, "/keys/ci.pub"],
     idleTimeoutSeconds: 60,
     workspace: true,
     projects: 0,

@@ -1,9 +1,9 @@
 /**
  * The bundle: one cached compilation as bytes, self-verifying wherever it was stored.
  *
- * Layout: a 70-byte envelope (magic `CWUB`, format 1, flags, SHA-256 of the payload, HMAC of the
- * cache key and that hash when signed), then the payload: a zstd-compressed ustar archive of
- * `meta.json`, one `out.<role>` file per output, and the dep-info, stdout and stderr templates.
+ * Layout: an envelope (envelope.ts: the payload's hash and, when signed, who signed it for which
+ * cache key), then the payload: a zstd-compressed ustar archive of `meta.json`, one `out.<role>`
+ * file per output, and the dep-info, stdout and stderr templates.
  *
  * A bundle may come from a shared, untrusted cache, so what unpacking it may cost is known before
  * anything is allocated: the zstd frame header declares the payload's unpacked size
@@ -14,17 +14,12 @@
  * @module
  */
 
-import { createHmac, timingSafeEqual } from "node:crypto";
-import { Buffer } from "node:buffer";
 import type { ZstdOptions } from "node:zlib";
 import { packTar, type TarEntry, unpackTar } from "./_tar.ts";
-import { sha256Hex } from "../digest.ts";
+import { BundleError, type EnvelopeOptions, openEnvelope, sealEnvelope } from "./envelope.ts";
 import { errorMessage } from "../error_message.ts";
 
-const MAGIC = new TextEncoder().encode("CWUB");
-const FORMAT = 1;
-const FLAG_SIGNED = 1;
-const HEADER_SIZE = 4 + 1 + 1 + 32 + 32;
+export { BundleError };
 /** A bundle that inflates past this is refused rather than exhausting memory. */
 const MAX_UNPACKED_BYTES = 2 ** 31 - 1;
 /**
@@ -103,20 +98,10 @@ export interface Bundle {
   stderr: string;
 }
 
-/** A bundle that must not be served: truncated, altered, unsigned, hostile or for another key. */
-export class BundleError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BundleError";
-  }
-}
-
-/** Options for packing and opening bundles. */
-export interface BundleCodecOptions {
+/** Options for packing and opening bundles: the zstd level, and the keys (see envelope.ts). */
+export interface BundleCodecOptions extends EnvelopeOptions {
   /** zstd level for packing; 1 when not given. */
   compressionLevel?: number;
-  /** When set, packed bundles are signed and opened bundles must carry a valid signature. */
-  signingKey?: Uint8Array | undefined;
 }
 
 /**
@@ -174,39 +159,20 @@ export async function packBundle(
     );
   }
 
-  const hash = Buffer.from(sha256Hex(payload), "hex");
-  const envelope = new Uint8Array(HEADER_SIZE + payload.length);
-  envelope.set(MAGIC, 0);
-  envelope[4] = FORMAT;
-  envelope[5] = options.signingKey ? FLAG_SIGNED : 0;
-  envelope.set(hash, 6);
-  if (options.signingKey) envelope.set(signature(options.signingKey, bundle.meta.key, hash), 38);
-  envelope.set(payload, HEADER_SIZE);
-  return envelope;
+  return await sealEnvelope(payload, bundle.meta.key, options);
 }
 
-/** Verifies and unpacks stored bytes; throws {@linkcode BundleError} for anything not servable. */
+/**
+ * Verifies and unpacks stored bytes: its content hash, the cache key it was signed for, and the
+ * signature `options` ask for (envelope.ts). Throws {@linkcode BundleError} for anything not
+ * servable.
+ */
 export async function openBundle(
   bytes: Uint8Array,
   expectedKey: string,
   options: BundleCodecOptions = {},
 ): Promise<Bundle> {
-  if (bytes.length < HEADER_SIZE || !MAGIC.every((byte, i) => bytes[i] === byte)) {
-    throw new BundleError("Not a cargo-warmup bundle: bad magic or truncated header");
-  }
-  if (bytes[4] !== FORMAT) throw new BundleError(`Unknown bundle format ${bytes[4]}`);
-  const hash = bytes.subarray(6, 38);
-  const payload = bytes.subarray(HEADER_SIZE);
-  if (sha256Hex(payload) !== Buffer.from(hash).toString("hex")) {
-    throw new BundleError("Content hash mismatch: the bundle is truncated or altered");
-  }
-  if (options.signingKey) {
-    const signed = (bytes[5]! & FLAG_SIGNED) !== 0;
-    const expected = signature(options.signingKey, expectedKey, hash);
-    if (!signed || !timingSafeEqual(expected, bytes.subarray(38, 70))) {
-      throw new BundleError("Bad signature: the bundle was not written by a holder of the key");
-    }
-  }
+  const payload = await openEnvelope(bytes, expectedKey, options);
 
   const limit = unpackLimit(payload.length);
   const declared = declaredSize(payload);
@@ -331,8 +297,4 @@ function declaredSize(payload: Uint8Array): number | undefined {
 /** node:zlib costs a process ~15 ms to load: only bundle packing and unpacking need it. */
 function loadZlib() {
   return import("node:zlib");
-}
-
-function signature(key: Uint8Array, cacheKey: string, hash: Uint8Array): Uint8Array {
-  return createHmac("sha256", key).update(cacheKey).update(hash).digest();
 }

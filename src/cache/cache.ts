@@ -13,6 +13,13 @@ import type { MirrorSource } from "../../backends/local_mirror.ts";
 import type { StoreLevels } from "../../backends/levels.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
+import { BundleError, verifySigner } from "../bundle/envelope.ts";
+import {
+  type BundleSigner,
+  type CacheKeys,
+  readCacheKeys,
+  type TrustedKeys,
+} from "../bundle/keys.ts";
 import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import type { ArtefactRow, RustcIdentityRow } from "../index/index_db.ts";
@@ -36,7 +43,12 @@ const MAX_CHECKED_BUILDS = 256;
 export class Cache {
   readonly dir: string;
   readonly compressionLevel: number;
+  /** A shared HMAC secret bundles are signed and checked with. */
   readonly signingKey: Uint8Array | undefined;
+  /** The Ed25519 private key stored bundles are signed with (a trusted writer's). */
+  readonly signer: BundleSigner | undefined;
+  /** Ed25519 public keys: a bundle signed with Ed25519 is served only when one of them signed it. */
+  readonly trustedKeys: TrustedKeys | undefined;
   /** The local level, which also keeps the hot copies. */
   readonly local: LocalStore;
   /** File digests by path and stat signature (in memory too, for a long-lived cache). */
@@ -70,26 +82,40 @@ export class Cache {
   #closed = false;
 
   /**
-   * Opens the cache `config` names for `firstRequest`'s build; without its signing key (which
-   * would let unsigned bundles slip through) there is no cache at all.
+   * Opens the cache `config` names for `firstRequest`'s build; without its signing key or trusted
+   * keys (which would let unsigned bundles slip through) there is no cache at all. With trusted
+   * keys, what the shared level serves is checked before it is used or kept on local disk (signed
+   * by one of them), and a reader without an Ed25519 key of its own leaves the shared level alone:
+   * its misses stay on local disk.
    */
   static async open(
     config: WarmupConfig,
     firstRequest: DispatchRequest,
     longLived: boolean,
   ): Promise<Cache | CacheOff> {
-    let signingKey: Uint8Array | undefined;
-    if (config.signingKeyFile !== undefined) {
+    let keys: CacheKeys = {};
+    if (config.signingKeyFile !== undefined || config.trustedKeys !== undefined) {
       try {
-        signingKey = await Deno.readFile(config.signingKeyFile);
+        keys = await readCacheKeys(config);
       } catch (error) {
-        const detail = `cannot read signing key "${config.signingKeyFile}": ${errorMessage(error)}`;
-        return { off: { topic: "signing-key", warning: `${detail}; building without the cache` } };
+        const warning = `${errorMessage(error)}; building without the cache`;
+        return { off: { topic: "signing-key", warning } };
       }
     }
-    const levels = openStore(config, { env: firstRequest.env });
+    const { trustedKeys, signingKey } = keys;
+    const readOnly = config.readOnly || (config.trustedKeys !== undefined && !keys.signer);
+    const levels = openStore({ ...config, readOnly }, {
+      env: firstRequest.env,
+      ...(trustedKeys && {
+        admitRemote: (_slot: string, bytes: Uint8Array) =>
+          verifySigner(bytes, { trustedKeys, signingKey }).then(
+            () => undefined,
+            (error) => error instanceof BundleError ? error.message : Promise.reject(error),
+          ),
+      }),
+    });
     const index = guardedIndex(config.dir, firstRequest);
-    const cache = new Cache(config, levels, index, signingKey, longLived);
+    const cache = new Cache(config, levels, index, keys, longLived);
     cache.firstCallOf(firstRequest.buildId);
     return cache;
   }
@@ -98,12 +124,14 @@ export class Cache {
     config: WarmupConfig,
     levels: StoreLevels,
     index: GuardedIndex,
-    signingKey: Uint8Array | undefined,
+    keys: CacheKeys,
     longLived: boolean,
   ) {
     this.dir = config.dir;
     this.compressionLevel = config.compressionLevel;
-    this.signingKey = signingKey;
+    this.signingKey = keys.signingKey;
+    this.signer = keys.signer;
+    this.trustedKeys = keys.trustedKeys;
     this.local = levels.local;
     this.#levels = levels;
     this.#index = index;

@@ -100,7 +100,10 @@ async function readEntry(
   if (bytes === undefined) return undefined;
   try {
     // A variant's bundle was signed for the key it is a variant of.
-    const bundle = await openBundle(bytes, target.key, { signingKey: cache.signingKey });
+    const bundle = await openBundle(bytes, target.key, {
+      signingKey: cache.signingKey,
+      trustedKeys: cache.trustedKeys,
+    });
     const refused = target.refuse?.(bundle);
     if (refused) throw new BundleError(refused);
     request.phases.done("unpacked");

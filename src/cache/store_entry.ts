@@ -58,6 +58,7 @@ export async function storeEntry(
     const bytes = await packBundle(bundle, {
       compressionLevel: cache.compressionLevel,
       signingKey: cache.signingKey,
+      signer: cache.signer,
     });
     request.phases.done("packed");
     // The slot's hot copy is of the entry this one replaces.
@@ -89,7 +90,10 @@ async function keepAsVariant(
   if (bytes === undefined) return undefined;
   let current: Bundle;
   try {
-    current = await openBundle(bytes, key, { signingKey: cache.signingKey });
+    current = await openBundle(bytes, key, {
+      signingKey: cache.signingKey,
+      trustedKeys: cache.trustedKeys,
+    });
   } catch (error) {
     if (error instanceof BundleError) return undefined;
     throw error;

@@ -22,6 +22,7 @@ Commands:
   config    Show the effective configuration and where each value came from
   daemon    Run, start, stop or show the warm-cache daemon (run|start|stop|status)
   frontdoor Build the native RUSTC_WRAPPER that talks to the daemon; print its path
+  keygen    Make an Ed25519 key pair for the writers a team cache trusts (--out DIR)
 
 Options:
   -h, --help       Print help (also: cargo-warmup <command> --help)
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   init: async () => (await import("./init.ts")).runInit,
   daemon: async () => (await import("./daemon.ts")).runDaemonCommand,
   frontdoor: async () => (await import("./frontdoor.ts")).runFrontDoorCommand,
+  keygen: async () => (await import("./keygen.ts")).runKeygen,
 };
 
 /** Runs the program with `argv`; resolves to the process exit code. */

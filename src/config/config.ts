@@ -56,8 +56,16 @@ export interface BaseConfig {
   hotSize: number | undefined;
   /** The zstd level bundles are written with. */
   compressionLevel: number;
-  /** A file holding the key bundles are signed and checked with. */
+  /**
+   * A file holding the key bundles are signed with: an Ed25519 private key (src/bundle/keys.ts),
+   * or a shared HMAC secret that also checks them.
+   */
   signingKeyFile: string | undefined;
+  /**
+   * Ed25519 public keys, each inline (base64) or a file's absolute path: bundles from the shared
+   * level must be signed by one of them (or by `signingKeyFile`'s key).
+   */
+  trustedKeys: readonly string[] | undefined;
   /** Seconds the daemon stays up without a request. */
   idleTimeoutSeconds: number;
   /**

@@ -7,10 +7,11 @@
 
 import { isAbsolute, join, resolve } from "node:path";
 import { parseSize } from "./size.ts";
+import { isPublicKeyText } from "../bundle/keys.ts";
 import type { BaseConfig, RedisSettings, S3Settings, WarmupConfig } from "./config.ts";
 
 /** A value as the configuration holds it. */
-export type SettingValue = string | number | boolean;
+export type SettingValue = string | number | boolean | readonly string[];
 
 /** How a value is written and checked; see {@linkcode parseSetting}. */
 export type ValueType =
@@ -23,7 +24,8 @@ export type ValueType =
   | "count"
   | "backend"
   | "redis-url"
-  | "http-url";
+  | "http-url"
+  | "public-keys";
 
 /** Where a value lands in the configuration: a field, or a sub-table's field (`redis.ttlSeconds`). */
 export type ConfigField =
@@ -94,7 +96,14 @@ const TABLE = [
     key: "signing-key-file",
     type: "path",
     field: "signingKeyFile",
-    description: "A file holding the key bundles are signed and checked with",
+    description:
+      "A file holding the key bundles are signed with: an Ed25519 private key or an HMAC secret",
+  },
+  {
+    key: "trusted-keys",
+    type: "public-keys",
+    field: "trustedKeys",
+    description: "Ed25519 public keys (base64, or files) whose bundles the shared level may serve",
   },
   {
     key: "idle-timeout",
@@ -286,6 +295,21 @@ export function parseSetting(
       return typeof seconds === "number" && Number.isSafeInteger(seconds) && seconds > 0
         ? seconds
         : bad("a whole number of seconds above 0");
+    }
+    case "public-keys": {
+      // A variable lists them separated by commas; TOML writes an array.
+      const entries = typeof raw === "string" && fromEnv
+        ? raw.split(",").map((entry) => entry.trim())
+        : raw;
+      if (
+        !Array.isArray(entries) || entries.length === 0 ||
+        !entries.every((entry) => typeof entry === "string" && entry !== "")
+      ) {
+        return bad(`a list of public keys (base64) or key files, such as ["ci.pub"]`);
+      }
+      return entries.map((entry: string) =>
+        isPublicKeyText(entry) || isAbsolute(entry) ? entry : resolve(base, entry)
+      );
     }
     case "count": {
       const count = typeof raw === "string" && fromEnv && /^\d+$/.test(raw) ? Number(raw) : raw;
