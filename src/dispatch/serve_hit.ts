@@ -11,6 +11,7 @@ import { type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
+import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
 import { fromTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
@@ -41,6 +42,9 @@ export async function serveHit(
   const label = `${unit.crate} ${unit.version}`;
   const { found, ...missed } = await lookup({ key: unit.key, label, context }, cache, request);
   if (!found) return { served: false, ...missed };
+  // Stored diagnostics are replayed only in the form this call asks for; the entry is replaced.
+  const rendered = whyRenderedDifferently(found.content, unit.args);
+  if (rendered) return { served: false, reason: rendered };
   const outcome = await cache.using(found.slot, () => restoreEntry(found, unit, cache, request));
   if (outcome.served) {
     // What a hit costs to read and write, from a hot copy or a bundle: `status` shows both.

@@ -20,6 +20,7 @@ import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import type { Unit } from "./unit.ts";
 import { failureInputs } from "./failed_probe.ts";
+import { renderingOf } from "./diagnostic_rendering.ts";
 
 /**
  * Stores what a successful compile of `unit` wrote (`run` is how rustc ran: its output, exit code
@@ -69,6 +70,7 @@ export function storeFailure(
       ...failureInputs(unit, cache.memo),
       compileMs: Math.round(run.elapsedMs),
       createdAt: new Date().toISOString(),
+      rendering: renderingOf(unit.args),
       exitCode: run.code,
     };
     return Promise.resolve({
@@ -155,6 +157,7 @@ async function bundleOutputs(
       envDeps,
       compileMs: Math.round(compileMs),
       createdAt: new Date().toISOString(),
+      rendering: renderingOf(unit.args),
     },
     files,
     stdout: toTemplate(stdout, unit.roots),
