@@ -126,3 +126,23 @@ Deno.test("a libc without a glibc release is its digest; no libc at all is the s
   const lost = await writeScript(join(dir.path, "lost-cc"), `echo "\${1#*=}"`);
   assert.equal(await libcOf(lost, env, dir.path), await shell("getconf GNU_LIBC_VERSION"));
 });
+
+// A PATH search is remembered by the directories it passed over: a cc put into one of them, or
+// taken away, is the linker of the very next call.
+Deno.test("a cc put earlier on PATH is the next call's linker, and gone again when removed", async () => {
+  await using dir = await tempDir();
+  const [early, late] = [join(dir.path, "early"), join(dir.path, "late")];
+  await Deno.mkdir(early);
+  await Deno.mkdir(late);
+  const realCc = await shell("command -v cc");
+  await writeScript(join(late, "cc"), `exec '${realCc}' "$@"`);
+  const env = { ...Deno.env.toObject(), PATH: `${early}:${late}:${Deno.env.get("PATH")}` };
+  const lateCc = await linkerIdentity("cc", env, dir.path);
+  assert.equal((await linkerIdentity("cc", env, dir.path)).sha256, lateCc.sha256);
+
+  await writeScript(join(early, "cc"), `# the early one\nexec '${realCc}' "$@"`);
+  const earlyCc = await linkerIdentity("cc", env, dir.path);
+  assert.notEqual(earlyCc.sha256, lateCc.sha256);
+  await Deno.remove(join(early, "cc"));
+  assert.equal((await linkerIdentity("cc", env, dir.path)).sha256, lateCc.sha256);
+});

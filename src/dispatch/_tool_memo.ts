@@ -59,27 +59,59 @@ export interface FoundProgram {
 
 /**
  * Where a process started with `env` from `cwd` finds `program` (a path, else a name on PATH);
- * undefined when it finds none.
+ * undefined when it finds none. A PATH search is remembered with the directories it passed over:
+ * repeated while none of them changed (a `cc` put into one of them is seen at once), it costs a
+ * stat per directory instead of a failed lookup per directory.
  */
 export function resolveProgram(
   program: string,
   env: Record<string, string>,
   cwd: string,
 ): FoundProgram | undefined {
-  const candidates = program.includes("/")
-    ? [resolve(cwd, program)]
-    : (env.PATH ?? "").split(delimiter).filter((dir) => isAbsolute(dir)).map((dir) =>
-      join(dir, program)
-    );
-  for (const path of candidates) {
-    try {
-      const real = Deno.realPathSync(path);
-      if (Deno.statSync(real).isFile) return { path, real };
-    } catch {
-      // not here
+  if (program.includes("/")) return programAt(resolve(cwd, program));
+  const pathList = env.PATH ?? "";
+  const searchKey = `${program}\0${pathList}`;
+  const known = searches.get(searchKey);
+  if (known && known.passed.every(([dir, mtime]) => mtimeOf(dir) === mtime)) {
+    const again = known.path === undefined ? undefined : programAt(known.path);
+    if (again !== undefined || known.path === undefined) return again;
+  }
+  const passed: Array<[string, number | undefined]> = [];
+  for (const dir of pathList.split(delimiter).filter((dir) => isAbsolute(dir))) {
+    passed.push([dir, mtimeOf(dir)]);
+    const found = programAt(join(dir, program));
+    if (found !== undefined) {
+      searches.set(searchKey, { path: found.path, passed });
+      return found;
     }
   }
+  searches.set(searchKey, { path: undefined, passed });
   return undefined;
+}
+
+/** PATH searches of this process: what each found, and the directories it looked in. */
+const searches = new Map<
+  string,
+  { path: string | undefined; passed: Array<[string, number | undefined]> }
+>();
+
+function programAt(path: string): FoundProgram | undefined {
+  try {
+    const real = Deno.realPathSync(path);
+    if (Deno.statSync(real).isFile) return { path, real };
+  } catch {
+    // not here
+  }
+  return undefined;
+}
+
+/** A directory's mtime (an entry added or removed changes it); undefined when there is none. */
+function mtimeOf(dir: string): number | undefined {
+  try {
+    return Deno.statSync(dir).mtime?.getTime();
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a tool printed, and whether it succeeded. */

@@ -10,9 +10,10 @@
  * @module
  */
 
-import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { dirname } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
+import { resolveProgram } from "./_tool_memo.ts";
 import { libcOf } from "./machine_identity.ts";
 import { cNativeFlags, cNativeOf } from "./native_cpu.ts";
 import { type PathRoots, toTemplate } from "./path_roots.ts";
@@ -91,7 +92,7 @@ export async function runKeyOf(
     env: keyed(CARGO_RUN_ENV),
     cToolchain: keyed(C_TOOLCHAIN_ENV),
     compilers: [cc, cxx, program(env.AR, "ar")].map((tool) =>
-      compilerIdentity(tool, env, inputs.memo)
+      compilerIdentity(tool, env, cwd, inputs.memo)
     ),
     // What the objects a script compiles are linked against later: glibc's headers decide which
     // symbol versions they need.
@@ -134,18 +135,14 @@ async function nativeCFlags(
  * name): the binary found on PATH (or at the given path) and its digest, so a compiler upgrade
  * is a new key. `missing` when there is none.
  */
-function compilerIdentity(tool: string, env: Record<string, string>, memo: DigestMemo): string {
-  const dirs = tool.includes("/") ? [""] : (env.PATH ?? "").split(delimiter);
-  for (const dir of dirs) {
-    if (dir === "" && !tool.includes("/")) continue;
-    if (dir !== "" && !isAbsolute(dir)) continue;
-    const candidate = dir === "" ? tool : join(dir, tool);
-    try {
-      const real = Deno.realPathSync(candidate);
-      if (Deno.statSync(real).isFile) return `${tool}=${real}:${digestFile(real, memo)}`;
-    } catch {
-      // not in this directory
-    }
-  }
-  return `${tool}=missing`;
+function compilerIdentity(
+  tool: string,
+  env: Record<string, string>,
+  cwd: string,
+  memo: DigestMemo,
+): string {
+  const found = resolveProgram(tool, env, cwd);
+  return found === undefined
+    ? `${tool}=missing`
+    : `${tool}=${found.real}:${digestFile(found.real, memo)}`;
 }
