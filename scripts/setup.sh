@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a Debian machine for the tests and the benchmark: the Debian crate sources the
 # fixtures build against offline, redis-server and sccache, xfsprogs (a file system with
-# reflinks for the clone test), Debian's own cargo 0.66 / rustc 1.63 in /usr/bin (an older second
+# reflinks for the clone test), nginx-light (a WebDAV cache for the HTTP backend's tests), chromium
+# (renders the build report in a test), Debian's own cargo 0.66 / rustc 1.63 in /usr/bin (an older second
 # toolchain for the upgrade test; rustup's stays first on PATH), and the pinned Deno. Idempotent and
 # quick when everything is already there, so scripts/test.sh can call it on every run.
 set -euo pipefail
@@ -24,6 +25,8 @@ packages=(
   redis-server
   sccache
   xfsprogs
+  nginx-light
+  chromium
   cargo
   rustc
 )
