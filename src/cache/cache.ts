@@ -28,6 +28,11 @@ import type { DispatchRequest } from "../dispatch/request.ts";
 import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
 import { warnOncePerBuild } from "../dispatch/warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
+import type { JournalCall } from "../journal/journal_tables.ts";
+import { WARMING_ENV } from "../warm/project_graphs.ts";
+
+/** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
+export const WARM_COUNTER_PREFIX = "warm:";
 
 /** Why a request gets no cache at all: said once per build, when a cacheable call meets it. */
 export interface CacheOff {
@@ -66,6 +71,7 @@ export class Cache {
   readonly #keeper: SizeKeeper | undefined;
   readonly #pendingCounts: Record<string, number> = {};
   readonly #pendingHits: string[] = [];
+  readonly #pendingCalls: JournalCall[] = [];
   // Digests are written in one transaction: a miss remembers one for every source file.
   readonly #unwrittenDigests: Array<[string, string, string]> = [];
   #batch: ReturnType<typeof setTimeout> | undefined;
@@ -247,11 +253,21 @@ export class Cache {
     return undefined;
   }
 
-  /** Adds to the status counters (written when the request ends). */
-  count(deltas: Record<string, number>): void {
+  /**
+   * Adds to the status counters (written when the request ends). A warm-up's calls count apart
+   * (`warm:` names): `status`'s hits and misses are the user's builds'.
+   */
+  count(deltas: Record<string, number>, request: DispatchRequest): void {
+    const prefix = request.env[WARMING_ENV] ? WARM_COUNTER_PREFIX : "";
     for (const [name, delta] of Object.entries(deltas)) {
-      this.#pendingCounts[name] = (this.#pendingCounts[name] ?? 0) + delta;
+      const counter = prefix + name;
+      this.#pendingCounts[counter] = (this.#pendingCounts[counter] ?? 0) + delta;
     }
+  }
+
+  /** Adds a call to the build journal (written with the counters). */
+  journal(call: JournalCall): void {
+    this.#pendingCalls.push(call);
   }
 
   /**
@@ -331,6 +347,9 @@ export class Cache {
       // stderr of cargo's `-vV` and `--print` queries, which also count, is never shown.
       this.#index.use(undefined, (db) => db.addCounters(Object.fromEntries(counted)), true);
     }
+    const calls = this.#pendingCalls.splice(0);
+    // The journal is a diagnostic aid: a locked index loses it quietly, like the counters.
+    if (calls.length > 0) this.#index.use(undefined, (db) => db.journal.recordCalls(calls), true);
   }
 
   /** Settles when pending index writes are done and no eviction pass runs. */

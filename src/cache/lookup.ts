@@ -76,7 +76,7 @@ export async function lookup(
   }
   request.phases.done("verified");
   if (staleReason) {
-    cache.count({ stale: 1 });
+    cache.count({ stale: 1 }, request);
     return { reason: staleReason, stale: true };
   }
   return { found };
@@ -115,7 +115,7 @@ async function readEntry(
       `corrupt-${slot}`,
       `dropping a bad cache entry for ${target.label}: ${error.message}`,
     );
-    cache.count({ corrupt: 1 });
+    cache.count({ corrupt: 1 }, request);
     await cache.drop(slot, request);
     return { corrupt: true };
   }

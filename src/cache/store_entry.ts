@@ -71,7 +71,7 @@ export async function storeEntry(
       "store",
       `cannot store ${entry.label} in the cache: ${errorMessage(error)}`,
     );
-    cache.count({ store_errors: 1 });
+    cache.count({ store_errors: 1 }, request);
   }
 }
 

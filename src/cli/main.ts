@@ -18,6 +18,7 @@ Usage:
 Commands:
   init      Pre-warm the cache (--tier=N, --lockfile PATH, --manifest PATH, --rewarm)
   status    Show what is cached, hits, misses and time saved
+  explain   Why crates were compiled, not served (--last, or a crate)
   gc        Evict least recently used entries (--max-size SIZE)
   config    Show the effective configuration and where each value came from
   daemon    Run, start, stop or show the warm-cache daemon (run|start|stop|status)
@@ -33,6 +34,7 @@ type Command = (argv: string[]) => Promise<number>;
 /** Manager commands, each loaded only when asked for so that dispatch stays light. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import("./status.ts")).runStatus,
+  explain: async () => (await import("./explain.ts")).runExplain,
   gc: async () => (await import("./gc.ts")).runGc,
   config: async () => (await import("./config_command.ts")).runConfigCommand,
   init: async () => (await import("./init.ts")).runInit,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { WARM_COUNTER_PREFIX } from "../cache/cache.ts";
 import { join } from "node:path";
 import {
   daemonRecords,
@@ -76,8 +77,12 @@ export interface StatusReport {
     /** Why the runtime directory keeps the daemon off, when it does. */
     refused?: string;
   };
+  /** Calls of builds served (crate compiles and build-script runs); a warm-up's are in `warmed`. */
   hits: number;
+  /** Calls of builds compiled (or run) and stored. */
   misses: number;
+  /** What warm-ups (`init`, `init --rewarm`) did: compiled and stored, or found cached. */
+  warmed: { compiled: number; served: number };
   /** The part of `hits` and `misses` that were workspace and path crates (`[warmup] workspace`). */
   workspace: { hits: number; misses: number };
   notCacheable: number;
@@ -159,6 +164,10 @@ export async function statusReport(
         warmup: await warmupStatusLines(cache.config.dir, env),
         hits: counters.hits ?? 0,
         misses: counters.misses ?? 0,
+        warmed: {
+          compiled: counters[`${WARM_COUNTER_PREFIX}misses`] ?? 0,
+          served: counters[`${WARM_COUNTER_PREFIX}hits`] ?? 0,
+        },
         workspace: { hits: counters.workspace_hits ?? 0, misses: counters.workspace_misses ?? 0 },
         notCacheable: counters.not_cacheable ?? 0,
         notCacheableReasons: reasons,
@@ -255,7 +264,13 @@ function renderStatus(report: StatusReport): string {
         ? `cannot run: ${report.daemon.refused} (builds serve themselves, slower)`
         : `not running (the next build starts it; CARGO_WARMUP_DAEMON=0 turns it off)`),
   );
-  lines.push(`hits         ${report.hits}   misses ${report.misses}   hit rate ${rate}`);
+  lines.push(`hits         ${report.hits}   misses ${report.misses}   hit rate ${rate} (builds)`);
+  if (report.warmed.compiled + report.warmed.served > 0) {
+    lines.push(
+      `warmed       ${report.warmed.compiled} units compiled by warm-ups` +
+        ` (${report.warmed.served} found already cached)`,
+    );
+  }
   const { workspace } = report;
   if (workspace.hits + workspace.misses > 0) {
     lines.push(

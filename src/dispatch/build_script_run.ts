@@ -13,7 +13,7 @@
  * @module
  */
 
-import { basename, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { BundleMeta } from "../bundle/bundle.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
 import type { Cache } from "../cache/cache.ts";
@@ -25,7 +25,8 @@ import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { type RustcRunner, withoutCacheOnFault } from "./dispatch.ts";
-import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
+import { recordCall } from "../journal/record_call.ts";
+import type { Recipe } from "../journal/journal_tables.ts";
 import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 import { REAL_BUILD_SCRIPT } from "./replayer.ts";
@@ -55,6 +56,8 @@ interface Run {
   manifestDir: string;
   roots: PathRoots;
   env: Record<string, string>;
+  /** What the key hashed, for the journal. */
+  recipe: Recipe;
   /** The release of the rustc the script probes, for the index. */
   rustcRelease: string;
 }
@@ -86,33 +89,34 @@ async function runThroughCache(
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  const log = (line: Omit<DispatchLogLine, "ms" | "kind">) =>
-    appendDispatchLog(request.env.CARGO_WARMUP_LOG, {
-      ...line,
-      kind: "build-run",
-      via: request.via,
-      ms: Math.round(request.phases.elapsed()),
-    });
   const crate = request.env.CARGO_PKG_NAME ?? "";
   const prepared = await prepareRun(session, request);
   if ("reason" in prepared) {
-    log({ crate, outcome: "not-cacheable", reason: prepared.reason });
+    recordCall(request, prepared.cache, {
+      crate,
+      version: request.env.CARGO_PKG_VERSION ?? "",
+      kind: "build-run",
+      outcome: "not-cacheable",
+      reason: prepared.reason,
+    });
+    await prepared.cache?.endRequest();
     return await runner.passthrough();
   }
   const { run, cache } = prepared;
-  const logRun = { crate, version: run.version, key: run.key };
+  const logRun = { crate, version: run.version, kind: "build-run", key: run.key };
 
   await cache.whenStored(run.key);
   const lookup = await cache.using(run.key, () => serveRun(run, cache, request));
   if (lookup.served) {
+    const { slot, savedMs, bytes } = lookup;
+    recordCall(request, cache, { ...logRun, outcome: "hit", slot, savedMs, bytes });
     await cache.endRequest();
-    log({ ...logRun, outcome: "hit" });
     return 0;
   }
   await cache.endRequest();
   if (request.abandoned?.()) {
     // The client runs the script by itself; nothing of this call may reach the build any more.
-    log({ ...logRun, outcome: "not-cacheable", reason: "client gone" });
+    recordCall(request, cache, { ...logRun, outcome: "not-cacheable", reason: "client gone" });
     return undefined;
   }
   // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
@@ -124,13 +128,14 @@ async function runThroughCache(
     : result.code === 0
     ? whyDirectivesUncacheable(result.stdout, run)
     : "build script failed";
-  log({
+  recordCall(request, cache, {
     ...logRun,
     outcome: "miss",
     rustcMs: Math.round(result.elapsedMs),
+    recipe: run.recipe,
     ...(lookup.reason || uncacheable ? { reason: uncacheable ?? lookup.reason } : {}),
   });
-  cache.count({ run_misses: 1 });
+  cache.count({ misses: 1, run_misses: 1 }, request);
   if (uncacheable === undefined && snapshot && "blob" in snapshot) {
     await cache.using(
       run.key,
@@ -149,19 +154,19 @@ async function runThroughCache(
 async function prepareRun(
   session: CacheSession,
   request: DispatchRequest,
-): Promise<{ run: Run; cache: Cache } | { reason: string }> {
+): Promise<{ run: Run; cache: Cache } | { reason: string; cache?: Cache }> {
   const { env } = request;
   const configured = await session.cacheFor(request);
-  if ("reason" in configured) return { reason: configured.reason };
+  if ("reason" in configured) return configured;
   const { cache } = configured;
   const outDir = env.OUT_DIR;
   const manifestDir = env.CARGO_MANIFEST_DIR;
-  if (!outDir || !manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo" };
+  if (!outDir || !manifestDir || !env.CARGO_PKG_NAME) return { reason: "not run by cargo", cache };
   const cargoHome = cargoHomeOf(env);
   const source = sourceIdentity(manifestDir, cargoHome);
-  if (source === undefined) return { reason: "path or workspace crate" };
+  if (source === undefined) return { reason: "path or workspace crate", cache };
   const roots = runRootsOf({ outDir, manifestDir, cargoHome });
-  const { key, rustcRelease } = await runKeyOf({
+  const { key, rustcRelease, recipe } = await runKeyOf({
     binary: request.rustc,
     env,
     roots,
@@ -180,9 +185,19 @@ async function prepareRun(
       roots,
       env,
       rustcRelease,
+      recipe: { inputs: recipe, externStems: { "build script": scriptStemOf(request.rustc) } },
     },
     cache,
   };
+}
+
+/**
+ * The file stem of the compile that made a build script (`build_script_build-<hash>`), from the
+ * binary's directory (`<target>/debug/build/<package>-<hash>/`).
+ */
+function scriptStemOf(binary: string): string {
+  const dir = basename(dirname(binary));
+  return `build_script_build${dir.slice(dir.lastIndexOf("-"))}`;
 }
 
 /**
@@ -193,7 +208,10 @@ async function serveRun(
   run: Run,
   cache: Cache,
   request: DispatchRequest,
-): Promise<{ served: boolean; reason?: string; stale?: true }> {
+): Promise<
+  | { served: true; slot: string; savedMs: number; bytes: number }
+  | { served: false; reason?: string; stale?: true }
+> {
   const context = { roots: run.roots, env: run.env, memo: cache.memo };
   const label = `${run.crate} ${run.version}'s build script`;
   const { found, ...missed } = await lookup(
@@ -218,12 +236,10 @@ async function serveRun(
   await writeText(request.stdout, fromTemplate(content.stdout, run.roots));
   await writeText(request.stderr, fromTemplate(content.stderr, run.roots));
   const compileMs = cache.recordHit(slot, request) ?? content.meta.compileMs;
-  cache.count({
-    hits: 1,
-    run_hits: 1,
-    saved_ms: Math.max(0, Math.round(compileMs - request.phases.elapsed())),
-  });
-  return { served: true };
+  const savedMs = Math.max(0, Math.round(compileMs - request.phases.elapsed()));
+  cache.count({ hits: 1, run_hits: 1, saved_ms: savedMs }, request);
+  const outDir = content.files.get("out-dir") as Uint8Array;
+  return { served: true, slot, savedMs, bytes: outDir.length };
 }
 
 /** Why a stored entry is not a build-script run (runs are stored as bundles, never hot copies). */
@@ -326,5 +342,6 @@ function rowOfRun(run: Run, meta: BundleMeta, size: number): ArtefactRow {
     rustc: run.rustcRelease,
     size,
     compileMs: meta.compileMs,
+    recipe: run.recipe,
   };
 }

@@ -56,7 +56,7 @@ export interface KeyInputs {
  * const { key } = cacheKeyOf(inputs);
  * ```
  */
-export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: unknown } {
+export function cacheKeyOf(inputs: KeyInputs): { key: string; recipe: Record<string, unknown> } {
   const { args, env, roots } = inputs;
   const linked = linksNatively(args);
   if (linked && inputs.linker === undefined) {

@@ -11,8 +11,8 @@
 import { errorMessage } from "../error_message.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 import { cacheKeyOf } from "./cache_key.ts";
-import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import { expectedOutputs, unitKindOf } from "./outputs.ts";
+import { kindOfCall, recipeOf, recordCall, stemOf } from "../journal/record_call.ts";
 import { pathRootsOf } from "./path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
@@ -119,19 +119,20 @@ async function dispatchThroughCache(
   runner: RustcRunner,
 ): Promise<number | undefined> {
   const { env, phases } = request;
-  const log = (line: Omit<DispatchLogLine, "ms">) =>
-    appendDispatchLog(env.CARGO_WARMUP_LOG, {
-      ...line,
-      via: request.via,
-      ms: Math.round(phases.elapsed()),
-      phases: phases.ended,
-    });
-
   const prepared = await prepareUnit(session, request);
   if ("reason" in prepared) {
-    prepared.cache?.count({ not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 });
+    prepared.cache?.count(
+      { not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 },
+      request,
+    );
+    recordCall(request, prepared.cache, {
+      crate: env.CARGO_PKG_NAME ?? env.CARGO_CRATE_NAME ?? "",
+      version: env.CARGO_PKG_VERSION ?? "",
+      kind: kindOfCall(request.argv),
+      outcome: "not-cacheable",
+      reason: prepared.reason,
+    });
     await prepared.cache?.endRequest();
-    log({ crate: env.CARGO_CRATE_NAME ?? "", outcome: "not-cacheable", reason: prepared.reason });
     return await runner.passthrough();
   }
   const { unit, cache, config } = prepared;
@@ -146,6 +147,7 @@ async function dispatchThroughCache(
     version: unit.version,
     kind: unitKindOf(unit.args),
     key: unit.key,
+    stem: stemOf(unit.args),
   };
 
   // The daemon may still be writing this very entry for the build before.
@@ -153,16 +155,24 @@ async function dispatchThroughCache(
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
     installReplayer(unit, cache.dir);
-    if (unit.fromWorkspace) cache.count({ workspace_hits: 1 });
+    if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
+    const { slot, savedMs, bytes } = lookup;
+    recordCall(request, cache, {
+      ...logUnit,
+      outcome: "hit",
+      slot,
+      savedMs,
+      bytes,
+      ...(lookup.exitCode ? { reason: "failed probe" } : {}),
+    });
     await cache.endRequest();
-    log({ ...logUnit, outcome: "hit", ...(lookup.exitCode ? { reason: "failed probe" } : {}) });
     return lookup.exitCode ?? 0;
   }
   // The cache's own writes are done before rustc runs: a dependent keys on them.
   await cache.endRequest();
   if (request.abandoned?.()) {
     // The client compiles by itself; nothing of this call may reach the build any more.
-    log({ ...logUnit, outcome: "not-cacheable", reason: "client gone" });
+    recordCall(request, cache, { ...logUnit, outcome: "not-cacheable", reason: "client gone" });
     return undefined;
   }
   const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, config.autoRewarm);
@@ -173,14 +183,15 @@ async function dispatchThroughCache(
   // Before cargo runs a build script it just compiled: the run goes through the cache too.
   const realBinary = run.code === 0 ? installReplayer(unit, cache.dir) : undefined;
   await runner.compiled?.();
-  log({
+  recordCall(request, cache, {
     ...logUnit,
     outcome: "miss",
     rustcMs: Math.round(run.elapsedMs),
+    recipe: unit.recipe(),
     ...(lookup.reason ? { reason: lookup.reason } : {}),
     ...(run.code ? { reason: "compile failed" } : {}),
   });
-  cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) });
+  cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) }, request);
   if (run.code !== 0 && isDeterministicProbeFailure(unit, run)) {
     await cache.using(
       unit.key,
@@ -281,7 +292,7 @@ async function prepareUnit(
       },
       cache.rustcMemo,
     );
-    const { key } = cacheKeyOf({
+    const { key, recipe: inputs } = cacheKeyOf({
       args,
       env,
       roots,
@@ -307,6 +318,7 @@ async function prepareUnit(
       fromWorkspace: published === undefined,
       target,
       rustcRelease: identity.release,
+      recipe: () => recipeOf(inputs, args),
     };
     return { unit, cache, config };
   } catch (error) {

@@ -61,7 +61,8 @@ export interface RunKeyInputs {
 }
 
 /**
- * The run key, and the release of the rustc the script probes (for the index).
+ * The run key, the recipe it hashes (for the journal), and the release of the rustc the script
+ * probes (for the index).
  *
  * @example
  * ```ts ignore
@@ -70,7 +71,7 @@ export interface RunKeyInputs {
  */
 export async function runKeyOf(
   inputs: RunKeyInputs,
-): Promise<{ key: string; rustcRelease: string }> {
+): Promise<{ key: string; rustcRelease: string; recipe: Record<string, unknown> }> {
   const { env, roots } = inputs;
   const keyed = (pattern: RegExp) =>
     Object.entries(env)
@@ -99,7 +100,7 @@ export async function runKeyOf(
     libc: await libcOf(cc, env, cwd, inputs.rustcMemo),
     cNative: await nativeCFlags(env, cc, cxx, cwd, inputs.rustcMemo),
   };
-  return { key: sha256Hex(JSON.stringify(recipe)), rustcRelease: rustc?.release ?? "" };
+  return { key: sha256Hex(JSON.stringify(recipe)), rustcRelease: rustc?.release ?? "", recipe };
 }
 
 /**

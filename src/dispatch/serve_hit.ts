@@ -21,8 +21,15 @@ import { warnOncePerBuild } from "./warn_once.ts";
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =
   | {
-    served: true; /** Set when a failed probe was replayed (failed_probe.ts). */
+    served: true;
+    /** Set when a failed probe was replayed (failed_probe.ts). */
     exitCode?: number;
+    /** The slot that served it: the key, or one of its older variants. */
+    slot: string;
+    /** The entry's compile time less this hit's. */
+    savedMs: number;
+    /** Bytes written into the build. */
+    bytes: number;
   }
   | { served: false; reason?: string; stale?: true };
 
@@ -50,7 +57,7 @@ export async function serveHit(
     // What a hit costs to read and write, from a hot copy or a bundle: `status` shows both.
     const from = found.bundle ? "bundle" : "hot";
     const micros = Math.round((performance.now() - started) * 1000);
-    cache.count({ [`hit_us_${from}`]: micros, [`hits_${from}`]: 1 });
+    cache.count({ [`hit_us_${from}`]: micros, [`hits_${from}`]: 1 }, request);
   }
   return outcome;
 }
@@ -69,11 +76,13 @@ async function restoreEntry(
     await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
     await writeText(request.stderr, fromTemplate(content.stderr, unit.roots));
     cache.recordHit(slot, request);
-    cache.count({ hits: 1, failed_probe_hits: 1 });
-    return { served: true, exitCode: content.meta.exitCode };
+    cache.count({ hits: 1, failed_probe_hits: 1 }, request);
+    const savedMs = Math.max(0, Math.round(content.meta.compileMs - phases.elapsed()));
+    return { served: true, exitCode: content.meta.exitCode, slot, savedMs, bytes: 0 };
   }
+  let bytes: number;
   try {
-    await restoreOutputs(content, unit, cache.memo, request);
+    bytes = await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {
     if (request.abandoned?.()) return { served: false, reason: "client gone" };
     warnOncePerBuild(
@@ -85,7 +94,8 @@ async function restoreEntry(
   }
   phases.done("restored");
   const compileMs = cache.recordHit(slot, request) ?? content.meta.compileMs;
-  cache.count({ hits: 1, saved_ms: Math.max(0, Math.round(compileMs - phases.elapsed())) });
+  const savedMs = Math.max(0, Math.round(compileMs - phases.elapsed()));
+  cache.count({ hits: 1, saved_ms: savedMs }, request);
   if (bundle) {
     // After cargo has its answer, from the verified bytes (not from target/, which is cargo's
     // again by then): the next hit on this entry copies instead of unpacking.
@@ -95,20 +105,22 @@ async function restoreEntry(
     );
   }
   phases.done("recorded");
-  return { served: true };
+  return { served: true, slot, savedMs, bytes };
 }
 
 /**
  * Writes a hit's files where this build expects them, in the order rustc would: the `.rmeta`
  * first, announced to cargo at once (the replayed stderr up to its artifact notification), so
- * that cargo starts dependent crates while the rlib is still being written.
+ * that cargo starts dependent crates while the rlib is still being written. Resolves to the bytes
+ * written.
  */
 async function restoreOutputs(
   content: EntryContent,
   unit: Unit,
   memo: DigestMemo,
   request: DispatchRequest,
-): Promise<void> {
+): Promise<number> {
+  let written = 0;
   const digests = new Map(content.meta.outputs.map((output) => [output.role, output.digest]));
   const stderr = fromTemplate(content.stderr, unit.roots);
   const announced = metadataAnnouncementEnd(stderr);
@@ -122,7 +134,7 @@ async function restoreOutputs(
     if (source === undefined || digest === undefined) {
       throw new BundleError(`no ${output.role} in bundle`);
     }
-    writeAtomically(output.path, source, output.role === "bin" ? 0o755 : 0o644);
+    written += writeAtomically(output.path, source, output.role === "bin" ? 0o755 : 0o644);
     // Remembered before cargo hears of the file: a dependent keys on its digest.
     rememberWrittenFile(output.path, digest, memo);
     if (output.role === "rmeta") {
@@ -142,6 +154,7 @@ async function restoreOutputs(
   await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
   const alreadyWritten = unit.outputs.some((output) => output.role === "rmeta") ? announced : 0;
   await writeText(request.stderr, stderr.slice(alreadyWritten));
+  return written;
 }
 
 /**
@@ -158,17 +171,27 @@ function metadataAnnouncementEnd(stderr: string): number {
   return match === null ? 0 : match.index + match[0].length + 1;
 }
 
-/** Writes through a temporary file and a rename, so cargo never sees half an artefact. */
+/**
+ * Writes through a temporary file and a rename, so cargo never sees half an artefact; returns
+ * the bytes written.
+ */
 // Synchronous on purpose: Deno's async file ops cost a thread-pool round trip each, which shows
 // on a hit's large writes; in the daemon a copy of a few MB blocks other requests for about a
 // millisecond, less than the round trips would cost them.
-function writeAtomically(path: string, source: Uint8Array | string, mode: number): void {
+function writeAtomically(path: string, source: Uint8Array | string, mode: number): number {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
+    let size = 0;
     // A file source is copied in the kernel (copy_file_range), keeping its mode.
-    if (typeof source === "string") Deno.copyFileSync(source, temp);
-    else Deno.writeFileSync(temp, source, { mode });
+    if (typeof source === "string") {
+      Deno.copyFileSync(source, temp);
+      size = Deno.statSync(temp).size;
+    } else {
+      Deno.writeFileSync(temp, source, { mode });
+      size = source.length;
+    }
     Deno.renameSync(temp, path);
+    return size;
   } catch (error) {
     try {
       Deno.removeSync(temp);

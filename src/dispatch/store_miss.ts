@@ -108,6 +108,7 @@ function rowOf(unit: Unit, meta: BundleMeta, size: number): ArtefactRow {
     rustc: unit.rustcRelease,
     size,
     compileMs: meta.compileMs,
+    recipe: unit.recipe(),
   };
 }
 

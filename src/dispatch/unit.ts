@@ -7,6 +7,7 @@
 import type { RustcArgs } from "./rustc_args.ts";
 import type { ExpectedOutput } from "./outputs.ts";
 import type { PathRoots } from "./path_roots.ts";
+import type { Recipe } from "../journal/journal_tables.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */
 export interface Unit {
@@ -26,4 +27,6 @@ export interface Unit {
   fromWorkspace: boolean;
   target: string;
   rustcRelease: string;
+  /** What the key hashed, for the journal (made only on a miss). */
+  recipe(): Recipe;
 }

@@ -70,17 +70,22 @@ function markerPath(dir: string, buildId: string, topic: string): string {
   return join(dir, `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
 }
 
-/** Builds' start times by build id: a build asks for its own many times. */
-const starts = new Map<string, string>();
+/**
+ * Builds' start times by build id: a build asks for its own many times. Remembered only briefly:
+ * a daemon outlives many builds, and a pid cargo had may be another cargo's by the next build.
+ */
+const starts = new Map<string, { start: string; at: number }>();
+const START_MEMO_MS = 10_000;
 
 /**
  * When the process `buildId` names (cargo's pid) started, in clock ticks since boot, from
  * `/proc/<pid>/stat`; empty where that cannot be read (another OS, a build id that is no pid).
  */
-function processStart(buildId: string): string {
-  let start = starts.get(buildId);
-  if (start !== undefined) return start;
-  start = "";
+export function processStart(buildId: string): string {
+  const now = Date.now();
+  const known = starts.get(buildId);
+  if (known !== undefined && now - known.at < START_MEMO_MS) return known.start;
+  let start = "";
   if (/^\d+$/.test(buildId)) {
     try {
       const stat = Deno.readTextFileSync(`/proc/${buildId}/stat`);
@@ -91,7 +96,7 @@ function processStart(buildId: string): string {
     }
   }
   if (starts.size >= 256) starts.clear();
-  starts.set(buildId, start);
+  starts.set(buildId, { start, at: now });
   return start;
 }
 

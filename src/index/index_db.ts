@@ -7,8 +7,10 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
+import { JOURNAL_SCHEMA, JournalTables, type Recipe } from "../journal/journal_tables.ts";
 
-const SCHEMA_VERSION = 1;
+// 2: the build journal's tables (journal_tables.ts).
+const SCHEMA_VERSION = 2;
 // Long enough for the short transactions of a parallel build, short enough that a lock held by
 // something else costs a build seconds, once (see session.ts), not minutes.
 const BUSY_TIMEOUT_MS = 3_000;
@@ -61,6 +63,8 @@ export interface ArtefactRow {
   rustc: string;
   size: number;
   compileMs: number;
+  /** The key's inputs, kept for `explain` while the entry is. */
+  recipe?: Recipe;
 }
 
 /** A remembered `rustc -vV` identity. */
@@ -134,10 +138,13 @@ export class IndexDb {
   readonly #db: DatabaseSync;
   /** Prepared once per process: a hit looks up a digest for every source file of its crate. */
   readonly #statements = new Map<string, StatementSync>();
+  /** The last builds' calls and the stored entries' recipes (for `explain` and `report`). */
+  readonly journal: JournalTables;
 
   constructor(cacheDir: string) {
     Deno.mkdirSync(cacheDir, { recursive: true });
     this.#db = new DatabaseSync(join(cacheDir, "index.db"), { timeout: BUSY_TIMEOUT_MS });
+    this.journal = new JournalTables(this.#db);
     // On a fresh cache every dispatcher of a parallel build opens the index at once; creating
     // it, switching it to WAL and WAL recovery take locks the busy timeout does not always wait
     // for. The losers retry briefly instead of giving up the index for the build, within one
@@ -164,7 +171,7 @@ export class IndexDb {
       this.#db.exec("PRAGMA journal_mode = WAL");
       this.#db.exec("BEGIN IMMEDIATE");
       try {
-        this.#db.exec(SCHEMA);
+        this.#db.exec(SCHEMA + JOURNAL_SCHEMA);
         this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
         this.#db.exec("COMMIT");
       } catch (error) {
@@ -220,6 +227,7 @@ export class IndexDb {
       row.compileMs,
       row.key,
     );
+    if (row.recipe) this.journal.recordEntryRecipe(row.key, row.recipe);
   }
 
   /** Counts a served hit on an artefact; returns its recorded compile time, if known. */
@@ -249,6 +257,7 @@ export class IndexDb {
 
   forgetArtefact(key: string): void {
     this.#db.prepare("DELETE FROM artefacts WHERE key = ?").run(key);
+    this.journal.dropOrphanRecipes();
   }
 
   /** Adds to named counters in one transaction. */
@@ -335,6 +344,7 @@ export class IndexDb {
         removed++;
       }
     }
+    if (removed > 0) this.journal.dropOrphanRecipes();
     return removed;
   }
 }

@@ -185,7 +185,7 @@ export function parseCargoCommand(
 }
 
 /** The nearest directory from `start` up that holds a Cargo.lock: the workspace root. */
-function workspaceRootFrom(start: string): string | undefined {
+export function workspaceRootFrom(start: string): string | undefined {
   for (let dir = start;; dir = dirname(dir)) {
     try {
       if (Deno.statSync(join(dir, "Cargo.lock")).isFile) return dir;
