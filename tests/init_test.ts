@@ -117,6 +117,31 @@ Deno.test("init --tier=1 fills the cache, serves a new project and is a no-op th
     assert.match(status.stdout, /warm for {5}rustc \S+: tier 1/);
   });
 
+  await t.step("status counts the builds' calls apart from the warm-up's", async () => {
+    const status = await runWarmup(["status", "--json"], { env });
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout) as {
+      hits: number;
+      misses: number;
+      warmed: { compiled: number };
+    };
+    const builds = [
+      ...await readDispatchLog(join(dir.path, "service.jsonl")),
+      ...await readDispatchLog(join(dir.path, "seed001.jsonl")),
+    ];
+    assert.equal(report.hits, countOutcomes(builds).hit);
+    const missed = builds.filter((entry) => entry.outcome === "miss");
+    assert.equal(report.misses, missed.length, "the warm-up's compiles counted as the builds'");
+    // The main job's build (init, then seed001) compiles nothing the cache could serve.
+    const seed001 = await readDispatchLog(join(dir.path, "seed001.jsonl"));
+    assert.equal(countOutcomes(seed001).miss, 0);
+    assert.ok(report.warmed.compiled >= 30, `warmed ${report.warmed.compiled}`);
+    const text = await runWarmup(["status"], { env });
+    const rate = Math.round(report.hits / (report.hits + report.misses) * 100);
+    assert.match(text.stdout, new RegExp(`hit rate ${rate}% \\(builds\\)`));
+    assert.match(text.stdout, /warmed {7}\d+ units compiled by warm-ups/);
+  });
+
   await t.step("a second init --tier=1 compiles nothing", async () => {
     const before = (await readDispatchLog(initLog)).length;
     const again = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });

@@ -178,7 +178,9 @@ function renderBuild(
 }
 
 function renderCause(cause: RootCause): string[] {
-  const others = cause.made.filter((made) => made.crate !== cause.crate || made.version !== cause.version);
+  const others = cause.made.filter((made) =>
+    made.crate !== cause.crate || made.version !== cause.version
+  );
   return [
     `  ${labelOf(cause)}: ${cause.reasons.join("; ")}`,
     ...(others.length > 0
