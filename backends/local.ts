@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
 import {
+  hasMirror,
   type MirrorEntry,
   type MirrorSource,
   type MirrorTrust,
@@ -31,6 +32,8 @@ export interface LocalStore extends Store {
   readonly kind: "local";
   /** The mirror of `key`, or undefined (a void one is removed); see local_mirror.ts. */
   readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
+  /** Whether `key` has a mirror (valid or not: {@linkcode readMirror} tells). One stat. */
+  hasMirror(key: string): boolean;
   /** Mirrors a bundle just stored or verified under `slot`, copying its outputs from `outputs`. */
   writeMirror(
     slot: string,
@@ -81,6 +84,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
     location: options.dir,
 
     readMirror: (key, signedOnly) => readMirror(options.dir, key, signedOnly),
+    hasMirror: (key) => hasMirror(options.dir, key),
     writeMirror: (slot, bundle, outputs, trust) =>
       writeMirror(options.dir, slot, bundle, outputs, trust),
     removeMirror: (key) => removeMirror(options.dir, key),

@@ -140,6 +140,16 @@ export function readMirror(
   return entry;
 }
 
+/** Whether `key` has a mirror on disk (valid or not). */
+export function hasMirror(cacheDir: string, key: string): boolean {
+  try {
+    Deno.statSync(join(mirrorPathOf(cacheDir, key), RECORD));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes the mirror of `key`, if any. */
 export function removeMirror(cacheDir: string, key: string): void {
   try {

@@ -8,7 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deno="$("$root/scripts/deno.sh")"
 mkdir -p "$root/dist"
 if ! "$deno" compile --allow-all --no-prompt --config "$root/deno.json" \
-  --include "$root/tiers" --include "$root/src/frontdoor/cargo_warmup.rs" --output "$root/dist/cargo-warmup" "$root/mod.ts"; then
+  --include "$root/tiers" --include "$root/src/frontdoor/cargo_warmup.rs" \
+  --include "$root/src/cache/unpack_worker.ts" --output "$root/dist/cargo-warmup" "$root/mod.ts"; then
   echo "error: deno compile failed. It needs the denort runtime for Deno $("$deno" --version | head -n 1):" >&2
   echo "       let it download one, or point DENORT_BIN at a denort binary of that version." >&2
   exit 1

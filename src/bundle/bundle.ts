@@ -172,8 +172,15 @@ export async function openBundle(
   expectedKey: string,
   options: BundleCodecOptions = {},
 ): Promise<Bundle> {
-  const payload = await openEnvelope(bytes, expectedKey, options);
+  return unpackPayload(await openEnvelope(bytes, expectedKey, options), expectedKey);
+}
 
+/**
+ * The bundle in an envelope's payload (see {@linkcode openEnvelope}, which checks the payload's
+ * integrity and signature first): decompressed within its bounds and parsed. The costly half of
+ * {@linkcode openBundle}, done apart for staging (src/cache/staging.ts) in a worker.
+ */
+export async function unpackPayload(payload: Uint8Array, expectedKey: string): Promise<Bundle> {
   const limit = unpackLimit(payload.length);
   const declared = declaredSize(payload);
   if (declared !== undefined && declared > limit) {

@@ -29,6 +29,9 @@ import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
 import { warnOncePerBuild } from "../dispatch/warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../journal/journal_tables.ts";
+import { journalBuildOf } from "../journal/record_call.ts";
+import { openEnvelope } from "../bundle/envelope.ts";
+import { Stager } from "./staging.ts";
 import { WARMING_ENV } from "../warm/project_graphs.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
@@ -69,6 +72,8 @@ export class Cache {
    */
   readonly #longLived: boolean;
   readonly #keeper: SizeKeeper | undefined;
+  /** Makes a starting build's entries ready ahead of it (long-lived caches only). */
+  readonly #stager: Stager | undefined;
   readonly #pendingCounts: Record<string, number> = {};
   readonly #pendingHits: string[] = [];
   readonly #pendingCalls: JournalCall[] = [];
@@ -152,6 +157,7 @@ export class Cache {
       : undefined;
     this.memo = this.#digestMemo();
     this.rustcMemo = this.#rustcMemo();
+    this.#stager = longLived ? this.#newStager() : undefined;
     this.#dirIdentity = fileIdentity(config.dir);
   }
 
@@ -265,6 +271,19 @@ export class Cache {
     }
   }
 
+  /**
+   * Starts making ready what `request`'s build will probably ask for (staging.ts), once per build;
+   * a warm-up's builds are not predicted.
+   */
+  stageFor(request: DispatchRequest): void {
+    if (this.#stager && !request.env[WARMING_ENV]) this.#stager.startFor(request);
+  }
+
+  /** The staged bundle of `slot` for `key`, if staging made it ready (taken out). */
+  takeStaged(slot: string, key: string): Promise<Bundle | undefined> {
+    return this.#stager?.take(slot, key) ?? Promise.resolve(undefined);
+  }
+
   /** Adds a call to the build journal (written with the counters). */
   journal(call: JournalCall): void {
     this.#pendingCalls.push(call);
@@ -362,6 +381,7 @@ export class Cache {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stager?.close();
     await this.#keeper?.idle();
     this.flush();
     await this.#levels.close().catch(() => {});
@@ -380,6 +400,19 @@ export class Cache {
     if (this.#unwrittenDigests.length === 0) return;
     const rows = this.#unwrittenDigests.splice(0);
     this.#index.use(undefined, (db) => db.rememberFileDigests(rows));
+  }
+
+  #newStager(): Stager {
+    return new Stager({
+      predict: (request) => {
+        const build = journalBuildOf(request);
+        return this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
+      },
+      hot: (slot) => this.local.hasMirror(slot),
+      fetch: (slot, request) => this.get(slot, request),
+      verify: (bytes, key) =>
+        openEnvelope(bytes, key, { signingKey: this.signingKey, trustedKeys: this.trustedKeys }),
+    });
   }
 
   #digestMemo(): DigestMemo {

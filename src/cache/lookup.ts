@@ -2,7 +2,7 @@
  * The one lookup every cached thing goes through, crate compiles and build-script runs alike: the
  * key's newest entry, or the older variant of it whose recorded inputs (sources, generated files,
  * environment) match this call (variants.ts). An entry is read from its hot copy when it has a
- * valid one, else from its bundle, verified; a corrupt or foreign entry is dropped with one
+ * valid one, else from its bundle, verified (or as staging made it ready); a corrupt or foreign entry is dropped with one
  * warning and the caller compiles. What to do with the entry found is the caller's business.
  * @module
  */
@@ -89,6 +89,12 @@ async function readEntry(
   cache: Cache,
   request: DispatchRequest,
 ): Promise<FoundEntry | { corrupt: true } | undefined> {
+  // Made ready ahead of this call (staging.ts): verified and unpacked already.
+  const staged = await cache.takeStaged(slot, target.key);
+  if (staged && !target.refuse?.(staged)) {
+    request.phases.done("staged");
+    return { slot, content: staged, bundle: staged };
+  }
   const mirrored = cache.local.readMirror(slot, cache.signingKey !== undefined);
   if (mirrored && mirrored.meta.key === target.key && !target.refuse?.(mirrored)) {
     cache.local.touch(slot);

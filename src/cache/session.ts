@@ -107,6 +107,8 @@ export class CacheSession {
     this.#held.set(request, opened);
     const disabled = request.env.CARGO_WARMUP_DISABLE;
     if (disabled === "1" || disabled === "true") return { reason: "cache disabled", cache: opened };
+    // The first call of a build starts making the rest of it ready.
+    opened.stageFor(request);
     return { cache: opened, config };
   }
 

@@ -18,6 +18,7 @@ export const JOURNAL_SCHEMA = `
 CREATE TABLE IF NOT EXISTS builds (
   id TEXT PRIMARY KEY,
   project TEXT NOT NULL,
+  lockfile TEXT NOT NULL,
   warming INTEGER NOT NULL,
   started INTEGER NOT NULL,
   ended INTEGER NOT NULL
@@ -51,8 +52,10 @@ CREATE TABLE IF NOT EXISTS entry_recipes (
 export interface JournalCall {
   /** The build: cargo's pid and its start time. */
   build: string;
-  /** The build's workspace root ("" when not found). */
+  /** The build's workspace root (where cargo ran, when it has none). */
   project: string;
+  /** A digest of the project's Cargo.lock ("" without one): another checkout of the same graph. */
+  lockfile: string;
   /** A warm-up's build, not the user's. */
   warming: boolean;
   /** When the call started, ms since the epoch. */
@@ -108,7 +111,7 @@ export class JournalTables {
   recordCalls(calls: readonly JournalCall[]): void {
     if (calls.length === 0) return;
     const insertBuild = this.#prepare(
-      `INSERT INTO builds (id, project, warming, started, ended) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO builds (id, project, lockfile, warming, started, ended) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET started = min(started, excluded.started),
          ended = max(ended, excluded.ended)`,
     );
@@ -123,6 +126,7 @@ export class JournalTables {
         insertBuild.run(
           call.build,
           call.project,
+          call.lockfile,
           call.warming ? 1 : 0,
           Math.round(call.started),
           Math.round(call.started + call.ms),
@@ -181,18 +185,9 @@ export class JournalTables {
   /** The kept builds, newest first; only the user's unless `warming`. */
   builds(options: { project?: string; warming?: boolean } = {}): JournalBuild[] {
     const rows = this.#prepare(
-      `SELECT id, project, warming, started, ended, (SELECT count(*) FROM build_calls
+      `SELECT id, project, lockfile, warming, started, ended, (SELECT count(*) FROM build_calls
          WHERE build = builds.id) AS calls FROM builds ORDER BY started DESC`,
-    ).all() as Array<
-      {
-        id: string;
-        project: string;
-        warming: number;
-        started: number;
-        ended: number;
-        calls: number;
-      }
-    >;
+    ).all() as Array<Omit<JournalBuild, "warming"> & { warming: number }>;
     return rows
       .filter((row) =>
         (options.warming || row.warming === 0) &&
@@ -201,10 +196,31 @@ export class JournalTables {
       .map((row) => ({ ...row, warming: row.warming === 1 }));
   }
 
+  /**
+   * The entries the last user build of `build`'s project was served or stored, in the order it
+   * asked for them: what this build will probably ask for. A project never built before is
+   * predicted from the last build of the same Cargo.lock (a new worktree, a CI checkout).
+   */
+  entriesOfLastBuild(
+    build: Pick<JournalCall, "build" | "project" | "lockfile">,
+  ): Array<{ slot: string; key: string }> {
+    const last = (this.#prepare(
+      `SELECT id FROM builds WHERE warming = 0 AND id != ? AND (project = ? OR lockfile = ?)
+       ORDER BY project = ? DESC, started DESC LIMIT 1`,
+    ).get(build.build, build.project, build.lockfile || "-", build.project) as
+      | { id: string }
+      | undefined)?.id;
+    if (last === undefined) return [];
+    return this.#prepare(
+      `SELECT coalesce(slot, key) AS slot, key FROM build_calls WHERE build = ?
+       AND outcome IN ('hit', 'miss') AND key IS NOT NULL ORDER BY started, rowid`,
+    ).all(last) as Array<{ slot: string; key: string }>;
+  }
+
   /** Every call of `build`, in the order they started. */
   callsOf(build: string): JournalCall[] {
     const rows = this.#prepare(
-      `SELECT c.*, b.project, b.warming FROM build_calls c JOIN builds b ON b.id = c.build
+      `SELECT c.*, b.project, b.lockfile, b.warming FROM build_calls c JOIN builds b ON b.id = c.build
        WHERE c.build = ? ORDER BY c.started, c.rowid`,
     ).all(build) as unknown as CallRow[];
     return rows.map(callOfRow);
@@ -250,6 +266,7 @@ export class JournalTables {
 export interface JournalBuild {
   id: string;
   project: string;
+  lockfile: string;
   warming: boolean;
   started: number;
   ended: number;
@@ -259,6 +276,7 @@ export interface JournalBuild {
 interface CallRow {
   build: string;
   project: string;
+  lockfile: string;
   warming: number;
   started: number;
   ms: number;
@@ -280,6 +298,7 @@ function callOfRow(row: CallRow): JournalCall {
   const call: JournalCall = {
     build: row.build,
     project: row.project,
+    lockfile: row.lockfile,
     warming: row.warming === 1,
     started: row.started,
     ms: row.ms,

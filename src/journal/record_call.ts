@@ -5,7 +5,8 @@
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import { sha256Hex } from "../digest.ts";
 import type { Cache } from "../cache/cache.ts";
 import { appendDispatchLog, type DispatchLogLine } from "../dispatch/dispatch_log.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
@@ -41,7 +42,7 @@ export function recordCall(
     phases: request.phases.ended,
   });
   if (cache === undefined) return;
-  cache.journal({ ...buildOf(request), started: Date.now() - ms, ms, ...record });
+  cache.journal({ ...journalBuildOf(request), started: Date.now() - ms, ms, ...record });
 }
 
 /** What a call the cache cannot parse compiles, from its arguments, for the journal. */
@@ -81,22 +82,33 @@ export function recipeOf(inputs: Record<string, unknown>, args: RustcArgs): Reci
 }
 
 /** Builds by build id: their journal name and project, worked out once per build. */
-type BuildOf = Pick<JournalCall, "build" | "project" | "warming">;
+type BuildOf = Pick<JournalCall, "build" | "project" | "lockfile" | "warming">;
 const builds = new Map<string, { of: BuildOf; at: number }>();
 const BUILD_MEMO_MS = 10_000;
 
-function buildOf(request: DispatchRequest): BuildOf {
+/** The build `request` belongs to as the journal names it, and its project. */
+export function journalBuildOf(request: DispatchRequest): BuildOf {
   const now = Date.now();
   const known = builds.get(request.buildId);
   if (known !== undefined && now - known.at < BUILD_MEMO_MS) return known.of;
   const start = processStart(request.buildId);
+  const root = workspaceRootFrom(request.cargoCwd);
   const of = {
     // The pid alone would name many builds over a daemon's life.
     build: start ? `${request.buildId}@${start}` : request.buildId,
-    project: workspaceRootFrom(request.cargoCwd) ?? request.cargoCwd,
+    project: root ?? request.cargoCwd,
+    lockfile: root === undefined ? "" : lockfileDigest(join(root, "Cargo.lock")),
     warming: request.env[WARMING_ENV] !== undefined,
   };
   if (builds.size >= 64) builds.clear();
   builds.set(request.buildId, { of, at: now });
   return of;
+}
+
+function lockfileDigest(path: string): string {
+  try {
+    return sha256Hex(Deno.readFileSync(path)).slice(0, 32);
+  } catch {
+    return "";
+  }
 }
