@@ -20,8 +20,9 @@ self.onmessage = async (event: MessageEvent<UnpackRequest>) => {
   const { id, payload, key } = event.data;
   try {
     const bundle = await unpackPayload(payload, key);
-    const buffers = [...bundle.files.values()].map((bytes) => bytes.buffer as ArrayBuffer);
-    self.postMessage({ id, bundle }, { transfer: buffers });
+    // The files are views of one unpacked archive: its buffer moves once, without a copy.
+    const buffers = new Set([...bundle.files.values()].map((bytes) => bytes.buffer as ArrayBuffer));
+    self.postMessage({ id, bundle }, { transfer: [...buffers] });
   } catch (error) {
     self.postMessage({ id, error: errorMessage(error) });
   }
