@@ -184,13 +184,12 @@ function renderTotals(totals: ReportTotals): string {
     `<div><dt>${label}</dt><dd data-total="${name}"${
       value === undefined ? "" : ` data-value="${value}"`
     }>${escapeHtml(text)}</dd></div>`;
-  const hitCost = totals.hitP50Ms === undefined
-    ? "none"
-    : `${formatDuration(totals.hitP50Ms)} / ${formatDuration(totals.hitP90Ms ?? 0)}`;
+  const ms = (value: number | undefined) => value === undefined ? "no hits" : formatDuration(value);
   return `<dl class="totals">
 ${item("savedMs", "time saved", totals.savedMs, formatDuration(totals.savedMs))}
 ${item("bytesRestored", "restored", totals.bytesRestored, formatBytes(totals.bytesRestored))}
-${item("hitP50Ms", "hit cost p50 / p90", totals.hitP50Ms, hitCost)}
+${item("hitP50Ms", "a hit took (p50)", totals.hitP50Ms, ms(totals.hitP50Ms))}
+${item("hitP90Ms", "a hit took (p90)", totals.hitP90Ms, ms(totals.hitP90Ms))}
 ${item("calls", "calls", totals.calls, String(totals.calls))}
 ${item("served", "served", totals.served, String(totals.served))}
 ${item("compiled", "compiled and stored", totals.compiled, String(totals.compiled))}
@@ -219,10 +218,10 @@ function renderTimeline(calls: readonly JournalCall[]): string {
     const x = MARGIN + (call.started - first) * scale;
     const y = AXIS_HEIGHT + lanes[i]! * LANE_PITCH;
     const barWidth = Math.max(call.ms * scale, MIN_BAR_WIDTH);
-    const label = labelOf(call);
-    const text = label.length * LABEL_CHAR_WIDTH + 6 <= barWidth
-      ? `<text x="${round(x + 3)}" y="${y + 13}">${escapeHtml(label)}</text>`
-      : "";
+    const label = fitLabel(call, barWidth);
+    const text = label === undefined
+      ? ""
+      : `<text x="${round(x + 3)}" y="${y + 13}">${escapeHtml(label)}</text>`;
     return `<g class="call ${escapeHtml(call.outcome)}" data-crate="${
       escapeHtml(call.crate)
     }" data-version="${escapeHtml(call.version)}" data-kind="${
@@ -283,6 +282,15 @@ function labelOf(call: JournalCall): string {
     "build-run": "build script (run)",
   };
   return call.kind === "lib" ? call.crate : `${call.crate} ${what[call.kind] ?? call.kind}`;
+}
+
+/** What of a bar's text fits in `width`: all of it, the crate, or the crate's start. */
+function fitLabel(call: JournalCall, width: number): string | undefined {
+  const room = Math.floor((width - 6) / LABEL_CHAR_WIDTH);
+  const label = labelOf(call);
+  if (label.length <= room) return label;
+  if (call.crate.length <= room) return call.crate;
+  return room >= 4 ? `${call.crate.slice(0, room - 1)}…` : undefined;
 }
 
 /** A bar's tooltip. */
