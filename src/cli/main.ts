@@ -19,6 +19,7 @@ Commands:
   init      Pre-warm the cache (--tier=N, --lockfile PATH, --manifest PATH, --rewarm)
   status    Show what is cached, hits, misses and time saved
   explain   Why crates were compiled, not served (--last, or a crate)
+  report    Write a build's timeline as an HTML page (--last, --build ID, --open)
   gc        Evict least recently used entries (--max-size SIZE)
   config    Show the effective configuration and where each value came from
   daemon    Run, start, stop or show the warm-cache daemon (run|start|stop|status)
@@ -35,6 +36,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import("./status.ts")).runStatus,
   explain: async () => (await import("./explain.ts")).runExplain,
+  report: async () => (await import("./report.ts")).runReport,
   gc: async () => (await import("./gc.ts")).runGc,
   config: async () => (await import("./config_command.ts")).runConfigCommand,
   init: async () => (await import("./init.ts")).runInit,
