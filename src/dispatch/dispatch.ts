@@ -125,15 +125,19 @@ async function dispatchThroughCache(
       { not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 },
       request,
     );
-    recordCall(request, prepared.cache, {
+    // In a process of its own the compile has run by now, and its time is in the record; the
+    // daemon hands it back to its client and never learns how long it took.
+    const code = await runner.passthrough();
+    const journal = prepared.cache ?? prepared.journal;
+    recordCall(request, journal, {
       crate: env.CARGO_PKG_NAME ?? env.CARGO_CRATE_NAME ?? "",
       version: env.CARGO_PKG_VERSION ?? "",
       kind: kindOfCall(request.argv),
       outcome: "not-cacheable",
       reason: prepared.reason,
     });
-    await prepared.cache?.endRequest();
-    return await runner.passthrough();
+    await journal?.endRequest();
+    return code;
   }
   const { unit, cache, config } = prepared;
   phases.done("keyed");
@@ -235,10 +239,19 @@ function warnIfRuntimeDirRefused(request: DispatchRequest): void {
 async function prepareUnit(
   session: CacheSession,
   request: DispatchRequest,
-): Promise<{ unit: Unit; cache: Cache; config: WarmupConfig } | { reason: string; cache?: Cache }> {
+): Promise<
+  | { unit: Unit; cache: Cache; config: WarmupConfig }
+  | { reason: string; cache?: Cache; journal?: Cache }
+> {
   const { env } = request;
   const parsed = parseRustcArgs(request.argv);
-  if (!parsed.cacheable) return { reason: parsed.reason };
+  if (!parsed.cacheable) {
+    // A crate compile the cache cannot take (incremental, a test harness) is still one of the
+    // build's calls, for the journal; cargo's queries are not.
+    if (!env.CARGO_PKG_NAME) return { reason: parsed.reason };
+    const configured = await session.cacheFor(request);
+    return { reason: parsed.reason, ...(configured.cache ? { journal: configured.cache } : {}) };
+  }
   const configured = await session.cacheFor(request);
   request.phases.done("configured");
   if ("reason" in configured) return configured;
