@@ -19,6 +19,7 @@ import {
 import { settleDaemons } from "../src/daemon/settle.ts";
 import { freePort, S3RVER_CREDENTIALS, startRedis, startS3 } from "../tests/backends/_servers.ts";
 import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
+import { assertSameBinaries, compileCopyOnly, readCopyOnlyLog } from "./copy_only/copy_only.ts";
 
 /** What a way gets to work with for one fixture. */
 export interface BenchContext {
@@ -128,6 +129,40 @@ const floor: Way = {
   },
 };
 
+// What the RUSTC_WRAPPER design can reach at all: a wrapper that knows where a plain build of a
+// sibling copy left every output answers each registry crate's call by copying them, and replays
+// that sibling's build-script runs (bench/copy_only/copy_only.rs). Every call still costs cargo a
+// process spawn; there is no lookup, no key and no unpacking.
+const limit: Way = {
+  id: "limit",
+  label: "limit: copy-only wrapper (what the RUSTC_WRAPPER design can reach)",
+  baselines: ["floor"],
+  async measure(context) {
+    const wrapper = await compileCopyOnly(context.work);
+    const sibling = await project(context, "sibling");
+    await build(context, sibling);
+    const dir = await project(context, "project");
+    const log = join(context.work, "copy_only.log");
+    const result = await build(context, dir, {
+      RUSTC_WRAPPER: wrapper,
+      COPY_ONLY_FROM: join(sibling, "target"),
+      COPY_ONLY_TO: join(dir, "target"),
+      COPY_ONLY_LOG: log,
+    });
+    // A crate compiled for real would make the row a little less than the limit.
+    const { copied, real } = await readCopyOnlyLog(log);
+    if (copied === 0 || real.length > 0) {
+      throw new Error(
+        `Expected every registry crate to be copied, ${copied} were: rustc compiled ${
+          real.join(", ")
+        }`,
+      );
+    }
+    const binaries = await assertSameBinaries(dir, sibling);
+    return { seconds: result.seconds, details: { copied, binaries } };
+  },
+};
+
 const sccache: Way = {
   id: "sccache",
   label: "sccache, warmed by a sibling",
@@ -200,7 +235,7 @@ async function warmedBySibling(context: BenchContext, extraEnv: Record<string, s
 const warm: Way = {
   id: "warm",
   label: "cargo-warmup (daemon), warmed by a sibling",
-  baselines: ["floor", "sccache"],
+  baselines: ["floor", "limit", "sccache"],
   measure: (context) => warmedBySibling(context),
 };
 
@@ -386,6 +421,7 @@ const upgrade: Way = {
  */
 export const WAYS: Way[] = [
   floor,
+  limit,
   plain,
   sccache,
   warm,
