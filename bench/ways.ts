@@ -14,6 +14,7 @@ import {
   type RunResult,
   runtimeDirFor,
   runWarmup,
+  stopDaemons,
   warmupEnv,
 } from "../tests/_harness.ts";
 import { settleDaemons } from "../src/daemon/settle.ts";
@@ -215,10 +216,16 @@ export async function sccacheBuild(
  * A cargo-warmup build of the project after a sibling copy filled the same cache, with the bytes
  * the cache takes at rest next to the project's target/debug.
  */
-async function warmedBySibling(context: BenchContext, extraEnv: Record<string, string> = {}) {
+async function warmedBySibling(
+  context: BenchContext,
+  extraEnv: Record<string, string> = {},
+  options: { freshDaemon?: boolean } = {},
+) {
   const cacheDir = join(context.work, "cache");
   const sibling = await project(context, "sibling");
   await warmupBuild(context, sibling, cacheDir, "sibling.jsonl", extraEnv);
+  // A CI container: the cache is there, no daemon runs yet; the build starts one.
+  if (options.freshDaemon) await stopDaemons([runtimeDirFor(cacheDir)]);
   const dir = await project(context, "project");
   const measured = await warmupBuild(context, dir, cacheDir, "project.jsonl", extraEnv);
   // Hot copies are written after the hits that read bundles: count them once they are.
@@ -237,6 +244,23 @@ const warm: Way = {
   label: "cargo-warmup (daemon), warmed by a sibling",
   baselines: ["floor", "limit", "sccache"],
   measure: (context) => warmedBySibling(context),
+};
+
+// The same build with a hot copy of every entry, as if the hot budget were unbounded: what the
+// default budget (and staging, for the entries without one) is read against.
+const warmAllHot: Way = {
+  id: "warm-all-hot",
+  label: "cargo-warmup (daemon), every entry hot (hot-size=10G)",
+  baselines: ["warm"],
+  measure: (context) => warmedBySibling(context, { CARGO_WARMUP_HOT_SIZE: "10G" }),
+};
+
+// The same build on a daemon the build itself starts (a CI container with the cache restored).
+const warmFreshDaemon: Way = {
+  id: "warm-fresh-daemon",
+  label: "cargo-warmup, daemon started by the build (cache present, no daemon running)",
+  baselines: ["warm"],
+  measure: (context) => warmedBySibling(context, {}, { freshDaemon: true }),
 };
 
 // The same build with every call served by its own process, as before the daemon.
@@ -425,6 +449,8 @@ export const WAYS: Way[] = [
   plain,
   sccache,
   warm,
+  warmAllHot,
+  warmFreshDaemon,
   warmInProcess,
   secondMachine,
   parallel,
