@@ -144,7 +144,7 @@ export class IndexDb {
   constructor(cacheDir: string) {
     Deno.mkdirSync(cacheDir, { recursive: true });
     this.#db = new DatabaseSync(join(cacheDir, "index.db"), { timeout: BUSY_TIMEOUT_MS });
-    this.journal = new JournalTables(this.#db);
+    this.journal = new JournalTables(this.#db, (sql) => this.#prepare(sql));
     // On a fresh cache every dispatcher of a parallel build opens the index at once; creating
     // it, switching it to WAL and WAL recovery take locks the busy timeout does not always wait
     // for. The losers retry briefly instead of giving up the index for the build, within one

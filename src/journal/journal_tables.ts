@@ -92,19 +92,12 @@ export interface Recipe {
 /** Reads and writes the journal's tables on one open index. */
 export class JournalTables {
   readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
+  /** The index's statement cache (index_db.ts). */
+  readonly #prepare: (sql: string) => StatementSync;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, prepare: (sql: string) => StatementSync) {
     this.#db = db;
-  }
-
-  #prepare(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    this.#prepare = prepare;
   }
 
   /** Appends calls (one transaction), opening their builds and dropping the oldest beyond the limit. */
