@@ -8,6 +8,7 @@ import type { JournalBuild, JournalCall } from "../src/journal/journal_tables.ts
 const BUILD: JournalBuild = {
   id: "4242@1700000000",
   project: "/work/demo",
+  lockfile: "",
   warming: false,
   started: 1_000_000,
   ended: 1_002_000,
@@ -18,6 +19,7 @@ function call(fields: Partial<JournalCall> & Pick<JournalCall, "crate" | "starte
   return {
     build: BUILD.id,
     project: BUILD.project,
+    lockfile: "",
     warming: false,
     version: "1.0.0",
     kind: "lib",

@@ -70,14 +70,29 @@ Deno.test("report draws every call of a real build, and Chromium renders the bar
 
 Deno.test("the browser check fails on a page without its hit bars, or with them uncoloured", async () => {
   await using dir = await tempDir();
-  const base = { build: "1@2", project: "/p", warming: false, version: "1.0.0", kind: "lib" };
+  const base = {
+    build: "1@2",
+    project: "/p",
+    lockfile: "",
+    warming: false,
+    version: "1.0.0",
+    kind: "lib",
+  };
   const calls: JournalCall[] = [
     { ...base, crate: "a", started: 0, ms: 30, outcome: "hit", savedMs: 300, bytes: 1000 },
     { ...base, crate: "b", started: 5, ms: 8, outcome: "hit", savedMs: 90, bytes: 500 },
     { ...base, crate: "c", started: 10, ms: 900, outcome: "miss" },
     { ...base, crate: "d", started: 950, ms: 200, outcome: "not-cacheable", reason: "path crate" },
   ];
-  const build = { id: "1@2", project: "/p", warming: false, started: 0, ended: 1150, calls: 4 };
+  const build = {
+    id: "1@2",
+    project: "/p",
+    lockfile: "",
+    warming: false,
+    started: 0,
+    ended: 1150,
+    calls: 4,
+  };
   const html = renderReport(build, calls);
   const page = join(dir.path, "page.html");
   await Deno.writeTextFile(page, html);
@@ -103,12 +118,13 @@ Deno.test("journal strings stay text in the browser: a hostile crate name inject
   const build = {
     id: hostile,
     project: hostile,
+    lockfile: "",
     warming: false,
     started: 0,
     ended: 1000,
     calls: 2,
   };
-  const base = { build: hostile, project: hostile, warming: false, version: hostile };
+  const base = { build: hostile, project: hostile, lockfile: "", warming: false, version: hostile };
   const page = join(dir.path, "hostile.html");
   await Deno.writeTextFile(
     page,

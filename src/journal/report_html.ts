@@ -32,7 +32,7 @@ export interface ReportTotals {
  * @example
  * ```ts
  * import { reportTotals } from "./report_html.ts";
- * const call = { build: "1@2", project: "/p", warming: false, crate: "itoa", version: "1.0.1" };
+ * const call = { build: "1@2", project: "/p", lockfile: "", warming: false, crate: "itoa", version: "1.0.1" };
  * const totals = reportTotals([
  *   { ...call, started: 0, ms: 4, kind: "lib", outcome: "hit", savedMs: 80, bytes: 1000 },
  *   { ...call, started: 0, ms: 90, kind: "lib", outcome: "miss" },
@@ -118,9 +118,9 @@ const LABEL_CHAR_WIDTH = 6.4;
  * @example
  * ```ts
  * import { renderReport } from "./report_html.ts";
- * const build = { id: "1@2", project: "/p", warming: false, started: 0, ended: 90, calls: 1 };
+ * const build = { id: "1@2", project: "/p", lockfile: "", warming: false, started: 0, ended: 90, calls: 1 };
  * const html = renderReport(build, [{
- *   build: "1@2", project: "/p", warming: false, started: 0, ms: 90,
+ *   build: "1@2", project: "/p", lockfile: "", warming: false, started: 0, ms: 90,
  *   crate: "<b>", version: "1.0.0", kind: "lib", outcome: "miss",
  * }]);
  * if (html.includes("<b>") || !html.includes("&lt;b&gt;")) throw new Error("not escaped");
