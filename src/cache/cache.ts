@@ -31,7 +31,7 @@ import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.t
 import type { JournalCall } from "../journal/journal_tables.ts";
 import { journalBuildOf } from "../journal/record_call.ts";
 import { openEnvelope } from "../bundle/envelope.ts";
-import { Stager } from "./staging.ts";
+import { type StagedEntry, Stager } from "./staging.ts";
 import { WARMING_ENV } from "../warm/project_graphs.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
@@ -279,8 +279,8 @@ export class Cache {
     if (this.#stager && !request.env[WARMING_ENV]) this.#stager.startFor(request);
   }
 
-  /** The staged bundle of `slot` for `key`, if staging made it ready (taken out). */
-  takeStaged(slot: string, key: string): Promise<Bundle | undefined> {
+  /** What staging made ready of `slot` for `key` (taken out): its bundle, or its fetched bytes. */
+  takeStaged(slot: string, key: string): Promise<StagedEntry | undefined> {
     return this.#stager?.take(slot, key) ?? Promise.resolve(undefined);
   }
 

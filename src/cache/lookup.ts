@@ -89,11 +89,11 @@ async function readEntry(
   cache: Cache,
   request: DispatchRequest,
 ): Promise<FoundEntry | { corrupt: true } | undefined> {
-  // Made ready ahead of this call (staging.ts): verified and unpacked already.
+  // Made ready ahead of this call (staging.ts): verified and unpacked, or at least fetched.
   const staged = await cache.takeStaged(slot, target.key);
-  if (staged && !target.refuse?.(staged)) {
+  if (staged && "bundle" in staged && !target.refuse?.(staged.bundle)) {
     request.phases.done("staged");
-    return { slot, content: staged, bundle: staged };
+    return { slot, content: staged.bundle, bundle: staged.bundle };
   }
   const mirrored = cache.local.readMirror(slot, cache.signingKey !== undefined);
   if (mirrored && mirrored.meta.key === target.key && !target.refuse?.(mirrored)) {
@@ -101,7 +101,7 @@ async function readEntry(
     request.phases.done("unpacked");
     return { slot, content: mirrored };
   }
-  const bytes = await cache.get(slot, request);
+  const bytes = staged && "bytes" in staged ? staged.bytes : await cache.get(slot, request);
   request.phases.done("fetched");
   if (bytes === undefined) return undefined;
   try {

@@ -1,9 +1,10 @@
 /**
  * Staging: when a build starts, the daemon makes ready the entries it will probably ask for,
- * before cargo asks. The prediction is the entries the last build of the same project used (the
- * build journal). Each is fetched (from local disk, or the remote level, a few at a time), its
- * envelope verified, and unpacked in a worker on the second core; the verified bundle waits in
- * memory, bounded, until its call takes it, and is dropped unused after a minute. A call whose
+ * before cargo asks. The prediction is the entries the last build of the same project (or
+ * Cargo.lock) used, from the build journal. Each is fetched (from local disk, or the remote
+ * level, several at a time), its envelope verified, and unpacked in a worker on the second core;
+ * the verified bundle waits in memory, bounded, until its call takes it, and is dropped unused
+ * after a minute. A call whose
  * entry was staged only writes files; a wrong prediction costs background work only. Entries with
  * a hot copy are not staged: copying those is already cheap.
  * @module
@@ -46,16 +47,27 @@ interface Staged {
   at: number;
 }
 
-/** One cache's staging: the bundles staged, the ones on their way, and the unpacking worker. */
+/** What a call finds staged: the unpacked bundle, or at least its fetched bytes. */
+export type StagedEntry = { bundle: Bundle } | { bytes: Uint8Array };
+
+/**
+ * One cache's staging, a pipeline: fetches (several at once: remote round trips overlap) fill a
+ * queue of fetched bytes, which one loop verifies and hands to the worker, one at a time, in the
+ * order the build is expected to ask. A call takes its entry at whatever stage it is: unpacked,
+ * or only fetched (then it unpacks it itself rather than wait behind others), and waits only for
+ * a fetch in flight or the one unpack under way.
+ */
 export class Stager {
   readonly #source: StagingSource;
+  /** Predicted, not fetched yet: a call for one takes it off the queue. */
+  readonly #queued = new Map<string, PredictedEntry>();
+  readonly #fetching = new Map<string, Promise<void>>();
+  readonly #fetched = new Map<string, { key: string; bytes: Uint8Array }>();
+  #unpacking: { slot: string; done: Promise<void> } | undefined;
   readonly #staged = new Map<string, Staged>();
-  /** Entries being fetched or unpacked now: a call for one waits for it rather than redo it. */
-  readonly #coming = new Map<string, Promise<void>>();
-  /** Entries predicted but not started: a call for one takes it off the queue. */
-  readonly #queued = new Set<string>();
   readonly #builds = new Set<string>();
-  #stagedBytes = 0;
+  /** Bytes held: fetched (compressed) and staged (unpacked). */
+  #heldBytes = 0;
   #worker: Unpacker | undefined | null;
   #expiry: ReturnType<typeof setInterval> | undefined;
 
@@ -74,79 +86,105 @@ export class Stager {
     } catch {
       return; // staging is an optimisation: no journal, no staging
     }
-    const wanted = predicted.filter(({ slot }) =>
-      !this.#staged.has(slot) && !this.#coming.has(slot) && !this.#source.hot(slot)
-    );
+    const known = (slot: string) =>
+      this.#queued.has(slot) || this.#fetching.has(slot) || this.#fetched.has(slot) ||
+      this.#staged.has(slot) || this.#unpacking?.slot === slot;
+    const wanted = predicted.filter(({ slot }) => !known(slot) && !this.#source.hot(slot));
     if (wanted.length === 0 || this.#unpacker() === undefined) return;
-    for (const { slot } of wanted) this.#queued.add(slot);
-    const queue = wanted.values();
-    const lane = async () => {
-      for (const entry of queue) {
-        if (!this.#queued.delete(entry.slot)) continue; // its call came first
-        if (this.#stagedBytes >= MAX_STAGED_BYTES) break;
-        const staging = this.#stage(entry, request);
-        this.#coming.set(entry.slot, staging);
-        await staging;
-        this.#coming.delete(entry.slot);
-      }
-    };
-    for (let i = 0; i < PARALLEL_FETCHES; i++) void lane();
+    for (const entry of wanted) this.#queued.set(entry.slot, entry);
+    for (let i = 0; i < PARALLEL_FETCHES; i++) void this.#fetchLane(request);
     this.#expiry ??= setInterval(() => this.#dropExpired(), STAGED_TTL_MS / 4);
     Deno.unrefTimer(this.#expiry);
   }
 
   /**
-   * The staged bundle of `slot` signed for `key`, taken out (a build asks for an entry once), or
-   * undefined: then the caller reads the entry itself. Waits when it is being staged right now.
+   * What is staged of `slot` for `key`, taken out (a build asks for an entry once), or undefined:
+   * then the caller reads the entry itself. Waits for a fetch in flight or the unpack under way.
    */
-  async take(slot: string, key: string): Promise<Bundle | undefined> {
+  async take(slot: string, key: string): Promise<StagedEntry | undefined> {
     this.#queued.delete(slot);
-    const coming = this.#coming.get(slot);
-    if (coming) await coming;
+    await this.#fetching.get(slot);
+    if (this.#unpacking?.slot === slot) await this.#unpacking.done;
     const staged = this.#staged.get(slot);
-    if (staged === undefined) return undefined;
-    this.#release(slot, staged);
-    return staged.key === key ? staged.bundle : undefined;
+    if (staged !== undefined) {
+      this.#staged.delete(slot);
+      this.#heldBytes -= staged.bytes;
+      return staged.key === key ? { bundle: staged.bundle } : undefined;
+    }
+    const fetched = this.#fetched.get(slot);
+    if (fetched === undefined) return undefined;
+    this.#fetched.delete(slot);
+    this.#heldBytes -= fetched.bytes.length;
+    return fetched.key === key ? { bytes: fetched.bytes } : undefined;
   }
 
-  /** Bundles staged now, and their bytes (for `daemon status`). */
+  /** Entries staged or fetched now, and their bytes (for `daemon status`). */
   get held(): { entries: number; bytes: number } {
-    return { entries: this.#staged.size, bytes: this.#stagedBytes };
+    return { entries: this.#staged.size + this.#fetched.size, bytes: this.#heldBytes };
   }
 
   close(): void {
     clearInterval(this.#expiry);
     this.#queued.clear();
+    this.#fetched.clear();
     this.#staged.clear();
-    this.#stagedBytes = 0;
+    this.#heldBytes = 0;
     this.#worker?.close();
     this.#worker = null;
   }
 
-  async #stage(entry: PredictedEntry, request: DispatchRequest): Promise<void> {
+  async #fetchLane(request: DispatchRequest): Promise<void> {
+    for (const [slot, entry] of this.#queued) {
+      if (this.#heldBytes >= MAX_STAGED_BYTES || this.#worker === null) return;
+      this.#queued.delete(slot);
+      const fetching = this.#source.fetch(slot, request).then(
+        (bytes) => {
+          if (bytes === undefined || this.#worker === null) return;
+          this.#fetched.set(slot, { key: entry.key, bytes });
+          this.#heldBytes += bytes.length;
+          void this.#unpackNext();
+        },
+        () => {}, // not staged: its call reads it the usual way, and warns then
+      );
+      this.#fetching.set(slot, fetching);
+      await fetching;
+      this.#fetching.delete(slot);
+    }
+  }
+
+  /** Unpacks the oldest fetched entry in the worker, then the next, until none is left. */
+  async #unpackNext(): Promise<void> {
+    if (this.#unpacking !== undefined) return;
+    for (const [slot, fetched] of this.#fetched) {
+      this.#fetched.delete(slot);
+      this.#heldBytes -= fetched.bytes.length;
+      const done = this.#unpack(slot, fetched.key, fetched.bytes);
+      this.#unpacking = { slot, done };
+      await done;
+      this.#unpacking = undefined;
+    }
+  }
+
+  async #unpack(slot: string, key: string, bytes: Uint8Array): Promise<void> {
     try {
-      const bytes = await this.#source.fetch(entry.slot, request);
-      if (bytes === undefined) return;
-      const payload = await this.#source.verify(bytes, entry.key);
-      const bundle = await this.#worker!.unpack(payload, entry.key);
+      const payload = await this.#source.verify(bytes, key);
+      const bundle = await this.#worker!.unpack(payload, key);
       let size = 0;
       for (const file of bundle.files.values()) size += file.length;
-      this.#staged.set(entry.slot, { key: entry.key, bundle, bytes: size, at: Date.now() });
-      this.#stagedBytes += size;
+      this.#staged.set(slot, { key, bundle, bytes: size, at: Date.now() });
+      this.#heldBytes += size;
     } catch {
       // Not staged: its call reads it the usual way, and says what is wrong with it then.
     }
   }
 
-  #release(slot: string, staged: Staged): void {
-    this.#staged.delete(slot);
-    this.#stagedBytes -= staged.bytes;
-  }
-
   #dropExpired(): void {
     const now = Date.now();
     for (const [slot, staged] of this.#staged) {
-      if (now - staged.at > STAGED_TTL_MS) this.#release(slot, staged);
+      if (now - staged.at > STAGED_TTL_MS) {
+        this.#staged.delete(slot);
+        this.#heldBytes -= staged.bytes;
+      }
     }
   }
 
