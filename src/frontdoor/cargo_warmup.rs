@@ -28,6 +28,7 @@ extern "C" {
     fn signal(signum: c_int, handler: usize) -> usize;
     fn raise(signum: c_int) -> c_int;
     fn setrlimit(resource: c_int, limit: *const [c_ulong; 2]) -> c_int;
+    fn kill(pid: c_int, signum: c_int) -> c_int;
 }
 /// `signal`'s default action, and `setrlimit`'s resource for the size of core files (the same
 /// numbers on Linux and macOS).
@@ -41,6 +42,11 @@ const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const REAL_BUILD_SCRIPT: &str = "warmup-real-build-script";
 /// A failed daemon start is retried at most this often, across all calls of all builds.
 const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
+/// How long after a spawn a call waits for the new daemon's socket rather than serve itself: the
+/// daemon listens within a few hundred milliseconds, and a call served in a process of its own
+/// costs about 80 ms of CPU, which the first wave of a build's calls would all pay at once. A
+/// daemon that never comes up costs a call at most this much, and only in this window.
+const STARTUP_WAIT: Duration = Duration::from_millis(1500);
 
 // Frame types, the first byte of each frame: FRAME in src/daemon/frames.ts, under the same names
 // (tests/frontdoor_test.ts fails when the two lists differ in a name or a byte).
@@ -102,10 +108,10 @@ fn main() {
     let socket = dir.join(format!("daemon-{}.sock", TAG));
     let stream = match owned_by_us(&socket).then(|| UnixStream::connect(&socket)) {
         Some(Ok(stream)) => stream,
-        _ => {
-            start_daemon(&dir);
-            serve_in_process(&args);
-        }
+        _ => match start_daemon(&dir).and_then(|spawn| wait_for_daemon(&socket, spawn)) {
+            Some(stream) => stream,
+            None => serve_in_process(&args),
+        },
     };
     let request = match request_json(&args) {
         Some(json) => json,
@@ -382,16 +388,45 @@ fn owned_by_us(path: &PathBuf) -> bool {
     fs::symlink_metadata(path).map_or(false, |meta| meta.uid() == uid())
 }
 
+/// A daemon spawned recently: when, and its pid (absent when another call spawned it and its
+/// stamp does not tell).
+struct Spawn {
+    at: SystemTime,
+    pid: Option<c_int>,
+}
+
+/// Connects to the daemon of `spawn` once it listens, waiting at most until STARTUP_WAIT after
+/// the spawn; None when it does not come up by then, or its process is gone.
+fn wait_for_daemon(socket: &PathBuf, spawn: Spawn) -> Option<UnixStream> {
+    loop {
+        if owned_by_us(socket) {
+            if let Ok(stream) = UnixStream::connect(socket) {
+                return Some(stream);
+            }
+        }
+        let waited = SystemTime::now().duration_since(spawn.at).unwrap_or(STARTUP_WAIT);
+        // Signal 0 only asks whether the process is there.
+        let gone = spawn.pid.map_or(false, |pid| unsafe { kill(pid, 0) } != 0);
+        if waited >= STARTUP_WAIT || gone {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Starts the daemon detached, at most once per SPAWN_INTERVAL, and does not wait for it.
-fn start_daemon(dir: &PathBuf) {
+/// Returns the latest spawn, by this call or another, when it is recent.
+fn start_daemon(dir: &PathBuf) -> Option<Spawn> {
     let stamp = dir.join(format!("spawn-{}.stamp", TAG));
-    let recent = fs::metadata(&stamp)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .map_or(false, |age| age < SPAWN_INTERVAL);
-    if recent || fs::write(&stamp, b"").is_err() {
-        return;
+    let last = fs::metadata(&stamp).and_then(|m| m.modified()).ok();
+    let age = last.and_then(|t| SystemTime::now().duration_since(t).ok());
+    if age.map_or(false, |age| age < SPAWN_INTERVAL) {
+        // The spawning call writes the daemon's pid into the stamp.
+        let pid = fs::read_to_string(&stamp).ok().and_then(|text| text.trim().parse().ok());
+        return last.map(|at| Spawn { at, pid });
+    }
+    if fs::write(&stamp, b"").is_err() {
+        return None;
     }
     let jobserver = jobserver_fds();
     let mut command = Command::new(PROGRAM);
@@ -416,7 +451,18 @@ fn start_daemon(dir: &PathBuf) {
             Ok(())
         });
     }
-    let _ = command.spawn();
+    match command.spawn() {
+        Ok(child) => {
+            let pid = child.id() as c_int;
+            let _ = fs::write(&stamp, pid.to_string());
+            Some(Spawn { at: SystemTime::now(), pid: Some(pid) })
+        }
+        // Nothing to wait for; the next call may try again at once (a missing program fails fast).
+        Err(_) => {
+            let _ = fs::remove_file(&stamp);
+            None
+        }
+    }
 }
 
 /// The file descriptors of a pipe jobserver (`--jobserver-auth=R,W`), if cargo passed one.
