@@ -42,11 +42,12 @@ const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 const REAL_BUILD_SCRIPT: &str = "warmup-real-build-script";
 /// A failed daemon start is retried at most this often, across all calls of all builds.
 const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
-/// How long after a spawn a call waits for the new daemon's socket rather than serve itself: the
-/// daemon listens within a few hundred milliseconds, and a call served in a process of its own
-/// costs about 80 ms of CPU, which the first wave of a build's calls would all pay at once. A
-/// daemon that never comes up costs a call at most this much, and only in this window.
-const STARTUP_WAIT: Duration = Duration::from_millis(1500);
+/// How long after a spawn a call waits for the new daemon's socket rather than serve itself
+/// (CARGO_WARMUP_DAEMON_STARTUP_MS): the daemon listens within a few hundred milliseconds, and a
+/// call served in a process of its own costs about 80 ms of CPU, which the first wave of a build's
+/// calls would all pay at once. A daemon that never comes up costs a call at most this much, and
+/// only in this window; one whose process ends is not waited for.
+const STARTUP_WAIT_MS: u64 = 1500;
 
 // Frame types, the first byte of each frame: FRAME in src/daemon/frames.ts, under the same names
 // (tests/frontdoor_test.ts fails when the two lists differ in a name or a byte).
@@ -395,19 +396,25 @@ struct Spawn {
     pid: Option<c_int>,
 }
 
-/// Connects to the daemon of `spawn` once it listens, waiting at most until STARTUP_WAIT after
+/// Connects to the daemon of `spawn` once it listens, waiting at most until STARTUP_WAIT_MS after
 /// the spawn; None when it does not come up by then, or its process is gone.
 fn wait_for_daemon(socket: &PathBuf, spawn: Spawn) -> Option<UnixStream> {
+    let wait = Duration::from_millis(
+        env::var("CARGO_WARMUP_DAEMON_STARTUP_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(STARTUP_WAIT_MS),
+    );
     loop {
         if owned_by_us(socket) {
             if let Ok(stream) = UnixStream::connect(socket) {
                 return Some(stream);
             }
         }
-        let waited = SystemTime::now().duration_since(spawn.at).unwrap_or(STARTUP_WAIT);
+        let waited = SystemTime::now().duration_since(spawn.at).unwrap_or(wait);
         // Signal 0 only asks whether the process is there.
         let gone = spawn.pid.map_or(false, |pid| unsafe { kill(pid, 0) } != 0);
-        if waited >= STARTUP_WAIT || gone {
+        if waited >= wait || gone {
             return None;
         }
         thread::sleep(Duration::from_millis(5));
