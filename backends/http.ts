@@ -100,20 +100,20 @@ export function createHttpStore(options: HttpStoreOptions): Store {
   );
 
   /**
-   * The files of the directory `name` as the server's JSON index gives them, or why it cannot be
-   * listed. Refused credentials and server errors are outages; any other answer means no listing.
+   * The files of the directory `name` as the server's JSON index gives them, or undefined when it
+   * gives none. Refused credentials and server errors are outages; any other answer: no listing.
    */
-  async function listDirectory(name: string): Promise<Map<string, StoredEntry> | string> {
+  async function listDirectory(name: string): Promise<Map<string, StoredEntry> | undefined> {
     const response = await request("GET", name);
     check(response, (status) => status !== 401 && status < 500);
-    if (response.status !== 200) return `HTTP ${response.status}`;
+    if (response.status !== 200) return undefined;
     let index: unknown;
     try {
       index = JSON.parse(new TextDecoder().decode(response.body));
     } catch {
-      return "not a JSON index";
+      return undefined;
     }
-    if (!Array.isArray(index)) return "not a JSON index";
+    if (!Array.isArray(index)) return undefined;
     const files = new Map<string, StoredEntry>();
     for (const item of index as Partial<IndexEntry>[]) {
       if (item?.type !== "file" || typeof item.name !== "string" || !isCacheKey(item.name)) {
@@ -160,11 +160,10 @@ export function createHttpStore(options: HttpStoreOptions): Store {
 
     async list() {
       const bundles = await listDirectory("");
-      if (typeof bundles === "string") return [];
-      const markerFiles = await listDirectory(USED_DIR);
+      if (bundles === undefined) return [];
       const used = new Map<string, number>();
-      if (typeof markerFiles !== "string") {
-        for (const [key, marker] of markerFiles) used.set(key, marker.lastUsed);
+      for (const [key, marker] of await listDirectory(USED_DIR) ?? []) {
+        used.set(key, marker.lastUsed);
       }
       return withMarkedUse(bundles.values(), used);
     },

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createHttpStore } from "../../backends/http.ts";
+import { openStore } from "../../backends/open_store.ts";
+import { loadConfig } from "../../src/config/config.ts";
 import { StoreUnavailableError } from "../../backends/store.ts";
 import { startNginx } from "./_servers.ts";
 import { testKey, testOutages, testStore } from "./store_suite.ts";
@@ -192,3 +194,36 @@ Deno.test("http: bad settings are clear errors that keep the secrets", () => {
     });
   }
 });
+
+Deno.test(
+  "openStore: backend http behind local disk, with the token of the environment given",
+  options,
+  async () => {
+    const token = "env-t0ken";
+    await using nginx = await startNginx({ bearerToken: token });
+    const dir = await Deno.makeTempDir({ prefix: "warmup-http-levels-" });
+    const env = {
+      CARGO_HOME: dir,
+      CARGO_WARMUP_DIR: join(dir, "cache"),
+      CARGO_WARMUP_BACKEND: "http",
+      CARGO_WARMUP_HTTP_URL: nginx.bearerUrl,
+      CARGO_WARMUP_HTTP_TOKEN: token,
+    };
+    try {
+      const { config } = await loadConfig({ cwd: dir, env });
+      const levels = openStore(config, { env });
+      const lazyLocation = levels.remote?.location;
+      const key = testKey();
+      await levels.put(key, new Uint8Array([6]));
+      await levels.flush();
+      const remote = await levels.openRemote();
+      assert.equal(remote?.kind, "http");
+      assert.equal(remote?.location, lazyLocation, "the location before and after opening");
+      assert.deepEqual(await remote?.get(key), new Uint8Array([6]), "the put reached nginx");
+      assert.equal(levels.remoteSkipped, false);
+      await levels.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
