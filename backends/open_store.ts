@@ -1,8 +1,7 @@
 /**
  * Builds the configured store levels: local disk alone, or local disk in front of Redis, S3 or a
- * plain HTTP cache. A
- * remote's module is imported only when it is configured, and only when the local level first
- * misses, so a local hit loads nothing else.
+ * plain HTTP cache. A remote's module is imported only when it is configured, and only when the
+ * local level first misses, so a local hit loads nothing else.
  * @module
  */
 

@@ -10,7 +10,9 @@ import { type BenchContext, project, warmupBuild, type Way } from "./ways.ts";
 /**
  * A cargo-warmup build served by a remote warmed by a sibling copy, with the local level of the
  * timed build empty: what a new CI runner or laptop sees. The sibling fills the remote through
- * `fillEnv`, the timed build reads it through `buildEnv` (a slow link's, or the same).
+ * `fillEnv`, the timed build reads it through `buildEnv` (a slow link's, or the same). The local
+ * levels' names are short: the daemon's socket sits beside them, and a Unix socket's path longer
+ * than 107 bytes leaves the build to serve itself in-process, which is not what a row measures.
  */
 async function remoteBuild(
   context: BenchContext,
@@ -20,14 +22,14 @@ async function remoteBuild(
   await warmupBuild(
     context,
     await project(context, "sibling"),
-    join(context.work, "sibling-local"),
+    join(context.work, "fill"),
     "sibling.jsonl",
     fillEnv,
   );
   return await warmupBuild(
     context,
     await project(context, "project"),
-    join(context.work, "project-local"),
+    join(context.work, "cache"),
     "project.jsonl",
     buildEnv,
   );
