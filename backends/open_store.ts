@@ -1,7 +1,7 @@
 /**
- * Builds the configured store levels: local disk alone, or local disk in front of Redis or S3. A
- * remote's module is imported only when it is configured, and only when the local level first
- * misses, so a local hit loads nothing else.
+ * Builds the configured store levels: local disk alone, or local disk in front of Redis, S3 or a
+ * plain HTTP cache. A remote's module is imported only when it is configured, and only when the
+ * local level first misses, so a local hit loads nothing else.
  * @module
  */
 
@@ -13,14 +13,14 @@ import {
   type StoreLevels,
   type StoreLevelsOptions,
 } from "./levels.ts";
-import type { WarmupConfig } from "../src/config/config.ts";
+import { HTTP_TOKEN_VARIABLE, type WarmupConfig } from "../src/config/config.ts";
 import { redactUrl } from "../src/redact_url.ts";
 
 /** Options for {@linkcode openStore}. */
 export interface OpenStoreOptions {
   /** Where the one warning about a failed remote goes; default stderr. */
   warn?: (message: string) => void;
-  /** Environment for S3 credentials; default `Deno.env.toObject()`. */
+  /** Environment for S3 credentials and the HTTP token; default `Deno.env.toObject()`. */
   env?: Record<string, string | undefined>;
   /** Checks what the remote serves before it is used or kept (see levels.ts). */
   admitRemote?: StoreLevelsOptions["admitRemote"];
@@ -98,6 +98,18 @@ function remoteOf(
             ...(pathStyle !== undefined ? { pathStyle } : {}),
             ...(options.env ? { env: options.env } : {}),
           });
+        },
+      };
+    }
+    case "http": {
+      const { url } = config.http;
+      const token = (options.env ?? Deno.env.toObject())[HTTP_TOKEN_VARIABLE];
+      return {
+        kind: "http",
+        location: redactUrl(url),
+        async open() {
+          const { createHttpStore } = await import("./http.ts");
+          return createHttpStore({ url, recordUse, ...(token ? { token } : {}) });
         },
       };
     }

@@ -12,7 +12,8 @@ import { StoreUnavailableError } from "./store.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../src/error_message.ts";
-import { afterTimeout } from "./_timeout.ts";
+import { fetchInFull, type FullResponse } from "./_fetch.ts";
+import { lastUseMarkers, USED_DIR, withMarkedUse } from "./_last_use.ts";
 import { assertCacheKey, isCacheKey } from "./local_layout.ts";
 
 /** Static AWS credentials. */
@@ -41,8 +42,6 @@ export interface S3StoreOptions {
   /** Environment for credential lookup; default `Deno.env.toObject()`. */
   env?: Record<string, string | undefined>;
 }
-
-const USED_DIR = "used/";
 
 /**
  * A store in an S3 bucket.
@@ -73,8 +72,6 @@ export function createS3Store(options: S3StoreOptions): Store {
   const client = credentials
     ? new AwsClient({ ...credentials, service: "s3", region: options.region, retries: 0 })
     : undefined;
-  /** Marker writes in flight; close() waits for them. */
-  const background = new Set<Promise<void>>();
 
   const objectUrl = (name: string) =>
     `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
@@ -84,46 +81,12 @@ export function createS3Store(options: S3StoreOptions): Store {
   };
 
   /** One signed request; resolves with the response whose body is read in full. */
-  async function request(
-    method: string,
-    url: string,
-    body?: Uint8Array,
-  ): Promise<{ status: number; body: Uint8Array }> {
-    const controller = new AbortController();
-    // Uploads show no progress to watch: allow a second per MiB on top.
-    const allowance = timeoutMs + Math.ceil((body?.length ?? 0) / 1048576) * 1000;
-    let watchdog = arm(controller, allowance);
-    try {
-      const init: RequestInit = { method, signal: controller.signal };
+  function request(method: string, url: string, body?: Uint8Array): Promise<FullResponse> {
+    return fetchInFull(async (signal) => {
+      const init: RequestInit = { method, signal };
       if (body) init.body = body as Uint8Array<ArrayBuffer>;
-      const signed = client ? await client.sign(url, init) : new Request(url, init);
-      const response = await fetch(signed, { signal: controller.signal });
-      watchdog.cancel();
-      watchdog = arm(controller, timeoutMs);
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      if (response.body) {
-        for await (const chunk of response.body) {
-          chunks.push(chunk);
-          size += chunk.length;
-          watchdog.cancel();
-          watchdog = arm(controller, timeoutMs);
-        }
-      }
-      return { status: response.status, body: concat(chunks, size) };
-    } catch (error) {
-      if (watchdog.fired) {
-        throw new StoreUnavailableError(location, `no answer within ${timeoutMs} ms`, {
-          cause: error,
-        });
-      }
-      const detail = errorMessage(
-        error instanceof Error && error.cause instanceof Error ? error.cause : error,
-      );
-      throw new StoreUnavailableError(location, `request failed: ${detail}`, { cause: error });
-    } finally {
-      watchdog.cancel();
-    }
+      return client ? await client.sign(url, init) : new Request(url, init);
+    }, { location, timeoutMs, uploadBytes: body?.length ?? 0 });
   }
 
   /** Throws StoreUnavailableError for any status but the expected ones. */
@@ -139,14 +102,10 @@ export function createS3Store(options: S3StoreOptions): Store {
     throw new StoreUnavailableError(location, detail);
   }
 
-  function touch(key: string): void {
-    if (!recordUse) return;
-    // Best effort: a client without write permission still reads.
-    const marker = request("PUT", objectUrl(`${prefix}${USED_DIR}${key}`), new Uint8Array(0))
-      .then(() => {}, () => {});
-    background.add(marker);
-    marker.finally(() => background.delete(marker));
-  }
+  const markers = lastUseMarkers(
+    recordUse,
+    (key) => request("PUT", objectUrl(`${prefix}${USED_DIR}${key}`), new Uint8Array(0)),
+  );
 
   async function listAll(listPrefix: string, maxKeys?: number): Promise<S3Object[]> {
     const objects: S3Object[] = [];
@@ -178,7 +137,7 @@ export function createS3Store(options: S3StoreOptions): Store {
         return undefined;
       }
       check(response, [200]);
-      touch(key);
+      markers.touch(key);
       return response.body;
     },
 
@@ -210,10 +169,7 @@ export function createS3Store(options: S3StoreOptions): Store {
           used.set(rest.slice(USED_DIR.length), object.lastModified);
         }
       }
-      for (const [key, entry] of bundles) {
-        entry.lastUsed = Math.max(entry.lastUsed, used.get(key) ?? 0);
-      }
-      return [...bundles.values()];
+      return withMarkedUse(bundles.values(), used);
     },
 
     async health(): Promise<StoreHealth> {
@@ -226,9 +182,7 @@ export function createS3Store(options: S3StoreOptions): Store {
       }
     },
 
-    async close() {
-      await Promise.all(background);
-    },
+    close: () => markers.settled(),
   };
 }
 
@@ -320,30 +274,4 @@ function encodeRfc3986(segment: string): string {
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
-/** Aborts `controller` after `ms` unless cancelled; `fired` tells a timeout from other errors. */
-function arm(controller: AbortController, ms: number): { cancel(): void; readonly fired: boolean } {
-  let fired = false;
-  const cancel = afterTimeout(ms, () => {
-    fired = true;
-    controller.abort();
-  });
-  return {
-    cancel,
-    get fired() {
-      return fired;
-    },
-  };
 }

@@ -29,7 +29,7 @@ export interface StoreHealth {
  * miss, never into a failed build.
  */
 export interface Store {
-  /** "local", "redis" or "s3". */
+  /** "local", "redis", "s3" or "http". */
   readonly kind: string;
   /** Where the store lives, for status lines: a directory, `redis://host:6379/0`, `s3://bucket/prefix`. */
   readonly location: string;

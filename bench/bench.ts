@@ -1,5 +1,6 @@
 // Benchmark: cold `cargo build` wall-clock times of the fixture projects, built in every way of
-// bench/ways.ts side by side, printed as a Markdown table (and written as JSON with --json).
+// bench/ways.ts and bench/remote_ways.ts side by side, printed as a Markdown table (and written as
+// JSON with --json).
 //
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
 //                                       [--only plain,warm] [--repeat 3] [--tier-one]
@@ -12,6 +13,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/_harness.ts";
 import { type Measurement, type Way, WAYS } from "./ways.ts";
+import { REMOTE_WAYS } from "./remote_ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
 import { measureNextCommit, nextCommitTable } from "./next_commit.ts";
@@ -47,7 +49,8 @@ async function main(): Promise<void> {
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
   const wanted = values.only?.split(",").filter(Boolean);
-  const ways = wanted === undefined ? WAYS : WAYS.filter((way) => wanted.includes(way.id));
+  const all = [...WAYS, ...REMOTE_WAYS];
+  const ways = wanted === undefined ? all : all.filter((way) => wanted.includes(way.id));
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) {
     throw new RangeError(`Invalid --repeat "${values.repeat}": expected a positive integer`);

@@ -1,6 +1,6 @@
 // The ways of building a project the benchmark compares, one row each. A way does its own untimed
 // preparation (warming a cache from a sibling copy, starting a server) and times one cold build.
-// Add a row by appending to WAYS.
+// Add a row by appending to WAYS; the rows served by a remote level are in remote_ways.ts.
 
 import { join } from "node:path";
 import {
@@ -18,7 +18,7 @@ import {
   warmupEnv,
 } from "../tests/_harness.ts";
 import { settleDaemons } from "../src/daemon/settle.ts";
-import { freePort, S3RVER_CREDENTIALS, startRedis, startS3 } from "../tests/backends/_servers.ts";
+import { freePort } from "../tests/backends/_servers.ts";
 import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
 import { assertSameBinaries, compileCopyOnly, readCopyOnlyLog } from "./copy_only/copy_only.ts";
 
@@ -326,57 +326,6 @@ const miss: Way = {
   },
 };
 
-/**
- * A cargo-warmup build served by a remote warmed by a sibling copy, with the local level of the
- * timed build empty: what a new CI runner or laptop sees.
- */
-async function remoteBuild(context: BenchContext, remoteEnv: Record<string, string>) {
-  await warmupBuild(
-    context,
-    await project(context, "sibling"),
-    join(context.work, "sibling-local"),
-    "sibling.jsonl",
-    remoteEnv,
-  );
-  return await warmupBuild(
-    context,
-    await project(context, "project"),
-    join(context.work, "project-local"),
-    "project.jsonl",
-    remoteEnv,
-  );
-}
-
-const redis: Way = {
-  id: "redis",
-  label: "cargo-warmup, warm Redis, empty local level",
-  baselines: ["floor"],
-  async measure(context) {
-    await using server = await startRedis();
-    return await remoteBuild(context, {
-      CARGO_WARMUP_BACKEND: "redis",
-      CARGO_WARMUP_REDIS_URL: server.url,
-    });
-  },
-};
-
-const s3: Way = {
-  id: "s3",
-  label: "cargo-warmup, warm S3, empty local level",
-  baselines: ["floor"],
-  async measure(context) {
-    await using server = await startS3();
-    return await remoteBuild(context, {
-      CARGO_WARMUP_BACKEND: "s3",
-      CARGO_WARMUP_S3_BUCKET: server.bucket,
-      CARGO_WARMUP_S3_ENDPOINT: server.endpoint,
-      CARGO_WARMUP_S3_REGION: server.region,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    });
-  },
-};
-
 // The seed-003 platform case: warm the template's dependencies, then a project created from the
 // template builds for the first time. The warm-up's own time goes into the JSON details.
 const initLockfile: Way = {
@@ -454,8 +403,6 @@ export const WAYS: Way[] = [
   warmInProcess,
   secondMachine,
   parallel,
-  redis,
-  s3,
   initLockfile,
   upgrade,
   miss,

@@ -191,7 +191,9 @@ Deno.test("config: a value of the wrong type names the file, the line and the ke
     const [line, pattern] of [
       ['max-size = "lots"', /key "warmup\.max-size" must be a size/],
       ["compression-level = 30", /key "warmup\.compression-level" must be a zstd level/],
-      ['backend = "gcs"', /key "warmup\.backend" must be "local", "redis" or "s3"/],
+      ['backend = "gcs"', /key "warmup\.backend" must be "local", "redis", "s3" or "http"/],
+      ['http = { url = "ftp://cache/" }', /line 2: key "warmup\.http\.url" must be an http:\/\//],
+      ['http = { url = "https://" }', /line 2: key "warmup\.http\.url" must be an http:\/\//],
       ['redis = { url = "http://x" }', /line 2: key "warmup\.redis\.url" must be a URL/],
       ["s3 = 3", /key "warmup\.s3" must be a table/],
     ] as const
@@ -227,6 +229,10 @@ Deno.test("config: a bad environment variable is named", async () => {
     () => loadConfig({ cwd: t.project, env: { ...t.env, CARGO_WARMUP_BACKEND: "redis" } }),
     /backend "redis" \(from environment variable CARGO_WARMUP_BACKEND\) needs key "warmup\.redis\.url"/,
   );
+  await assert.rejects(
+    () => loadConfig({ cwd: t.project, env: { ...t.env, CARGO_WARMUP_BACKEND: "http" } }),
+    /backend "http" \(from environment variable CARGO_WARMUP_BACKEND\) needs key "warmup\.http\.url": set it in \[warmup\.http\] or CARGO_WARMUP_HTTP_URL/,
+  );
 });
 
 /** A public key as `cargo-warmup keygen` prints it (the base64 of 32 bytes). */
@@ -257,6 +263,7 @@ const WRITTEN: Record<ConfigKey, { toml: string; variable: string }> = {
   "s3.endpoint": { toml: '"https://minio:9000"', variable: "https://minio:9000" },
   "s3.path-style": { toml: "false", variable: "false" },
   "s3.prefix": { toml: '"s/"', variable: "s/" },
+  "http.url": { toml: '"https://cache:8080/rust/"', variable: "https://cache:8080/rust/" },
 };
 
 Deno.test("config: every key lands in its own field, from a file and from its variable", async () => {
@@ -281,6 +288,7 @@ Deno.test("config: every key lands in its own field, from a file and from its va
       pathStyle: false,
       prefix: "s/",
     },
+    http: { url: "https://cache:8080/rust/" },
   };
   await using t = await tree({
     "project/.cargo/config.toml": `[warmup]\n${
@@ -379,6 +387,7 @@ Deno.exit(await runConfigCommand(Deno.args));`;
         ...t.env,
         CARGO_WARMUP_COMPRESSION_LEVEL: "12",
         CARGO_WARMUP_IDLE_TIMEOUT: "30",
+        CARGO_WARMUP_HTTP_URL: "https://ci:http-pw@cache:8080/rust/",
       },
     }).output();
     return {
@@ -391,6 +400,7 @@ Deno.exit(await runConfigCommand(Deno.args));`;
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /backend = "redis" +# .*project\/\.cargo\/config\.toml:2/);
   assert.match(text.stdout, /redis\.url = "redis:\/\/u:\*\*\*@cache:6379\/1"/);
+  assert.match(text.stdout, /http\.url = "https:\/\/ci:\*\*\*@cache:8080\/rust" +# environment/);
   assert.doesNotMatch(text.stdout, /pw/);
   assert.match(
     text.stdout,
@@ -408,6 +418,8 @@ Deno.exit(await runConfigCommand(Deno.args));`;
   assert.equal(parsed.values["hot-size"].value, "1G");
   assert.equal(parsed.values["signing-key-file"].value, null);
   assert.equal(parsed.values.backend.value, "redis");
+  assert.equal(parsed.values["http.url"].value, "https://ci:***@cache:8080/rust");
+  assert.doesNotMatch(json.stdout, /pw/);
   assert.equal(parsed.values.backend.source.line, 2);
   assert.deepEqual(parsed.values["compression-level"].source, {
     kind: "env",

@@ -1,5 +1,5 @@
-// End-to-end tests of team caches: real builds through cargo-warmup with a real redis-server and
-// a real S3-protocol server behind the local level, and the faults a shared cache must survive
+// End-to-end tests of team caches: real builds through cargo-warmup with a real redis-server, a
+// real S3-protocol server and a real nginx WebDAV cache behind the local level, and the faults a shared cache must survive
 // (a server down before or during a build, wrong credentials, an altered bundle, read-only
 // clients, a broken config file, bundles from writers without the signing key).
 
@@ -18,7 +18,8 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
-import { S3RVER_CREDENTIALS, startRedis, startS3 } from "./backends/_servers.ts";
+import { S3RVER_CREDENTIALS, startNginx, startRedis, startS3 } from "./backends/_servers.ts";
+import { createHttpStore } from "../backends/http.ts";
 import { createRedisStore } from "../backends/redis.ts";
 import { createS3Store } from "../backends/s3.ts";
 import type { Store } from "../backends/store.ts";
@@ -288,6 +289,46 @@ Deno.test("s3: served from the bucket, and safe with wrong credentials, altered 
   });
   assert.deepEqual(await listKeys(afterStore), []);
   assert.equal((await listKeys(bucket())).length, before);
+});
+
+Deno.test("http: served from an nginx cache with a bearer token, which is never shown", async () => {
+  await using dir = await tempDir();
+  const token = "team-bearer-t0ken";
+  await using nginx = await startNginx({ bearerToken: token });
+  const env = {
+    CARGO_WARMUP_BACKEND: "http",
+    CARGO_WARMUP_HTTP_URL: nginx.bearerUrl,
+    CARGO_WARMUP_HTTP_TOKEN: token,
+  };
+
+  const a = await buildSeed003(dir.path, env);
+  assertBuilt(a);
+  const stored = await listKeys(createHttpStore({ url: nginx.bearerUrl, token }));
+  assert.equal(stored.length, misses(a), "every miss was written to the HTTP cache");
+
+  const b = await buildSeed003(dir.path, env);
+  assertBuilt(b);
+  assert.equal(misses(b), 0, JSON.stringify(b.entries.filter((e) => e.outcome === "miss")));
+  assert.equal(hits(b), misses(a));
+  assert.equal(b.output, SEED003_OUTPUT);
+
+  const status = await runWarmup(["status", "--json"], {
+    env: { ...env, CARGO_WARMUP_DIR: join(dir.path, "status-local") },
+  });
+  assert.equal(status.code, 0, status.stderr);
+  const remote = JSON.parse(status.stdout).levels[1];
+  assert.equal(remote.kind, "http");
+  assert.equal(remote.healthy, true, remote.health);
+  assert.equal(remote.entries, stored.length);
+
+  // A wrong token: refused by the server, reported once, and the build compiles normally.
+  const wrong = await buildSeed003(dir.path, { ...env, CARGO_WARMUP_HTTP_TOKEN: "wrong-t0ken" });
+  assertBuilt(wrong);
+  assert.equal(hits(wrong), 0);
+  assert.match(assertOneOutageWarning(wrong.stderr, "http"), /access denied.*credentials/);
+  for (const text of [a.stderr, b.stderr, wrong.stderr, status.stdout, status.stderr]) {
+    assert.doesNotMatch(text, /t0ken/, "a token is shown");
+  }
 });
 
 Deno.test("a malformed config file is a clear error for the manager and never fails a build", async () => {

@@ -6,14 +6,14 @@
  * @module
  */
 
-import { loadConfig, type WarmupConfig } from "../config/config.ts";
+import { HTTP_TOKEN_VARIABLE, loadConfig, type WarmupConfig } from "../config/config.ts";
 import { sha256Hex } from "../digest.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 
 /** Environment that can change the configuration of a build. */
 const CONFIG_ENV = /^(CARGO_WARMUP_|CARGO_HOME$|HOME$|AWS_REGION$|AWS_DEFAULT_REGION$)/;
 /** Environment that S3 credentials come from: a different value is a different store. */
-const CREDENTIAL_ENV = /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)$/;
+const AWS_CREDENTIAL_ENV = /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE)$/;
 /** Builds come and go: the memo is dropped whole when it holds this many. */
 const MAX_REMEMBERED_BUILDS = 64;
 
@@ -51,7 +51,9 @@ export class BuildConfigs {
  */
 export function cacheIdentity(config: WarmupConfig, env: Record<string, string>): string {
   const credentials = config.backend === "s3"
-    ? Object.entries(env).filter(([name]) => CREDENTIAL_ENV.test(name)).sort()
+    ? Object.entries(env).filter(([name]) => AWS_CREDENTIAL_ENV.test(name)).sort()
+    : config.backend === "http"
+    ? [env[HTTP_TOKEN_VARIABLE] ?? ""]
     : [];
   const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, ...store } = config;
   return sha256Hex(JSON.stringify([store, credentials]));

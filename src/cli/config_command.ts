@@ -81,9 +81,11 @@ export async function runConfigCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Sizes as people write them; a Redis password is never printed. */
+/** Sizes as people write them; a password in a URL (Redis, HTTP) is never printed. */
 function displayValue(setting: Setting, value: SettingValue | undefined) {
   if (setting.type === "size" && typeof value === "number") return formatSize(value);
-  if (setting.type === "redis-url" && typeof value === "string") return redactUrl(value, "***");
+  if ((setting.type === "redis-url" || setting.type === "http-url") && typeof value === "string") {
+    return redactUrl(value, "***");
+  }
   return value;
 }

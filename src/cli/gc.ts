@@ -26,7 +26,8 @@ Usage: cargo-warmup gc [--max-size SIZE] [--remote-max-size SIZE] [--dry-run]
 Options:
   --max-size SIZE          Cap for the local cache, like 500M or 2G (default: the configured
                            max-size, 10G unless set)
-  --remote-max-size SIZE   Also prune the configured Redis or S3 cache to this size, by last use
+  --remote-max-size SIZE   Also prune the configured Redis, S3 or HTTP cache to this size, by
+                           last use (an HTTP cache only where it lists its entries)
   --dry-run                Say what would be evicted, evict nothing
   -h, --help        Print this help`;
 
@@ -49,7 +50,7 @@ export async function runGc(argv: string[]): Promise<number> {
   try {
     if (remoteCap !== undefined && !cache.remote) {
       throw new UsageError(
-        "gc: --remote-max-size needs a redis or s3 backend in the configuration",
+        "gc: --remote-max-size needs a redis, s3 or http backend in the configuration",
       );
     }
     if (remoteCap !== undefined && cache.config.readOnly) {

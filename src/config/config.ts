@@ -21,7 +21,7 @@ import {
 } from "./settings.ts";
 
 /** Which store holds the shared level; `local` means no shared level. */
-export type Backend = "local" | "redis" | "s3";
+export type Backend = "local" | "redis" | "s3" | "http";
 
 /** The settings of `[warmup.redis]`. */
 export interface RedisSettings {
@@ -40,6 +40,18 @@ export interface S3Settings {
   pathStyle: boolean | undefined;
   prefix: string;
 }
+
+/** The settings of `[warmup.http]`. */
+export interface HttpSettings {
+  /** The directory URL bundles are kept under, possibly with basic credentials. */
+  url: string | undefined;
+}
+
+/**
+ * The environment variable of the HTTP cache's bearer token. Like AWS credentials it is not a
+ * setting: a token never belongs in a `.cargo/config.toml` that may be committed.
+ */
+export const HTTP_TOKEN_VARIABLE = "CARGO_WARMUP_HTTP_TOKEN";
 
 /** What the configuration holds whichever backend it names. */
 export interface BaseConfig {
@@ -79,17 +91,20 @@ export interface BaseConfig {
   autoRewarm: boolean;
   redis: RedisSettings;
   s3: S3Settings;
+  http: HttpSettings;
 }
 
 /**
  * The effective configuration. {@linkcode loadConfig} refuses a remote backend without the
  * setting it cannot work without, and the type carries that: with `backend: "redis"`,
- * `redis.url` is a string; with `backend: "s3"`, `s3.bucket` is.
+ * `redis.url` is a string; with `backend: "s3"`, `s3.bucket` is; with `backend: "http"`,
+ * `http.url` is.
  */
 export type WarmupConfig =
   | BaseConfig & { backend: "local" }
   | BaseConfig & { backend: "redis"; redis: { url: string } }
-  | BaseConfig & { backend: "s3"; s3: { bucket: string } };
+  | BaseConfig & { backend: "s3"; s3: { bucket: string } }
+  | BaseConfig & { backend: "http"; http: { url: string } };
 
 /** A configuration before its backend's settings are checked. */
 type UncheckedConfig = BaseConfig & { backend: Backend };
@@ -350,7 +365,7 @@ function requireBackendSettings(
   config: UncheckedConfig,
   sources: Record<ConfigKey, ConfigSource>,
 ): WarmupConfig {
-  const { backend, redis, s3 } = config;
+  const { backend, redis, s3, http } = config;
   if (backend === "local") return { ...config, backend };
   if (backend === "redis" && redis.url) {
     return { ...config, backend, redis: { ...redis, url: redis.url } };
@@ -358,7 +373,10 @@ function requireBackendSettings(
   if (backend === "s3" && s3.bucket) {
     return { ...config, backend, s3: { ...s3, bucket: s3.bucket } };
   }
-  const needed = backend === "redis" ? "redis.url" : "s3.bucket";
+  if (backend === "http" && http.url) {
+    return { ...config, backend, http: { ...http, url: http.url } };
+  }
+  const needed = ({ redis: "redis.url", s3: "s3.bucket", http: "http.url" } as const)[backend];
   throw new ConfigError(
     `Invalid configuration: backend "${backend}" (from ${describeSource(sources.backend)}) ` +
       `needs key "warmup.${needed}": set it in [warmup.${backend}] or ${envVariableOf(needed)}`,

@@ -8,7 +8,13 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { parseSize } from "./size.ts";
 import { isPublicKeyText } from "../bundle/keys.ts";
-import type { BaseConfig, RedisSettings, S3Settings, WarmupConfig } from "./config.ts";
+import type {
+  BaseConfig,
+  HttpSettings,
+  RedisSettings,
+  S3Settings,
+  WarmupConfig,
+} from "./config.ts";
 
 /** A value as the configuration holds it. */
 export type SettingValue = string | number | boolean | readonly string[];
@@ -29,10 +35,11 @@ export type ValueType =
 
 /** Where a value lands in the configuration: a field, or a sub-table's field (`redis.ttlSeconds`). */
 export type ConfigField =
-  | Exclude<keyof BaseConfig, "redis" | "s3">
+  | Exclude<keyof BaseConfig, "redis" | "s3" | "http">
   | "backend"
   | `redis.${keyof RedisSettings}`
-  | `s3.${keyof S3Settings}`;
+  | `s3.${keyof S3Settings}`
+  | `http.${keyof HttpSettings}`;
 
 interface SettingSpec {
   /** The key in `[warmup]`, dotted for a sub-table's (`redis.url`). */
@@ -63,7 +70,7 @@ const TABLE = [
     type: "backend",
     field: "backend",
     default: "local",
-    description: "The shared level behind local disk: local (none), redis or s3",
+    description: "The shared level behind local disk: local (none), redis, s3 or http",
   },
   {
     key: "read-only",
@@ -185,6 +192,12 @@ const TABLE = [
     default: "cargo-warmup/",
     description: "What every object key starts with",
   },
+  {
+    key: "http.url",
+    type: "http-url",
+    field: "http.url",
+    description: "The HTTP cache's directory URL (GET/HEAD/PUT/DELETE); needed by backend http",
+  },
 ] as const satisfies readonly SettingSpec[];
 
 /** A key of the `[warmup]` table in dotted form. */
@@ -263,14 +276,14 @@ export function parseSetting(
     case "http-url":
       return typeof raw === "string" && /^https?:\/\/[^/]/.test(raw) && URL.canParse(raw)
         ? raw
-        : bad(`a URL such as "https://minio.example.com:9000"`);
+        : bad(`an http:// or https:// URL such as "https://cache.example.com:9000/rust/"`);
     case "path":
       if (typeof raw !== "string" || raw === "") return bad("a path");
       return isAbsolute(raw) ? raw : resolve(base, raw);
     case "backend":
-      return raw === "local" || raw === "redis" || raw === "s3"
+      return raw === "local" || raw === "redis" || raw === "s3" || raw === "http"
         ? raw
-        : bad(`"local", "redis" or "s3"`);
+        : bad(`"local", "redis", "s3" or "http"`);
     case "boolean":
       if (typeof raw === "boolean") return raw;
       if (fromEnv && (raw === "true" || raw === "1")) return true;

@@ -1,7 +1,8 @@
 /**
  * Real servers for the tests, on free loopback ports, stopped by the test that started them:
- * `redis-server` (Debian package `redis-server`) and s3rver, a fake S3 from npm run under Node
- * (the @20minutes/s3rver fork, installed into `.tools/s3rver` on first use; `scripts/start_test_servers.sh` does it ahead).
+ * `redis-server` (Debian package `redis-server`), s3rver, a fake S3 from npm run under Node
+ * (the @20minutes/s3rver fork, installed into `.tools/s3rver` on first use; `scripts/start_test_servers.sh` does it ahead),
+ * and nginx with WebDAV (Debian package `nginx-light`) as a plain HTTP cache.
  * @module
  */
 
@@ -39,6 +40,25 @@ export interface S3Server extends TestServer {
   bucket: string;
   region: string;
 }
+
+/** A running nginx serving WebDAV caches, each under its own path. */
+export interface NginxServer extends TestServer {
+  /** `http://127.0.0.1:port`. */
+  origin: string;
+  /** A cache anyone may read and write, listed as JSON (nginx's `autoindex_format json`). */
+  openUrl: string;
+  /** A cache that answers 401 unless `Authorization: Bearer <bearerToken>`; listed as JSON. */
+  bearerUrl: string;
+  /** A cache behind basic authentication of `basicUser`; listed as JSON. */
+  basicUrl: string;
+  /** A cache without a listing (the directory URL answers 403), as most HTTP caches. */
+  unlistedUrl: string;
+  /** The directory the caches' files are in: `<root>/open/…`, `<root>/bearer/…`. */
+  root: string;
+}
+
+/** The Debian nginx the tests run (package `nginx-light`, with the WebDAV module). */
+export const NGINX = "/usr/sbin/nginx";
 
 /** A loopback port that was free a moment ago. */
 export function freePort(): number {
@@ -151,6 +171,89 @@ export async function startS3(options: { bucket?: string; port?: number } = {}):
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     region: "us-east-1",
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/**
+ * Starts nginx as a plain HTTP cache on a free loopback port, with its own prefix, configuration
+ * and temporary directories in a new directory (no root needed; as root, its worker stays root so
+ * that it can write there): `dav_methods PUT DELETE` with `create_full_put_path`, under the paths
+ * {@linkcode NginxServer} describes.
+ *
+ * @example
+ * ```ts ignore
+ * await using nginx = await startNginx({ bearerToken: "t0ken" });
+ * console.log(nginx.bearerUrl); // "http://127.0.0.1:40125/bearer/"
+ * ```
+ */
+export async function startNginx(
+  options: { bearerToken?: string; basicUser?: string; basicPassword?: string; port?: number } = {},
+): Promise<NginxServer> {
+  const token = options.bearerToken ?? "test-token";
+  const user = options.basicUser ?? "ci";
+  const password = options.basicPassword ?? "test-password";
+  // Written into nginx.conf and the password file as they are.
+  for (const value of [token, user, password]) {
+    if (!/^[\w.~+/=-]+$/.test(value)) throw new TypeError(`Unusable test credential "${value}"`);
+  }
+  const port = options.port ?? freePort();
+  const dir = await Deno.makeTempDir({ prefix: "warmup-nginx-" });
+  const root = join(dir, "www");
+  await Deno.mkdir(root);
+  await Deno.writeTextFile(join(dir, "htpasswd"), `${user}:{PLAIN}${password}\n`);
+  const dav = "dav_methods PUT DELETE; create_full_put_path on;";
+  const listed = "autoindex on; autoindex_format json;";
+  const conf = `${Deno.uid() === 0 ? "user root root;\n" : ""}worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log stderr error;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location /open/ { ${dav} ${listed} }
+    location /unlisted/ { ${dav} }
+    location /bearer/ {
+      if ($http_authorization != "Bearer ${token}") { return 401; }
+      ${dav} ${listed}
+    }
+    location /basic/ {
+      auth_basic "cache";
+      auth_basic_user_file ${dir}/htpasswd;
+      ${dav} ${listed}
+    }
+  }
+}
+`;
+  await Deno.writeTextFile(join(dir, "nginx.conf"), conf);
+  const child = new Deno.Command(NGINX, {
+    args: ["-p", dir, "-c", join(dir, "nginx.conf"), "-e", "stderr", "-g", "daemon off;"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = stopperOf(child, dir);
+  await waitForPort(port, child, "nginx").catch(async (error) => {
+    await stop();
+    throw error;
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    port,
+    origin,
+    openUrl: `${origin}/open/`,
+    bearerUrl: `${origin}/bearer/`,
+    basicUrl: `${origin}/basic/`,
+    unlistedUrl: `${origin}/unlisted/`,
+    root,
     stop,
     [Symbol.asyncDispose]: stop,
   };
