@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { VERSION } from "../version.ts";
 
 /**
  * The runtime directory: `CARGO_WARMUP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/cargo-warmup`, else
@@ -22,6 +23,11 @@ export function runtimeDirOf(env: Record<string, string | undefined>): string {
   if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, "cargo-warmup");
   return `/tmp/cargo-warmup-${Deno.uid() ?? "user"}`;
 }
+
+/** The longest path a Unix socket can be bound to on Linux (sun_path less its NUL). */
+const MAX_SOCKET_PATH = 107;
+/** Length of a version tag (versionTag in frontdoor/build.ts: the version and 12 hex digits). */
+const TAG_LENGTH = `${VERSION}-`.length + 12;
 
 /** The files of the daemon with version tag `tag` in `runtimeDir`. */
 export function daemonFiles(runtimeDir: string, tag: string) {
@@ -78,6 +84,12 @@ export function ensurePrivateDir(dir: string): void {
  * ```
  */
 export function whyRuntimeDirRefused(dir: string): string | undefined {
+  // A Unix socket's path has room for 107 bytes (sun_path); a longer one cannot be listened on.
+  const socket = daemonFiles(dir, "0".repeat(TAG_LENGTH)).socket;
+  if (new TextEncoder().encode(socket).length > MAX_SOCKET_PATH) {
+    return `runtime directory "${dir}" is too deep for the daemon's socket ` +
+      `(${MAX_SOCKET_PATH} bytes at most)`;
+  }
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(dir);
