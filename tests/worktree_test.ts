@@ -181,15 +181,16 @@ Deno.test("a second worktree is served every workspace library; edits in it rebu
     );
 
     await t.step("a source saved after its compile is never stored as its input", async () => {
-      // worktree 1: report compiled and its store held back; report saved again, and the daemon
-      // stops (it then writes what it held back, as after a pause): the next build must compile
-      // report, not be served the first edit's artefact under the second edit's source.
-      await REPORT_EDITS[0]!(first);
-      const edited = await build(first);
-      assert.equal(edited.printed, expected.reportEdits[0]);
-      await REPORT_EDITS[1]!(first);
+      // A third worktree: report compiled and its store held back; report saved again, and the
+      // daemon stops (it then writes what it held, as after a pause): the next build must compile
+      // report, not be served the first edit's artefact recorded under the second edit's source.
+      const third = await copyFixture("chain", join(dir.path, "worktree-3"));
+      await build(third);
+      await REPORT_EDITS[0]!(third);
+      assert.equal((await build(third)).printed, expected.reportEdits[0]);
+      await REPORT_EDITS[1]!(third);
       await stopDaemons([runtimeDir]);
-      const again = await build(first);
+      const again = await build(third);
       assert.equal(libraryOutcomes(again.entries).split(" ").at(-1), "report:miss");
       assert.equal(again.printed, expected.reportEdits[1]);
     });
