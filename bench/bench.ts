@@ -5,7 +5,8 @@
 //   deno run --allow-all bench/bench.ts [--json out.json] [--fixtures seed001,seed003]
 //                                       [--only plain,warm] [--repeat 3] [--tier-one]
 //                                       [--latency-rounds 7] [--skip-next-commit]
-//                                       [--skip-c-build]
+//                                       [--skip-c-build] [--skip-worktree]
+//                                       [--worktree-fixture seed001]
 //
 // --tier-one adds the cost of `init --tier=1` next to plain cargo building the same crates.
 
@@ -17,6 +18,7 @@ import { REMOTE_WAYS } from "./remote_ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
 import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
 import { measureNextCommit, nextCommitTable } from "./next_commit.ts";
+import { measureEditLoop, measureSecondWorktree, worktreeTables } from "./worktree.ts";
 import type { CaseResult } from "./case_table.ts";
 import { cBuildTable, measureCBuild } from "./c_build.ts";
 import { errorMessage } from "../src/error_message.ts";
@@ -45,6 +47,10 @@ async function main(): Promise<void> {
       "skip-next-commit": { type: "boolean", default: false },
       // Leaves the slow C build-script table (build-script runs, bench/c_build.ts) out.
       "skip-c-build": { type: "boolean", default: false },
+      // Leaves the second worktree and edit loop tables (bench/worktree.ts) out.
+      "skip-worktree": { type: "boolean", default: false },
+      // The fixture of those tables.
+      "worktree-fixture": { type: "string", default: "seed001" },
     },
   });
   const fixtures = values.fixtures.split(",").filter(Boolean);
@@ -86,6 +92,15 @@ async function main(): Promise<void> {
     nextCommit = await measureNextCommit(scratch.path, cargoHome);
     console.log(`\n${nextCommitTable(nextCommit)}`);
   }
+  let worktree: { secondWorktree: CaseResult[]; editLoop: CaseResult[] } | undefined;
+  if (!values["skip-worktree"]) {
+    const fixture = values["worktree-fixture"];
+    worktree = {
+      secondWorktree: await measureSecondWorktree(scratch.path, cargoHome, fixture),
+      editLoop: await measureEditLoop(scratch.path, cargoHome, fixture),
+    };
+    console.log(`\n${worktreeTables(fixture, worktree.secondWorktree, worktree.editLoop)}`);
+  }
   let cBuild: CaseResult[] | undefined;
   if (!values["skip-c-build"]) {
     cBuild = await measureCBuild(scratch.path);
@@ -109,6 +124,7 @@ async function main(): Promise<void> {
       ...(tierOne ? { tierOne } : {}),
       ...(hitLatency ? { hitLatency } : {}),
       ...(nextCommit ? { nextCommit } : {}),
+      ...(worktree ? { worktree } : {}),
       ...(cBuild ? { cBuild } : {}),
     };
     await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");

@@ -107,6 +107,11 @@ export interface WarmupEnvOptions {
   cargoHome: string;
   /** File the dispatcher appends its JSON lines to; see {@linkcode readDispatchLog}. */
   log?: string;
+  /**
+   * CARGO_WARMUP_WORKSPACE; default "0", so that tests and bench rows about registry crates see
+   * only those cached, as before workspace caching was on by default. "default": not set.
+   */
+  workspace?: "0" | "1" | "incremental" | "default";
 }
 
 /**
@@ -130,6 +135,9 @@ export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
     CARGO_WARMUP_RUNTIME_DIR: runtimeDirFor(options.cacheDir),
     CARGO_HOME: options.cargoHome,
     CARGO_TERM_COLOR: "never",
+    ...(options.workspace === "default"
+      ? {}
+      : { CARGO_WARMUP_WORKSPACE: options.workspace ?? "0" }),
     ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),
   };
 }

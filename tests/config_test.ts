@@ -410,7 +410,7 @@ Deno.exit(await runConfigCommand(Deno.args));`;
   assert.match(text.stdout, /hot-size = "1G" +# .*config\.toml:3/);
   assert.match(text.stdout, /idle-timeout = 30 +# environment variable CARGO_WARMUP_IDLE_TIMEOUT/);
   assert.match(text.stdout, /projects = 20 +# default/);
-  assert.match(text.stdout, /workspace = false +# default/);
+  assert.match(text.stdout, /workspace = "incremental" +# default/);
   assert.match(text.stdout, /signing-key-file = \(not set\) +# default/);
   const json = await run("--json");
   const parsed = JSON.parse(json.stdout);
@@ -433,4 +433,18 @@ Deno.exit(await runConfigCommand(Deno.args));`;
 
 Deno.test("config command: unknown flags are usage errors", async () => {
   await assert.rejects(() => runConfigCommand(["--jsn"]), UsageError);
+});
+
+// workspace caching is on by default for a developer's incremental builds (local disk only);
+// true adds CI's non-incremental builds and the shared levels; false turns it off.
+Deno.test('config: workspace is "incremental" by default, true, false or "incremental"', async () => {
+  await using t = await tree({});
+  assert.equal((await loadConfig({ cwd: t.project, env: t.env })).config.workspace, "incremental");
+  const workspaceOf = async (variable: string) =>
+    (await loadConfig({ cwd: t.project, env: { ...t.env, CARGO_WARMUP_WORKSPACE: variable } }))
+      .config.workspace;
+  assert.equal(await workspaceOf("incremental"), "incremental");
+  assert.equal(await workspaceOf("0"), false);
+  assert.equal(await workspaceOf("1"), true);
+  await assert.rejects(() => workspaceOf("yes"), /must be true, false or "incremental"/);
 });

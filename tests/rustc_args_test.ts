@@ -96,8 +96,6 @@ Deno.test("uncacheable invocations say why", () => {
   assert.equal(reasonOf(["-vV"]), "version query");
   assert.equal(reasonOf(["-", "--print=cfg"]), "input from stdin or an @file");
   assert.equal(reasonOf([...base, "--print", "cfg"]), "--print query");
-  assert.equal(reasonOf([...base, "-C", "incremental=/p/target/inc"]), "incremental compilation");
-  assert.equal(reasonOf([...base, "-Cincremental=/p/inc"]), "incremental compilation");
   assert.equal(reasonOf([...base, "--crate-type", "cdylib"]), "crate type cdylib");
   assert.equal(reasonOf([...base, "--emit=asm"]), "--emit asm");
   assert.equal(reasonOf([...base, "--frobnicate"]), 'unknown flag "--frobnicate"');
@@ -131,4 +129,19 @@ Deno.test("rendering flags leave the keyed args for the rendering, emitted --jso
   const short = withRendering(["--json=diagnostic-short,diagnostic-unicode"]);
   assert.deepEqual(short.keyed, withRendering([]).keyed);
   assert.notDeepEqual(short.rendering, withRendering([]).rendering);
+});
+
+// An incremental compile is keyed as one (its crate hash differs from a non-incremental one's),
+// but its directory is the build's scratch space: two worktrees share the entry.
+Deno.test("incremental compiles are keyed as such, without their directory", () => {
+  const keyedOf = (argv: string[]) => {
+    const parsed = parseRustcArgs(argv);
+    assert.ok(parsed.cacheable, parsed.cacheable ? "" : parsed.reason);
+    return parsed.args.keyed;
+  };
+  const base = ["--crate-name", "a", "src/lib.rs", "--out-dir", "/o", "-C", "debuginfo=2"];
+  const first = keyedOf([...base, "-C", "incremental=/wt-1/target/debug/incremental"]);
+  assert.deepEqual(first, ["-C debuginfo=2", "-C incremental"]);
+  assert.deepEqual(keyedOf([...base, "-Cincremental=/wt-2/target/debug/incremental"]), first);
+  assert.deepEqual(keyedOf(base), ["-C debuginfo=2"]);
 });

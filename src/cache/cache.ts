@@ -11,6 +11,7 @@ import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
 import type { MirrorSource } from "../../backends/local_mirror.ts";
 import type { StoreLevels } from "../../backends/levels.ts";
+import type { Store } from "../../backends/store.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { BundleError, verifySigner } from "../bundle/envelope.ts";
@@ -388,8 +389,12 @@ export class Cache {
     this.#index.close();
   }
 
-  /** The levels as `request`'s build sees them: its own remote outage memory and warnings. */
-  #levelsFor(request: DispatchRequest): StoreLevels {
+  /**
+   * The levels as `request`'s build sees them: its own remote outage memory and warnings; local
+   * disk alone for a call whose entries stay there.
+   */
+  #levelsFor(request: DispatchRequest): Store {
+    if (request.localOnly) return this.#levels.local;
     return this.#levels.forBuild(
       request.buildId,
       (message) => warnOncePerBuild(request, `remote ${withoutKeys(message)}`, message),

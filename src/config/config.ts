@@ -81,10 +81,11 @@ export interface BaseConfig {
   /** Seconds the daemon stays up without a request. */
   idleTimeoutSeconds: number;
   /**
-   * Cache non-incremental compiles of workspace members and path dependencies too (CI's next
-   * commit); off by default, since a developer's own crates change between most builds.
+   * Which compiles of workspace members' and path dependencies' libraries are cached:
+   * `"incremental"` (the default) a developer's incremental ones, on local disk only, so that a new
+   * worktree starts warm; `true` every one, on every level (CI's next commit); `false` none.
    */
-  workspace: boolean;
+  workspace: boolean | "incremental";
   /** How many recently built projects are remembered for `init --rewarm`. */
   projects: number;
   /** Start `init --rewarm` in the background when a build first uses a new rustc. */

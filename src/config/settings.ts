@@ -24,6 +24,7 @@ export type ValueType =
   | "path"
   | "string"
   | "boolean"
+  | "workspace"
   | "size"
   | "level"
   | "seconds"
@@ -121,10 +122,13 @@ const TABLE = [
   },
   {
     key: "workspace",
-    type: "boolean",
+    type: "workspace",
     field: "workspace",
-    default: false,
-    description: "Also cache non-incremental compiles of workspace members and path crates",
+    // A developer's incremental builds on local disk only: the same trust as target/, and a new
+    // worktree starts warm. CI's non-incremental builds and the shared levels only when asked.
+    default: "incremental",
+    description:
+      'Cache workspace and path libraries: "incremental" (dev builds, local disk only), true, false',
   },
   {
     key: "projects",
@@ -289,6 +293,11 @@ export function parseSetting(
       if (fromEnv && (raw === "true" || raw === "1")) return true;
       if (fromEnv && (raw === "false" || raw === "0")) return false;
       return bad("true or false");
+    case "workspace":
+      if (typeof raw === "boolean" || raw === "incremental") return raw;
+      if (fromEnv && (raw === "true" || raw === "1")) return true;
+      if (fromEnv && (raw === "false" || raw === "0")) return false;
+      return bad(`true, false or "incremental"`);
     case "size":
       if (typeof raw === "number" && Number.isSafeInteger(raw) && raw > 0) return raw;
       if (typeof raw !== "string") return bad(`a size such as "10G"`);

@@ -9,6 +9,7 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
+import { storeAllPending } from "../dispatch/settled_store.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";
@@ -159,7 +160,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   Deno.removeSignalListener("SIGINT", onSignal);
   log(`stopping (${stopping ?? "listener closed"}), ${inFlight.size} request(s) in flight`);
   await Promise.race([
-    Promise.all(inFlight),
+    // Stores held back until the builds were over are written now, if there is time.
+    Promise.all(inFlight).then(storeAllPending),
     new Promise((resolve) => setTimeout(resolve, DRAIN_MS)),
   ]);
   await session.close().catch(() => {});

@@ -25,6 +25,7 @@ import type { Cache } from "../cache/cache.ts";
 import { CacheSession } from "../cache/session.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled, storeFailure } from "./store_miss.ts";
+import { beforeLookup, storeWhenSettled } from "./settled_store.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
@@ -33,7 +34,7 @@ import { installReplayer, willReplay } from "./replayer.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
-import { buildScriptInputs, whyWorkspaceUncached, workspaceSourceOf } from "./workspace_unit.ts";
+import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
 
 /** Runs rustc for a call the cache did not serve. */
 export interface RustcRunner {
@@ -154,7 +155,8 @@ async function dispatchThroughCache(
     stem: stemOf(unit.args),
   };
 
-  // The daemon may still be writing this very entry for the build before.
+  // The daemon may still be writing this very entry for the build before, or holding it back.
+  await beforeLookup(unit, request.buildId);
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
@@ -210,10 +212,11 @@ async function dispatchThroughCache(
         output.role === "bin" ? { ...output, path: realBinary } : output
       ),
     };
-    await cache.using(
-      unit.key,
-      () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
-    );
+    await storeWhenSettled(unit, cache, request, () =>
+      cache.using(
+        unit.key,
+        () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
+      ));
   }
   await cache.endRequest();
   return run.code;
@@ -262,11 +265,9 @@ async function prepareUnit(
   const cargoHome = cargoHomeOf(env);
   const published = env.CARGO_PRIMARY_PACKAGE ? undefined : sourceIdentity(manifestDir, cargoHome);
   if (published === undefined) {
-    if (!config.workspace) {
-      return { reason: env.CARGO_PRIMARY_PACKAGE ? "workspace member" : "path crate", cache };
-    }
-    const uncached = whyWorkspaceUncached(args);
-    if (uncached) return { reason: uncached, cache };
+    const policy = workspacePolicyOf(args, config.workspace, !!env.CARGO_PRIMARY_PACKAGE);
+    if ("reason" in policy) return { reason: policy.reason, cache };
+    request.localOnly = policy.localOnly;
   }
   const source = published ?? workspaceSourceOf(manifestDir, request.cwd);
   request.phases.done("identified");

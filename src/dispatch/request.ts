@@ -49,6 +49,11 @@ export interface DispatchRequest {
    * the compiler itself): then the call must write nothing more into the build. Absent: never.
    */
   abandoned?: () => boolean;
+  /**
+   * The call's entries stay on local disk, never read from or written to a shared level: a
+   * workspace crate cached by default (`[warmup] workspace = "incremental"`) is the user's code.
+   */
+  localOnly?: boolean;
 }
 
 /** When each phase of a call ended, in ms since it started: "why was this hit slow?". */

@@ -45,7 +45,10 @@ export interface RustcArgs {
    * stored diagnostics are only replayed to a call that asks for the same (diagnostic_rendering.ts).
    */
   rendering: string[];
-  /** Codegen options as given, for profile summaries and split-debuginfo checks. */
+  /**
+   * Codegen options as given, for profile summaries, split-debuginfo checks and whether the
+   * compile is incremental (`incremental`, its directory as value).
+   */
   codegen: Map<string, string>;
 }
 
@@ -169,10 +172,17 @@ export function parseRustcArgs(rawArgv: readonly string[]): ParsedInvocation {
         const eq = option.indexOf("=");
         const name = eq === -1 ? option : option.slice(0, eq);
         const value = eq === -1 ? "" : option.slice(eq + 1);
-        if (name === "incremental") return notCacheable("incremental compilation");
         codegen.set(name, value);
-        // metadata and extra-filename differ per project but not in what gets compiled.
-        if (name !== "metadata" && name !== "extra-filename") keyed.push(`-C ${option}`);
+        if (name === "incremental") {
+          // Its directory is this build's scratch space, not part of what is built; whether the
+          // compile is incremental is: rustc hashes the definitions' spans into the crate hash
+          // (SVH) of an incremental compile only, so its rmeta differs from a non-incremental
+          // one and a dependent records which of them it was compiled against.
+          keyed.push("-C incremental");
+        } else if (name !== "metadata" && name !== "extra-filename") {
+          // metadata and extra-filename differ per project but not in what gets compiled.
+          keyed.push(`-C ${option}`);
+        }
         break;
       }
       case "--cfg":

@@ -39,7 +39,8 @@ export function storeCompiled(
     {
       key: unit.key,
       label: `${unit.crate} ${unit.version}`,
-      collect: () => bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo),
+      collect: () =>
+        bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo, startOf(request)),
       rowOf: (meta, size) => rowOf(unit, meta, size),
       replacesStale,
       hotCopyFrom: unit.outputs,
@@ -112,13 +113,35 @@ function rowOf(unit: Unit, meta: BundleMeta, size: number): ArtefactRow {
   };
 }
 
+/** When `request` started, in ms since the epoch: before rustc read anything. */
+function startOf(request: DispatchRequest): number {
+  return Date.now() - (performance.now() - request.phases.started);
+}
+
+/** The entry of a compile; undefined when a source of it was saved since `compileStart`. */
 async function bundleOutputs(
   unit: Unit,
   stdout: string,
   stderr: string,
   compileMs: number,
   memo: DigestMemo,
-): Promise<Bundle> {
+  compileStart: number,
+): Promise<Bundle | undefined> {
+  const depInfoFile = depInfoPath(unit.args);
+  const depInfoText = depInfoFile === undefined ? undefined : await Deno.readTextFile(depInfoFile);
+  const depInfo = depInfoText === undefined
+    ? { sources: [], envDeps: [] }
+    : parseDepInfo(depInfoText);
+  // A workspace crate's sources are named relative to where rustc ran; recorded absolute (then
+  // templated), they are checked on a hit wherever the checking process runs.
+  const sourcePaths = depInfo.sources.map((path) => resolve(unit.cwd, path));
+  // A workspace source saved since the call began (by an editor, during the build or before a
+  // store held back until the builds are over: settled_store.ts) may not be what rustc read: its
+  // digest now would vouch for an artefact of other sources. The next build compiles it anyway.
+  if (unit.fromWorkspace && sourcePaths.some((path) => savedSince(path, compileStart))) {
+    return undefined;
+  }
+
   const files = new Map<ExpectedOutput["role"], Uint8Array>();
   const outputs: BundleMeta["outputs"] = [];
   for (const output of unit.outputs) {
@@ -128,15 +151,7 @@ async function bundleOutputs(
     outputs.push({ role: output.role, digest });
     rememberWrittenFile(output.path, digest, memo);
   }
-
-  const depInfoFile = depInfoPath(unit.args);
-  const depInfoText = depInfoFile === undefined ? undefined : await Deno.readTextFile(depInfoFile);
-  const depInfo = depInfoText === undefined
-    ? { sources: [], envDeps: [] }
-    : parseDepInfo(depInfoText);
-  // A workspace crate's sources are named relative to where rustc ran; recorded absolute (then
-  // templated), they are checked on a hit wherever the checking process runs.
-  const sources = depInfo.sources.map((path) => resolve(unit.cwd, path)).map((path) => ({
+  const sources = sourcePaths.map((path) => ({
     path: toTemplate(path, unit.roots),
     digest: digestFile(path, memo),
   }));
@@ -166,6 +181,16 @@ async function bundleOutputs(
   };
   if (depInfoText !== undefined) bundle.depInfo = toTemplate(depInfoText, unit.roots);
   return bundle;
+}
+
+/**
+ * Whether the file was saved after `time`. The kernel stamps files from a clock a tick behind,
+ * never ahead: a file written before the call began (a build script's generated source, just
+ * before) passes, and a write rustc missed comes after rustc started, many ticks later.
+ */
+function savedSince(path: string, time: number): boolean {
+  const modified = Deno.statSync(path).mtime?.getTime();
+  return modified === undefined || modified > time;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * Workspace members and path dependencies as cacheable units (`[warmup] workspace = true`, for
- * CI's next commit): which of their compiles may be cached, the identity that stands for their
- * sources (the package's place in the workspace, never its absolute path), and what their build
- * script left that the key must hold. Their sources are mutable, so they are not in the key: each
+ * Workspace members and path dependencies as cacheable units (`[warmup] workspace`: a new
+ * worktree's first build, CI's next commit): which of their compiles may be cached and where, the
+ * identity that stands for their sources (the package's place in the workspace, never its
+ * absolute path), and what their build script left that the key must hold. Their sources are mutable, so they are not in the key: each
  * stored compile records the files it read (variants.ts), and a hit must match them all.
  * @module
  */
@@ -19,14 +19,39 @@ const LIBRARY_TYPES = new Set(["lib", "rlib", "proc-macro"]);
 /** A directory a build script watches, or its OUT_DIR, with more files than this is not keyed. */
 const MAX_WATCHED_FILES = 10_000;
 
+/** How a workspace or path compile is cached, or why it is not. */
+export type WorkspacePolicy = { reason: string } | { localOnly: boolean };
+
 /**
- * Why a workspace compile is not cached, or undefined when it may be. Binaries, examples, tests
- * and build scripts are the project's end products: they are linked again whenever anything
- * below them changes, and nothing else reuses them.
+ * Whether a workspace compile (`member`: of a workspace member, else of a path crate) is cached
+ * under the `[warmup] workspace` setting, and on which levels. By default (`"incremental"`) only
+ * a developer's incremental compiles are, on local disk: CI's non-incremental ones, and the
+ * shared levels, need `true`, since some platforms build their users' code and must keep none of
+ * it elsewhere. Binaries, examples, tests and build scripts are the project's end products:
+ * they are linked again whenever anything below them changes, and nothing else reuses them.
+ *
+ * @example
+ * ```ts
+ * import { parseRustcArgs } from "./rustc_args.ts";
+ * import { workspacePolicyOf } from "./workspace_unit.ts";
+ * const parsed = parseRustcArgs(["--crate-name", "m", "src/lib.rs", "--crate-type", "lib",
+ *   "--out-dir", "/t/deps", "-C", "incremental=/t/incremental"]);
+ * if (parsed.cacheable) console.log(workspacePolicyOf(parsed.args, "incremental", true)); // { localOnly: true }
+ * ```
  */
-export function whyWorkspaceUncached(args: RustcArgs): string | undefined {
-  if (!args.crateTypes.every((type) => LIBRARY_TYPES.has(type))) return "workspace binary";
-  return undefined;
+export function workspacePolicyOf(
+  args: RustcArgs,
+  setting: boolean | "incremental",
+  member: boolean,
+): WorkspacePolicy {
+  const what = member ? "workspace member" : "path crate";
+  if (setting === false) return { reason: what };
+  const incremental = args.codegen.has("incremental");
+  if (setting === "incremental" && !incremental) return { reason: `non-incremental ${what}` };
+  if (!args.crateTypes.every((type) => LIBRARY_TYPES.has(type))) {
+    return { reason: "workspace binary" };
+  }
+  return { localOnly: setting === "incremental" };
 }
 
 /**

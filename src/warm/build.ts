@@ -47,6 +47,9 @@ export async function buildGroups(options: BuildOptions): Promise<BuildOutcome> 
     CARGO_WARMUP_LOG: options.dispatchLog,
     // The warm-up's scratch projects are not the user's: not remembered, no toolchain notice.
     [WARMING_ENV]: "1",
+    // Their own crates are placeholders (empty sources, a re-warmed project's copied manifests):
+    // entries of them would never be served.
+    CARGO_WARMUP_WORKSPACE: "0",
   };
   const plans: Array<{ group: WarmGroup; build: GroupBuild; profile: string; units: number }> = [];
   for (const group of options.groups) {

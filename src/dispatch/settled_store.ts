@@ -1,0 +1,169 @@
+/**
+ * Stores of a developer's edit loop, held back until the builds are over: an incremental compile
+ * of a workspace library is stored by the daemon only once no build that called it is running and
+ * none has called for a moment, and only its latest compile per crate and target directory. So
+ * the loop pays nothing next to rustc, the cache gains at most one entry per crate per pause, and
+ * the state a developer stopped at (what a new worktree of it needs) is stored. A lookup of the
+ * same key (a second worktree at that commit) stores it at once, before it looks.
+ * @module
+ */
+
+import type { Cache } from "../cache/cache.ts";
+import { depInfoPath } from "./outputs.ts";
+import type { DispatchRequest } from "./request.ts";
+import type { Unit } from "./unit.ts";
+
+/** How long every build must have been gone, with no call since, before the daemon stores. */
+const QUIET_MS = 5000;
+const TICK_MS = 250;
+
+interface PendingStore {
+  key: string;
+  cache: Cache;
+  /** Stat signatures of the outputs and dep-info as the compile left them. */
+  files: Map<string, string>;
+  store(): Promise<void>;
+}
+
+/** By the unit's first output: a crate compiled again replaces its older pending store. */
+const pending = new Map<string, PendingStore>();
+/** Builds (cargo's pids) that called while stores were pending. */
+const builds = new Set<string>();
+let quietSince: number | undefined;
+let ticker: ReturnType<typeof setInterval> | undefined;
+/** Stores being written, by key: a lookup of one waits for it. */
+const writing = new Map<string, Promise<void>>();
+
+/**
+ * Whether a store of `unit` waits for the builds to be over: incremental compiles of workspace
+ * libraries (a developer's edit loop), in the daemon, which outlives the build. CI's
+ * non-incremental compiles are stored at once: its container may go with the build.
+ */
+function waitsForQuiet(unit: Unit, request: DispatchRequest): boolean {
+  return request.via === "daemon" && unit.fromWorkspace && unit.args.codegen.has("incremental");
+}
+
+/**
+ * Runs `store` (the store of `unit`'s successful compile) now, or, when it
+ * {@linkcode waitsForQuiet}, once the builds are over, if the compile's files are unchanged then.
+ */
+export function storeWhenSettled(
+  unit: Unit,
+  cache: Cache,
+  request: DispatchRequest,
+  store: () => Promise<void>,
+): Promise<void> {
+  if (!waitsForQuiet(unit, request)) return store();
+  const paths = [...unit.outputs.map((output) => output.path), depInfoPath(unit.args)];
+  const files = new Map<string, string>();
+  for (const path of paths) {
+    if (path === undefined) continue;
+    const signature = signatureOf(path);
+    if (signature === undefined) return Promise.resolve();
+    files.set(path, signature);
+  }
+  pending.set(slotOf(unit), { key: unit.key, cache, files, store });
+  builds.add(request.buildId);
+  if (ticker === undefined) {
+    ticker = setInterval(tick, TICK_MS);
+    Deno.unrefTimer(ticker);
+  }
+  return Promise.resolve();
+}
+
+/**
+ * A call of build `buildId` is about to look `unit` up: it counts as activity; a store of the same
+ * key held back for another target dir (a second worktree at that commit) is written first, so
+ * that the lookup finds it; and one for this very crate and target dir is dropped: cargo compiles
+ * it again only because something it read changed, so that entry would never be served.
+ */
+export async function beforeLookup(unit: Unit, buildId: string): Promise<void> {
+  quietSince = undefined;
+  if (pending.size > 0) builds.add(buildId);
+  const own = slotOf(unit);
+  if (pending.get(own)?.key === unit.key) pending.delete(own);
+  for (const [slot, store] of pending) {
+    if (store.key !== unit.key) continue;
+    pending.delete(slot);
+    await written(store, writeStore(store));
+  }
+  await writing.get(unit.key);
+}
+
+/** Writes every pending store now, one after another; resolves when they are done. */
+export async function storeAllPending(): Promise<void> {
+  let chain = Promise.resolve();
+  for (const store of pending.values()) {
+    chain = written(store, chain.then(() => writeStore(store)));
+  }
+  pending.clear();
+  await chain;
+}
+
+/** Registers `write` as the write of `store`'s key until it settles. */
+function written(store: PendingStore, write: Promise<void>): Promise<void> {
+  const settled = write.finally(() => {
+    if (writing.get(store.key) === settled) writing.delete(store.key);
+  });
+  writing.set(store.key, settled);
+  return settled;
+}
+
+function tick(): void {
+  if (pending.size === 0) {
+    clearInterval(ticker);
+    ticker = undefined;
+    builds.clear();
+    return;
+  }
+  for (const build of builds) if (!running(build)) builds.delete(build);
+  if (builds.size > 0) return;
+  // From the first tick that finds every build gone; a call since starts the wait again.
+  quietSince ??= Date.now();
+  if (Date.now() - quietSince >= QUIET_MS) void storeAllPending();
+}
+
+/** Stores one, if what its compile wrote is still there as written, into a cache still open. */
+async function writeStore(store: PendingStore): Promise<void> {
+  if (store.cache.closed || !store.cache.stillOnDisk()) return;
+  for (const [path, signature] of store.files) {
+    if (signatureOf(path) !== signature) return;
+  }
+  store.cache.enter();
+  try {
+    await store.store();
+    await store.cache.endRequest();
+  } catch {
+    // A store is worth having, never a failure: the crate is compiled again where it misses.
+  } finally {
+    store.cache.leave();
+  }
+}
+
+/** Where a unit's store waits: one per crate and target dir, by its first output. */
+function slotOf(unit: Unit): string {
+  return unit.outputs[0]?.path ?? unit.key;
+}
+
+/**
+ * What changes when a file is written again or replaced. Not its ctime: cargo hard-links a
+ * member's library into `target/debug/` right after rustc, which changes it but not the file.
+ */
+function signatureOf(path: string): string | undefined {
+  try {
+    const info = Deno.statSync(path);
+    return `${info.size}:${info.mtime?.getTime()}:${info.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether cargo's process `pid` still runs (a pid reused within seconds is not worth a read). */
+function running(pid: string): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
