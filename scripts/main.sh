@@ -50,3 +50,11 @@ echo "rustc calls: $(grep -c '"outcome":"hit"' "$log") served from the cache," \
 echo
 echo "== cargo-warmup status"
 "$warmup" status
+
+echo
+echo "== cargo-warmup explain --last (why anything was compiled)"
+(cd "$project" && "$warmup" explain --last)
+
+echo
+echo "== cargo-warmup report (the build's timeline as a page)"
+(cd "$project" && "$warmup" report)

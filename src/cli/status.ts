@@ -240,9 +240,14 @@ async function levelReport(
   return { report, entries };
 }
 
+/** Hits over lookups, as a percentage ("n/a" before any). */
+function rateOf(counts: { hits: number; misses: number }): string {
+  const lookups = counts.hits + counts.misses;
+  return lookups === 0 ? "n/a" : `${Math.round((counts.hits / lookups) * 100)}%`;
+}
+
 function renderStatus(report: StatusReport): string {
-  const lookups = report.hits + report.misses;
-  const rate = lookups === 0 ? "n/a" : `${Math.round((report.hits / lookups) * 100)}%`;
+  const rate = rateOf(report);
   const lines = report.levels.map((level) =>
     `${level.level.padEnd(12)} ${level.kind} ${level.location}: ` +
     (level.healthy
@@ -273,11 +278,17 @@ function renderStatus(report: StatusReport): string {
   }
   const { workspace } = report;
   if (workspace.hits + workspace.misses > 0) {
+    const registry = {
+      hits: report.hits - workspace.hits,
+      misses: report.misses - workspace.misses,
+    };
     lines.push(
-      `  registry   ${report.hits - workspace.hits} hits, ${
-        report.misses - workspace.misses
-      } misses (published crates)`,
-      `  workspace  ${workspace.hits} hits, ${workspace.misses} misses (your own crates)`,
+      `  registry   ${registry.hits} hits, ${registry.misses} misses, hit rate ${
+        rateOf(registry)
+      } (published crates)`,
+      `  workspace  ${workspace.hits} hits, ${workspace.misses} misses, hit rate ${
+        rateOf(workspace)
+      } (your own crates)`,
     );
   }
   lines.push(
