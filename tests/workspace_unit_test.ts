@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   buildScriptInputs,
-  whyWorkspaceUncached,
+  workspacePolicyOf,
   workspaceSourceOf,
 } from "../src/dispatch/workspace_unit.ts";
 import { pathRootsOf } from "../src/dispatch/path_roots.ts";
@@ -29,9 +29,15 @@ function argsOf(crateType: string): RustcArgs {
 }
 
 Deno.test("only library compiles of the workspace are cached", () => {
-  assert.equal(whyWorkspaceUncached(argsOf("lib")), undefined);
-  assert.equal(whyWorkspaceUncached(argsOf("proc-macro")), undefined);
-  assert.equal(whyWorkspaceUncached(argsOf("bin")), "workspace binary");
+  assert.deepEqual(workspacePolicyOf(argsOf("lib"), true, true), { localOnly: false });
+  assert.deepEqual(workspacePolicyOf(argsOf("proc-macro"), true, true), { localOnly: false });
+  assert.deepEqual(workspacePolicyOf(argsOf("bin"), true, true), { reason: "workspace binary" });
+  assert.deepEqual(workspacePolicyOf(argsOf("lib"), false, true), { reason: "workspace member" });
+  assert.deepEqual(workspacePolicyOf(argsOf("lib"), false, false), { reason: "path crate" });
+  // By default only incremental compiles (a developer's), and only on local disk.
+  assert.deepEqual(workspacePolicyOf(argsOf("lib"), "incremental", true), {
+    reason: "non-incremental workspace member",
+  });
 });
 
 Deno.test("a workspace crate is named by its place in the workspace, not its path", () => {
