@@ -27,6 +27,17 @@ export interface FetchInFullOptions {
 }
 
 /**
+ * The most a response may carry: more than any bundle (the front door's frames stop at 256 MiB),
+ * so that a server streaming without end cannot run the daemon out of memory.
+ */
+const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
+/**
+ * A whole request, however steady its progress, ends after this many progress timeouts: a server
+ * trickling a byte at a time must not hold a build's call for ever.
+ */
+const DEADLINE_TIMEOUTS = 24;
+
+/**
  * Sends the request `makeRequest` builds (with the signal that aborts it) and reads the whole
  * answer, whatever its status.
  *
@@ -50,6 +61,7 @@ export async function fetchInFull(
   const controller = new AbortController();
   const allowance = timeoutMs + Math.ceil((options.uploadBytes ?? 0) / 1048576) * 1000;
   let watchdog = arm(controller, allowance);
+  const deadline = arm(controller, allowance + timeoutMs * DEADLINE_TIMEOUTS);
   try {
     const request = await makeRequest(controller.signal);
     const response = await fetch(request, { signal: controller.signal });
@@ -61,6 +73,10 @@ export async function fetchInFull(
       for await (const chunk of response.body) {
         chunks.push(chunk);
         size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          controller.abort();
+          throw new StoreUnavailableError(location, `answer over ${MAX_RESPONSE_BYTES} bytes`);
+        }
         watchdog.cancel();
         watchdog = arm(controller, timeoutMs);
       }
@@ -72,7 +88,8 @@ export async function fetchInFull(
       body: concat(chunks, size),
     };
   } catch (error) {
-    if (watchdog.fired) {
+    if (error instanceof StoreUnavailableError) throw error;
+    if (watchdog.fired || deadline.fired) {
       throw new StoreUnavailableError(location, `no answer within ${timeoutMs} ms`, {
         cause: error,
       });
@@ -84,6 +101,7 @@ export async function fetchInFull(
     throw new StoreUnavailableError(location, `request failed: ${detail}`, { cause: error });
   } finally {
     watchdog.cancel();
+    deadline.cancel();
   }
 }
 

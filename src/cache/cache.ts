@@ -14,7 +14,7 @@ import type { StoreLevels } from "../../backends/levels.ts";
 import type { Store } from "../../backends/store.ts";
 import type { WarmupConfig } from "../config/config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
-import { BundleError, verifySigner } from "../bundle/envelope.ts";
+import { BundleError, openEnvelope, verifySigner } from "../bundle/envelope.ts";
 import {
   type BundleSigner,
   type CacheKeys,
@@ -31,7 +31,6 @@ import { warnOncePerBuild } from "../dispatch/warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../journal/journal_tables.ts";
 import { journalBuildOf } from "../journal/record_call.ts";
-import { openEnvelope } from "../bundle/envelope.ts";
 import { type StagedEntry, Stager } from "./staging.ts";
 import { WARMING_ENV } from "../warm/project_graphs.ts";
 
@@ -414,7 +413,10 @@ export class Cache {
         return this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
       },
       hot: (slot) => this.local.hasMirror(slot),
-      fetch: (slot, request) => this.get(slot, request),
+      fetcher: (request) => {
+        const levels = this.#levels.forBuild(`staging-${request.buildId}`, () => {});
+        return (slot) => levels.get(slot).catch(() => undefined);
+      },
       verify: (bytes, key) =>
         openEnvelope(bytes, key, { signingKey: this.signingKey, trustedKeys: this.trustedKeys }),
     });

@@ -21,6 +21,13 @@ const STAGED_TTL_MS = 60_000;
 const PARALLEL_FETCHES = 8;
 /** At most this many entries are predicted for one build. */
 const MAX_PREDICTED = 2_000;
+/**
+ * A call waits at most this long for its entry's fetch or unpack under way, then reads it itself:
+ * staging may be slow, never the reason a call is.
+ */
+const MAX_WAIT_MS = 2_000;
+/** Builds remembered as staged already (a daemon serves builds one after another). */
+const MAX_BUILDS = 256;
 
 /** An entry a build is expected to ask for: its store slot and the key it was signed for. */
 export interface PredictedEntry {
@@ -34,8 +41,11 @@ export interface StagingSource {
   predict(request: DispatchRequest): PredictedEntry[];
   /** Whether `slot` has a hot copy (not worth staging). */
   hot(slot: string): boolean;
-  /** The stored bytes of `slot` (local level, then remote), or undefined. */
-  fetch(slot: string, request: DispatchRequest): Promise<Uint8Array | undefined>;
+  /**
+   * What reads stored bytes for `request`'s build (local level, then remote), quietly: an outage
+   * is for the build's own calls to meet and report, and staging's view of it is its own.
+   */
+  fetcher(request: DispatchRequest): (slot: string) => Promise<Uint8Array | undefined>;
   /** The payload of `bytes` once its envelope is verified for `key`; throws if it is not. */
   verify(bytes: Uint8Array, key: string): Promise<Uint8Array>;
 }
@@ -78,7 +88,7 @@ export class Stager {
   /** Starts staging for `request`'s build, once per build. Never throws, never waits. */
   startFor(request: DispatchRequest): void {
     if (this.#builds.has(request.buildId)) return;
-    if (this.#builds.size >= 256) this.#builds.clear();
+    if (this.#builds.size >= MAX_BUILDS) this.#builds.clear();
     this.#builds.add(request.buildId);
     let predicted: PredictedEntry[];
     try {
@@ -92,7 +102,8 @@ export class Stager {
     const wanted = predicted.filter(({ slot }) => !known(slot) && !this.#source.hot(slot));
     if (wanted.length === 0 || this.#unpacker() === undefined) return;
     for (const entry of wanted) this.#queued.set(entry.slot, entry);
-    for (let i = 0; i < PARALLEL_FETCHES; i++) void this.#fetchLane(request);
+    const fetch = this.#source.fetcher(request);
+    for (let i = 0; i < PARALLEL_FETCHES; i++) void this.#fetchLane(fetch);
     this.#expiry ??= setInterval(() => this.#dropExpired(), STAGED_TTL_MS / 4);
     Deno.unrefTimer(this.#expiry);
   }
@@ -103,8 +114,8 @@ export class Stager {
    */
   async take(slot: string, key: string): Promise<StagedEntry | undefined> {
     this.#queued.delete(slot);
-    await this.#fetching.get(slot);
-    if (this.#unpacking?.slot === slot) await this.#unpacking.done;
+    await within(this.#fetching.get(slot), MAX_WAIT_MS);
+    if (this.#unpacking?.slot === slot) await within(this.#unpacking.done, MAX_WAIT_MS);
     const staged = this.#staged.get(slot);
     if (staged !== undefined) {
       this.#staged.delete(slot);
@@ -123,6 +134,7 @@ export class Stager {
     return { entries: this.#staged.size + this.#fetched.size, bytes: this.#heldBytes };
   }
 
+  /** Stops staging and lets go of what it holds; the cache is closing. */
   close(): void {
     clearInterval(this.#expiry);
     this.#queued.clear();
@@ -133,11 +145,11 @@ export class Stager {
     this.#worker = null;
   }
 
-  async #fetchLane(request: DispatchRequest): Promise<void> {
+  async #fetchLane(fetch: (slot: string) => Promise<Uint8Array | undefined>): Promise<void> {
     for (const [slot, entry] of this.#queued) {
       if (this.#heldBytes >= MAX_STAGED_BYTES || this.#worker === null) return;
       this.#queued.delete(slot);
-      const fetching = this.#source.fetch(slot, request).then(
+      const fetching = fetch(slot).then(
         (bytes) => {
           if (bytes === undefined || this.#worker === null) return;
           this.#fetched.set(slot, { key: entry.key, bytes });
@@ -173,8 +185,10 @@ export class Stager {
       for (const file of bundle.files.values()) size += file.length;
       this.#staged.set(slot, { key, bundle, bytes: size, at: Date.now() });
       this.#heldBytes += size;
-    } catch {
-      // Not staged: its call reads it the usual way, and says what is wrong with it then.
+    } catch (error) {
+      // Not staged: its call reads it the usual way, and says what is wrong with it then. A
+      // worker that died ends staging for this cache.
+      if (error instanceof WorkerGone) this.#worker = null;
     }
   }
 
@@ -201,11 +215,26 @@ export class Stager {
   }
 }
 
+/** The worker is gone (it failed or was closed): staging stops. */
+class WorkerGone extends Error {}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (promise === undefined) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
+}
+
 /** The unpacking worker (unpack_worker.ts), one request at a time in its queue. */
 class Unpacker {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve(bundle: Bundle): void; reject(e: Error): void }>();
   #next = 0;
+  #gone = false;
 
   constructor() {
     this.#worker = new Worker(new URL("./unpack_worker.ts", import.meta.url), { type: "module" });
@@ -216,15 +245,15 @@ class Unpacker {
       if (bundle) waiting?.resolve(bundle);
       else waiting?.reject(new Error(error ?? "unpack failed"));
     };
-    // A worker that dies takes staging with it, never the daemon.
+    // A worker that dies takes staging with it, never the daemon, and never leaves a call waiting.
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      for (const waiting of this.#waiting.values()) waiting.reject(new Error("worker failed"));
-      this.#waiting.clear();
+      this.close();
     };
   }
 
   unpack(payload: Uint8Array, key: string): Promise<Bundle> {
+    if (this.#gone) return Promise.reject(new WorkerGone("the unpacking worker is gone"));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
@@ -234,8 +263,11 @@ class Unpacker {
   }
 
   close(): void {
+    this.#gone = true;
     this.#worker.terminate();
-    for (const waiting of this.#waiting.values()) waiting.reject(new Error("closed"));
+    for (const waiting of this.#waiting.values()) {
+      waiting.reject(new WorkerGone("the unpacking worker is gone"));
+    }
     this.#waiting.clear();
   }
 }

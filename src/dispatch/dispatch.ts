@@ -252,7 +252,8 @@ async function prepareUnit(
     // A crate compile the cache cannot take (incremental, a test harness) is still one of the
     // build's calls, for the journal; cargo's queries are not.
     if (!env.CARGO_PKG_NAME) return { reason: parsed.reason };
-    const configured = await session.cacheFor(request);
+    // Only for the journal: a cache that cannot be had costs this call nothing.
+    const configured = await session.cacheFor(request).catch(() => ({ cache: undefined }));
     return { reason: parsed.reason, ...(configured.cache ? { journal: configured.cache } : {}) };
   }
   const configured = await session.cacheFor(request);

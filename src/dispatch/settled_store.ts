@@ -23,6 +23,8 @@ interface PendingStore {
   /** Stat signatures of the outputs and dep-info as the compile left them. */
   files: Map<string, string>;
   store(): Promise<void>;
+  /** The call that compiled it: a store found torn is dropped through its view of the levels. */
+  request: DispatchRequest;
 }
 
 /** By the unit's first output: a crate compiled again replaces its older pending store. */
@@ -62,7 +64,7 @@ export function storeWhenSettled(
     if (signature === undefined) return Promise.resolve();
     files.set(path, signature);
   }
-  pending.set(slotOf(unit), { key: unit.key, cache, files, store });
+  pending.set(slotOf(unit), { key: unit.key, cache, files, store, request });
   builds.add(request.buildId);
   if (ticker === undefined) {
     ticker = setInterval(tick, TICK_MS);
@@ -132,6 +134,11 @@ async function writeStore(store: PendingStore): Promise<void> {
   store.cache.enter();
   try {
     await store.store();
+    // Files replaced while they were read (a build compiling the crate again meanwhile) may have
+    // made an entry of two compiles: it is dropped, never served.
+    if ([...store.files].some(([path, signature]) => signatureOf(path) !== signature)) {
+      await store.cache.drop(store.key, store.request);
+    }
     await store.cache.endRequest();
   } catch {
     // A store is worth having, never a failure: the crate is compiled again where it misses.

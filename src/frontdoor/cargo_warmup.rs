@@ -389,16 +389,17 @@ fn owned_by_us(path: &PathBuf) -> bool {
     fs::symlink_metadata(path).map_or(false, |meta| meta.uid() == uid())
 }
 
-/// A daemon spawned recently: when, and its pid (absent when another call spawned it and its
-/// stamp does not tell).
+/// A daemon spawned recently: when, and how to tell it is gone: this call's child, or the pid
+/// another call wrote into the stamp (absent when the stamp does not tell).
 struct Spawn {
     at: SystemTime,
+    child: Option<std::process::Child>,
     pid: Option<c_int>,
 }
 
 /// Connects to the daemon of `spawn` once it listens, waiting at most until STARTUP_WAIT_MS after
 /// the spawn; None when it does not come up by then, or its process is gone.
-fn wait_for_daemon(socket: &PathBuf, spawn: Spawn) -> Option<UnixStream> {
+fn wait_for_daemon(socket: &PathBuf, mut spawn: Spawn) -> Option<UnixStream> {
     let wait = Duration::from_millis(
         env::var("CARGO_WARMUP_DAEMON_STARTUP_MS")
             .ok()
@@ -412,8 +413,12 @@ fn wait_for_daemon(socket: &PathBuf, spawn: Spawn) -> Option<UnixStream> {
             }
         }
         let waited = SystemTime::now().duration_since(spawn.at).unwrap_or(wait);
-        // Signal 0 only asks whether the process is there.
-        let gone = spawn.pid.map_or(false, |pid| unsafe { kill(pid, 0) } != 0);
+        // Our own child is reaped (a dead one would stay a zombie, which signal 0 finds);
+        // another call's is asked with signal 0, which only asks whether the process is there.
+        let gone = match spawn.child.as_mut() {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => spawn.pid.map_or(false, |pid| unsafe { kill(pid, 0) } != 0),
+        };
         if waited >= wait || gone {
             return None;
         }
@@ -430,7 +435,7 @@ fn start_daemon(dir: &PathBuf) -> Option<Spawn> {
     if age.map_or(false, |age| age < SPAWN_INTERVAL) {
         // The spawning call writes the daemon's pid into the stamp.
         let pid = fs::read_to_string(&stamp).ok().and_then(|text| text.trim().parse().ok());
-        return last.map(|at| Spawn { at, pid });
+        return last.map(|at| Spawn { at, child: None, pid });
     }
     if fs::write(&stamp, b"").is_err() {
         return None;
@@ -462,7 +467,7 @@ fn start_daemon(dir: &PathBuf) -> Option<Spawn> {
         Ok(child) => {
             let pid = child.id() as c_int;
             let _ = fs::write(&stamp, pid.to_string());
-            Some(Spawn { at: SystemTime::now(), pid: Some(pid) })
+            Some(Spawn { at: SystemTime::now(), child: Some(child), pid: Some(pid) })
         }
         // Nothing to wait for; the next call may try again at once (a missing program fails fast).
         Err(_) => {

@@ -257,7 +257,7 @@ export class IndexDb {
 
   forgetArtefact(key: string): void {
     this.#db.prepare("DELETE FROM artefacts WHERE key = ?").run(key);
-    this.journal.dropOrphanRecipes();
+    this.journal.forgetRecipe(key);
   }
 
   /** Adds to named counters in one transaction. */

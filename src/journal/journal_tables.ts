@@ -10,7 +10,10 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib";
 
-/** How many builds the journal keeps (the warm-up's builds count too). */
+/**
+ * How many of the user's builds the journal keeps, and apart from them, how many of warm-ups' (an
+ * `init` runs many builds, which must not push out the user's).
+ */
 export const MAX_BUILDS = 20;
 
 /** Appended to the index's schema. */
@@ -63,7 +66,7 @@ export interface JournalCall {
   ms: number;
   crate: string;
   version: string;
-  /** `lib`, `proc-macro`, `bin`, `build-script`, `build-script-run`, … */
+  /** `lib`, `proc-macro`, `bin`, `check`, `build-script`, `build-run` (its run), or `other`. */
   kind: string;
   outcome: "hit" | "miss" | "not-cacheable";
   reason?: string;
@@ -154,9 +157,11 @@ export class JournalTables {
     }
   }
 
+  /** Keeps the last MAX_BUILDS of the user's builds and as many of the warm-ups' apart. */
   #dropOldBuilds(): void {
     const old = this.#prepare(
-      `SELECT id FROM builds ORDER BY started DESC LIMIT -1 OFFSET ${MAX_BUILDS}`,
+      `SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY warming ORDER BY started DESC)
+         AS newer FROM builds) WHERE newer > ${MAX_BUILDS}`,
     ).all() as Array<{ id: string }>;
     for (const { id } of old) {
       this.#prepare("DELETE FROM build_calls WHERE build = ?").run(id);
@@ -168,6 +173,11 @@ export class JournalTables {
   recordEntryRecipe(key: string, recipe: Recipe): void {
     this.#prepare("INSERT OR REPLACE INTO entry_recipes (key, recipe) VALUES (?, ?)")
       .run(key, packRecipe(recipe));
+  }
+
+  /** Forgets the recipe of the entry `key`. */
+  forgetRecipe(key: string): void {
+    this.#prepare("DELETE FROM entry_recipes WHERE key = ?").run(key);
   }
 
   /** Forgets the recipes of entries no longer in the index. */
