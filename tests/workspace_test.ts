@@ -7,7 +7,6 @@ import { join } from "node:path";
 import {
   copyFixture,
   createCargoHome,
-  type DispatchLogEntry,
   readDispatchLog,
   runBinary,
   runCargo,
@@ -15,18 +14,8 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { LIBRARIES, libraryOutcomes } from "./_chain.ts";
 import { runtimeDirFor } from "./_daemons.ts";
-
-const LIBRARIES = ["base", "model", "logic", "report"];
-
-/** The outcome of each workspace library in a build's dispatch log: `base:hit model:miss …`. */
-function libraryOutcomes(entries: DispatchLogEntry[]): string {
-  return LIBRARIES.map((library) => {
-    // The library's own compile, not its build script's.
-    const entry = entries.find((found) => found.crate === library && found.kind !== "build-script");
-    return `${library}:${entry?.outcome}`;
-  }).join(" ");
-}
 
 Deno.test("workspace crates are served to the next commit in another directory", async (t) => {
   await using dir = await tempDir("cargo-warmup-workspace-");

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import {
   copyFixture,
   createCargoHome,
-  type DispatchLogEntry,
   readDispatchLog,
   runBinary,
   runCargo,
@@ -16,17 +15,8 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { LIBRARIES, libraryOutcomes } from "./_chain.ts";
 import { runtimeDirFor } from "./_daemons.ts";
-
-const LIBRARIES = ["base", "model", "logic", "report"];
-
-/** The outcome of each workspace library in a build's dispatch log: `base:hit model:miss …`. */
-function libraryOutcomes(entries: DispatchLogEntry[]): string {
-  return LIBRARIES.map((library) => {
-    const entry = entries.find((found) => found.crate === library);
-    return `${library}:${entry?.outcome ?? "not called"}`;
-  }).join(" ");
-}
 
 type Edit = (project: string) => Promise<void>;
 
@@ -132,8 +122,8 @@ Deno.test("a second worktree is served every workspace library; edits in it rebu
       // binary and the build script, the only units not served.
       const compiledByRustc = entries.filter((entry) => entry.crate && entry.outcome !== "hit");
       assert.deepEqual(
-        compiledByRustc.map((entry) => entry.crate).sort(),
-        ["app", "build_script_build"],
+        compiledByRustc.map((entry) => `${entry.crate} ${entry.kind}`).sort(),
+        ["app bin", "model build-script"],
       );
       assert.ok(compiled.includes("report"));
       for (const library of LIBRARIES) {
