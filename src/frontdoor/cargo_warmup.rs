@@ -40,8 +40,11 @@ const PROGRAM: &str = env!("CARGO_WARMUP_PROGRAM");
 const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 /// The real build-script binary beside a replayer (src/dispatch/replayer.ts).
 const REAL_BUILD_SCRIPT: &str = "warmup-real-build-script";
-/// A failed daemon start is retried at most this often, across all calls of all builds.
+/// A daemon start is repeated at most this often, across all calls of all builds, while the
+/// daemon it started may still come up.
 const SPAWN_INTERVAL: Duration = Duration::from_secs(3);
+/// A daemon that is gone (stopped, or failed) is started again at most this often.
+const RESPAWN_AFTER: Duration = Duration::from_millis(250);
 /// How long after a spawn a call waits for the new daemon's socket rather than serve itself
 /// (CARGO_WARMUP_DAEMON_STARTUP_MS): the daemon listens within a few hundred milliseconds, and a
 /// call served in a process of its own costs about 80 ms of CPU, which the first wave of a build's
@@ -413,16 +416,30 @@ fn wait_for_daemon(socket: &PathBuf, mut spawn: Spawn) -> Option<UnixStream> {
             }
         }
         let waited = SystemTime::now().duration_since(spawn.at).unwrap_or(wait);
-        // Our own child is reaped (a dead one would stay a zombie, which signal 0 finds);
-        // another call's is asked with signal 0, which only asks whether the process is there.
+        // Our own child is reaped (a dead one would stay a zombie); another call's is looked up.
         let gone = match spawn.child.as_mut() {
             Some(child) => !matches!(child.try_wait(), Ok(None)),
-            None => spawn.pid.map_or(false, |pid| unsafe { kill(pid, 0) } != 0),
+            None => spawn.pid.map_or(false, |pid| !process_alive(pid)),
         };
         if waited >= wait || gone {
             return None;
         }
         thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether process `pid` runs. A zombie does not: a daemon stopped or crashed stays one where
+/// nothing reaps it (a container whose first process reaps no orphans), and signal 0 finds it.
+fn process_alive(pid: c_int) -> bool {
+    match fs::read_to_string(format!("/proc/{}/stat", pid)) {
+        // The state follows the command name, which is in parentheses and may hold anything.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .map_or(false, |state| state != 'Z' && state != 'X'),
+        Err(_) if fs::metadata("/proc/self/stat").is_ok() => false,
+        // No /proc (macOS): signal 0 only asks whether the process is there.
+        Err(_) => (unsafe { kill(pid, 0) }) == 0,
     }
 }
 
@@ -432,10 +449,19 @@ fn start_daemon(dir: &PathBuf) -> Option<Spawn> {
     let stamp = dir.join(format!("spawn-{}.stamp", TAG));
     let last = fs::metadata(&stamp).and_then(|m| m.modified()).ok();
     let age = last.and_then(|t| SystemTime::now().duration_since(t).ok());
-    if age.map_or(false, |age| age < SPAWN_INTERVAL) {
-        // The spawning call writes the daemon's pid into the stamp.
-        let pid = fs::read_to_string(&stamp).ok().and_then(|text| text.trim().parse().ok());
-        return last.map(|at| Spawn { at, child: None, pid });
+    if let (Some(at), Some(age)) = (last, age.filter(|age| *age < SPAWN_INTERVAL)) {
+        // The spawning call writes the daemon's pid into the stamp. A daemon that is gone (one
+        // stopped just now, one that failed) is started again, but not more often than
+        // RESPAWN_AFTER: a daemon that dies on start must not be started by every call.
+        let pid: Option<c_int> =
+            fs::read_to_string(&stamp).ok().and_then(|text| text.trim().parse().ok());
+        let alive = pid.map_or(true, process_alive);
+        if alive {
+            return Some(Spawn { at, child: None, pid });
+        }
+        if age < RESPAWN_AFTER {
+            return None;
+        }
     }
     if fs::write(&stamp, b"").is_err() {
         return None;
