@@ -257,7 +257,8 @@ const warmAllHot: Way = {
 
 // The same build on a daemon the build itself starts (a CI container with the cache restored).
 const warmFreshDaemon: Way = {
-  id: "warm-fresh-daemon",
+  // A short id: the scratch dir is named after it, and the daemon's socket path must fit 107 bytes.
+  id: "fresh",
   label: "cargo-warmup, daemon started by the build (cache present, no daemon running)",
   baselines: ["warm"],
   measure: (context) => warmedBySibling(context, {}, { freshDaemon: true }),
