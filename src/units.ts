@@ -1,5 +1,5 @@
 /**
- * Sizes and durations as people read them: `1.4 GiB`, `3m 12s`. (Sizes people write, like
+ * Sizes, durations and times as people read them: `1.4 GiB`, `3m 12s`, `2026-11-29 04:07:15 UTC`. (Sizes people write, like
  * `2G`, are parsed by src/config/size.ts.)
  * @module
  */
@@ -23,4 +23,9 @@ export function formatDuration(ms: number): string {
   const minutes = Math.floor(ms / 60_000);
   if (minutes < 60) return `${minutes}m ${Math.round((ms % 60_000) / 1000)}s`;
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+}
+
+/** Formats milliseconds since the epoch as `2026-11-29 04:07:15 UTC`. */
+export function formatUtcTime(ms: number): string {
+  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }

@@ -12,6 +12,7 @@
 
 import type { Bundle } from "../bundle/bundle.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
+import { afterTimeout } from "../../backends/_timeout.ts";
 
 /** Staged bundles held at once, in unpacked bytes. */
 const MAX_STAGED_BYTES = 384 * 1024 * 1024;
@@ -221,12 +222,12 @@ class WorkerGone extends Error {}
 /** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
 async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
   if (promise === undefined) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   await Promise.race([
     promise.catch(() => {}),
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+    new Promise<void>((resolve) => cancel = afterTimeout(ms, resolve)),
   ]);
-  clearTimeout(timer);
+  cancel();
 }
 
 /** The unpacking worker (unpack_worker.ts), one request at a time in its queue. */

@@ -11,6 +11,7 @@ import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";
 import { runtimeDirOf } from "../daemon/paths.ts";
 import { parseFlags } from "./parse_flags.ts";
+import { formatUtcTime } from "../units.ts";
 import { UsageError } from "./usage_error.ts";
 import type { JournalBuild, JournalCall, JournalTables } from "../journal/journal_tables.ts";
 import { candidateBuilds, noBuildMessage } from "../journal/pick_build.ts";
@@ -115,7 +116,7 @@ function explainCrate(
       ));
       return 0;
     }
-    const lines = [`in build ${build.id} of ${build.project} (${when(build.started)}):`];
+    const lines = [`in build ${build.id} of ${build.project} (${formatUtcTime(build.started)}):`];
     for (const { call, reasons, nearest, roots } of explained) {
       lines.push(`${labelOf(call)}: ${call.outcome === "miss" ? "compiled" : call.outcome}`);
       if (nearest) lines.push(`  compared with the cached entry ${nearest.slice(0, 16)}…`);
@@ -164,7 +165,9 @@ function renderBuild(
 ): string {
   const summary = buildSummary(build, calls);
   const lines = [
-    `build ${build.id} of ${build.project}, ${when(build.started)}: ${summary.calls} calls, ` +
+    `build ${build.id} of ${build.project}, ${
+      formatUtcTime(build.started)
+    }: ${summary.calls} calls, ` +
     `${summary.served} served, ${summary.compiled} compiled, ${summary.notCacheable} not cacheable`,
   ];
   if (explained.rootCauses.length === 0) {
@@ -187,8 +190,4 @@ function renderCause(cause: RootCause): string[] {
       ? [`    and made ${others.length} more miss: ${others.map(labelOf).join(", ")}`]
       : []),
   ];
-}
-
-function when(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }

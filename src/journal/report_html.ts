@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatBytes, formatDuration } from "../units.ts";
+import { formatBytes, formatDuration, formatUtcTime } from "../units.ts";
 import type { JournalBuild, JournalCall } from "./journal_tables.ts";
 
 /** What a build's calls add up to. */
@@ -142,7 +142,7 @@ export function renderReport(build: JournalBuild, calls: readonly JournalCall[])
 <h1>Build of <code>${escapeHtml(build.project || "(unknown project)")}</code></h1>
 <p class="meta">build <code>${escapeHtml(build.id)}</code>${
     build.warming ? " (a warm-up's)" : ""
-  }, started ${escapeHtml(when(build.started))}, ${
+  }, started ${escapeHtml(formatUtcTime(build.started))}, ${
     escapeHtml(formatDuration(Math.max(0, build.ended - build.started)))
   } from its first call to the end of its last</p>
 ${renderTotals(totals)}
@@ -325,8 +325,4 @@ function escapeHtml(text: string): string {
 
 function round(value: number): number {
   return Math.round(value * 10) / 10;
-}
-
-function when(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
