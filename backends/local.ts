@@ -1,15 +1,17 @@
 /**
  * The local disk store, the embedded default: one file per bundle under `bundles/`, written to a
  * temporary file and renamed into place so that a reader never sees half a bundle. An entry's
- * unpacked copy (local_layout.ts) is counted in its size and deleted with it.
+ * unpacked copy (local_layout.ts) is counted in its size, but for the files a target dir links
+ * too, and deleted with it.
  * @module
  */
 
 import { join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
-import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
+import { bundlePathOf, isCacheKey, stagingDirOf } from "./local_layout.ts";
 import {
   hasMirror,
+  mirrorBytes,
   type MirrorEntry,
   type MirrorSource,
   type MirrorTrust,
@@ -34,13 +36,16 @@ export interface LocalStore extends Store {
   readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
   /** Whether `key` has a mirror (valid or not: {@linkcode readMirror} tells). One stat. */
   hasMirror(key: string): boolean;
-  /** Mirrors a bundle just stored or verified under `slot`, copying its outputs from `outputs`. */
+  /**
+   * Mirrors a bundle just stored or verified under `slot`, linking or writing its outputs from
+   * `outputs`; returns the bytes it costs the disk.
+   */
   writeMirror(
     slot: string,
     bundle: Omit<Bundle, "files">,
     outputs: ReadonlyArray<MirrorSource>,
     trust: MirrorTrust,
-  ): void;
+  ): number;
   removeMirror(key: string): void;
   /** Marks `key` used now, without reading it. */
   touch(key: string): void;
@@ -153,7 +158,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
           if (!isCacheKey(key)) continue;
           const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
           if (!info?.isFile) continue;
-          const hotSize = await treeSize(mirrorPathOf(options.dir, key));
+          const hotSize = mirrorBytes(options.dir, key);
           entries.push({
             key,
             size: info.size + hotSize,
@@ -182,16 +187,6 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
       return Promise.resolve();
     },
   };
-}
-
-/** Bytes under `path` (a file or directory); 0 when it does not exist. */
-async function treeSize(path: string): Promise<number> {
-  const info = await Deno.lstat(path).catch(() => undefined);
-  if (!info) return 0;
-  if (!info.isDirectory) return info.size;
-  let total = 0;
-  for (const name of await readDirNames(path)) total += await treeSize(join(path, name));
-  return total;
 }
 
 async function readDirNames(dir: string): Promise<string[]> {

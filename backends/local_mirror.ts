@@ -1,16 +1,19 @@
 /**
- * The unpacked mirror of a local bundle, used only through the local store (local.ts): its output
- * files as plain files plus a small record, so that a local hit copies files in the kernel
- * (copy_file_range) instead of decompressing the bundle and writing every byte again, several
- * times faster for large crates. A mirror is written only beside a bundle just stored or just
- * verified, and every file's stat signature is checked before it is served: a file changed
- * since, in any way, makes the mirror void and the hit falls back to the bundle.
+ * The unpacked mirror of a local bundle (its hot copy), used only through the local store
+ * (local.ts): its output files as plain read-only files plus a small record, so that a local hit
+ * links or copies files (src/cache/hot_link.ts) instead of decompressing the bundle and writing
+ * every byte again. A mirror is written only beside a bundle just stored or just verified, by
+ * hard links to the files the build has (a miss's outputs, a hit's files just written) while
+ * they are still the inodes those bytes were read from or written to, else from the bytes. Every
+ * file's stat signature (size, mtime, inode) is checked before it is served: a file changed since
+ * in any way (a `strip` through a link to it) makes the mirror void and the hit falls back to the
+ * bundle. A file also linked from a target dir costs the cache no disk of its own.
  * @module
  */
 
 import { join } from "node:path";
 import { mirrorPathOf, stagingDirOf } from "./local_layout.ts";
-import { statSignature } from "../src/digest.ts";
+import { hotModeOf, hotSignature } from "../src/cache/hot_link.ts";
 import {
   type Bundle,
   type BundleMeta,
@@ -27,9 +30,13 @@ const RECORD = "mirror.json";
  */
 export type MirrorTrust = "signed" | "unsigned";
 
-/** Where a mirror's output comes from: a file this build just wrote, or verified bundle bytes. */
+/**
+ * Where a mirror's output comes from: a file the build has (linked while its stat is still
+ * `signature`, when given; copied when it cannot be linked), or verified bundle bytes, or both
+ * (the bytes when the file is no longer what was written).
+ */
 export type MirrorSource =
-  | { role: OutputRole; path: string }
+  | { role: OutputRole; path: string; signature?: string; bytes?: Uint8Array }
   | { role: OutputRole; bytes: Uint8Array };
 
 /** A bundle's content as files: what a hit restores from, without decompressing. */
@@ -39,7 +46,8 @@ export interface MirrorEntry extends Omit<Bundle, "files"> {
 }
 
 interface MirrorRecord {
-  format: 1;
+  /** 2: read-only files, signatures without ctime (a link changes it). */
+  format: 2;
   /** The store slot the mirror copies (meta.key is the cache key; a variant has its own slot). */
   key: string;
   trust: MirrorTrust;
@@ -53,8 +61,8 @@ interface MirrorRecord {
 
 /**
  * Writes the mirror of `bundle`, stored under `slot` (its key, or a variant's key), each output
- * from `outputs` (files this build just wrote, or the bytes of a verified bundle). Staged in the
- * cache's temp dir and renamed into place; a mirror that already exists is left as it is.
+ * from `outputs`. Staged in the cache's temp dir and renamed into place; a mirror that already
+ * exists is left as it is. Resolves to the bytes it costs the disk (linked files cost none).
  */
 export function writeMirror(
   cacheDir: string,
@@ -62,23 +70,32 @@ export function writeMirror(
   bundle: Omit<Bundle, "files">,
   outputs: ReadonlyArray<MirrorSource>,
   trust: MirrorTrust,
-): void {
+): number {
   const target = mirrorPathOf(cacheDir, slot);
-  if (exists(target)) return;
+  if (exists(target)) return 0;
   const staging = join(stagingDirOf(cacheDir), `${crypto.randomUUID()}.mirror`);
   Deno.mkdirSync(staging, { recursive: true });
+  let cost = 0;
   try {
     const stats: Record<string, string> = {};
     for (const output of outputs) {
       const file = join(staging, `out.${output.role}`);
-      // A hit copies the mirror's file with its mode: a build script must stay executable.
-      const mode = output.role === "bin" ? 0o755 : 0o644;
-      if ("bytes" in output) Deno.writeFileSync(file, output.bytes, { mode });
-      else Deno.copyFileSync(output.path, file);
-      stats[output.role] = statSignature(Deno.statSync(file));
+      const from = "path" in output ? fileUnchanged(output.path, file, output.signature) : "none";
+      if (from !== "linked") {
+        if (from === "none") {
+          if (output.bytes === undefined) {
+            throw new Error(`${output.role} changed since it was read`);
+          }
+          Deno.writeFileSync(file, output.bytes);
+        }
+        cost += Deno.statSync(file).size;
+      }
+      // A hit links or copies the mirror's file with its mode: a build script stays executable.
+      Deno.chmodSync(file, hotModeOf(output.role === "bin" || output.role === "dylib"));
+      stats[output.role] = hotSignature(Deno.statSync(file));
     }
     const record: MirrorRecord = {
-      format: 1,
+      format: 2,
       key: slot,
       trust,
       meta: bundle.meta,
@@ -90,6 +107,7 @@ export function writeMirror(
     Deno.writeTextFileSync(join(staging, RECORD), JSON.stringify(record));
     Deno.mkdirSync(join(target, ".."), { recursive: true });
     Deno.renameSync(staging, target);
+    return cost;
   } catch (error) {
     try {
       Deno.removeSync(staging, { recursive: true });
@@ -98,7 +116,31 @@ export function writeMirror(
     }
     // Another dispatcher mirrored the same entry first: theirs is as good as ours.
     if (!exists(target)) throw error;
+    return 0;
   }
+}
+
+/**
+ * Puts `path` at `file` while it is still the file of stat `signature` (any when undefined): a
+ * link, or a copy from another device; "none" when it is another file by now.
+ */
+function fileUnchanged(
+  path: string,
+  file: string,
+  signature: string | undefined,
+): "linked" | "copied" | "none" {
+  let placed: "linked" | "copied" = "linked";
+  try {
+    Deno.linkSync(path, file);
+  } catch {
+    Deno.copyFileSync(path, file);
+    placed = "copied";
+  }
+  // A copy is checked against its source after the copy: unchanged throughout.
+  const now = hotSignature(Deno.statSync(placed === "linked" ? file : path));
+  if (signature === undefined || now === signature) return placed;
+  Deno.removeSync(file);
+  return "none";
 }
 
 /**
@@ -120,7 +162,7 @@ export function readMirror(
   }
   if (signedOnly && record.trust === "unsigned") return undefined;
   const files = new Map<OutputRole, string>();
-  const valid = record.format === 1 && record.key === key && typeof record.meta === "object" &&
+  const valid = record.format === 2 && record.key === key && typeof record.meta === "object" &&
     record.meta.outputs.every((output) => {
       const path = join(dir, `out.${output.role}`);
       files.set(output.role, path);
@@ -150,6 +192,26 @@ export function hasMirror(cacheDir: string, key: string): boolean {
   }
 }
 
+/**
+ * The bytes the mirror of `key` costs the disk: its files that no target dir links too (those
+ * would take their disk without the cache: they count once, there). The record is not counted.
+ * 0 when there is none. A mirror whose files are all in use is free, and never trimmed.
+ */
+export function mirrorBytes(cacheDir: string, key: string): number {
+  const dir = mirrorPathOf(cacheDir, key);
+  let total = 0;
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.name === RECORD) continue;
+      const info = Deno.lstatSync(join(dir, entry.name));
+      if ((info.nlink ?? 1) <= 1) total += info.size;
+    }
+  } catch {
+    // gone meanwhile, or never written
+  }
+  return total;
+}
+
 /** Removes the mirror of `key`, if any. */
 export function removeMirror(cacheDir: string, key: string): void {
   try {
@@ -161,7 +223,7 @@ export function removeMirror(cacheDir: string, key: string): void {
 
 function signatureOf(path: string): string | undefined {
   try {
-    return statSignature(Deno.statSync(path));
+    return hotSignature(Deno.statSync(path));
   } catch {
     return undefined;
   }

@@ -320,22 +320,27 @@ export class Cache {
 
   /**
    * Writes the hot copy of a bundle just stored or verified under `slot` (signed exactly when the
-   * bundle was), from the outputs this build has, if the entry is large enough to be worth it and
-   * fits the hot budget. Only a long-lived cache keeps the hot set bounded, so only it writes
-   * them; without one, hits unpack the bundle: slower, never wrong.
+   * bundle was), from the outputs this build has, if it fits the hot budget: linked from the
+   * build's files it costs nothing while they stay; written from bytes only when large enough to
+   * be worth it. Only a long-lived cache keeps the hot set bounded, so only it writes them;
+   * without one, hits unpack the bundle: slower, never wrong.
    */
   mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void {
     const keeper = this.#keeper;
     if (!keeper) return;
     try {
       const bytes = outputs.reduce(
-        (sum, output) =>
-          sum + ("bytes" in output ? output.bytes.length : Deno.statSync(output.path).size),
+        (sum, output) => sum + ("path" in output ? 0 : output.bytes.length),
         0,
       );
-      if (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes)) return;
-      this.local.writeMirror(slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
-      keeper.mirrored(bytes);
+      if (bytes > 0 && (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes))) return;
+      const cost = this.local.writeMirror(
+        slot,
+        bundle,
+        outputs,
+        this.signingKey ? "signed" : "unsigned",
+      );
+      keeper.mirrored(cost);
     } catch {
       // a later hit on this entry unpacks its bundle instead
     }

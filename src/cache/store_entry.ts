@@ -36,8 +36,8 @@ export interface NewEntry {
   rowOf(meta: BundleMeta, size: number): ArtefactRow;
   /** The lookup found a stale entry in the key's slot: it stays, as an older variant. */
   replacesStale: boolean;
-  /** The files to make the entry's hot copy from, when it may have one. */
-  hotCopyFrom?: ReadonlyArray<MirrorSource>;
+  /** The files to make the entry's hot copy from, once collected, when it may have one. */
+  hotCopyFrom?: () => ReadonlyArray<MirrorSource>;
 }
 
 /** Stores `entry`; resolves once it is stored or given up (never rejects). */
@@ -64,7 +64,7 @@ export async function storeEntry(
     // The slot's hot copy is of the entry this one replaces.
     if (displaced) cache.local.removeMirror(entry.key);
     await cache.put(entry.key, bytes, entry.rowOf(bundle.meta, bytes.length), request);
-    if (entry.hotCopyFrom) cache.mirror(entry.key, bundle, entry.hotCopyFrom);
+    if (entry.hotCopyFrom) cache.mirror(entry.key, bundle, entry.hotCopyFrom());
   } catch (error) {
     warnOncePerBuild(
       request,

@@ -6,13 +6,15 @@
  */
 
 import { dirname, join } from "node:path";
-import { BundleError } from "../bundle/bundle.ts";
+import { BundleError, type OutputRole } from "../bundle/bundle.ts";
+import { hotSignature, placeFile } from "../cache/hot_link.ts";
 import { type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import { errorMessage } from "../error_message.ts";
 import type { Cache } from "../cache/cache.ts";
 import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
+import { rolesToLink } from "./link_plan.ts";
 import { fromTemplate } from "./path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 import type { Unit } from "./unit.ts";
@@ -80,9 +82,9 @@ async function restoreEntry(
     const savedMs = Math.max(0, Math.round(content.meta.compileMs - phases.elapsed()));
     return { served: true, exitCode: content.meta.exitCode, slot, savedMs, bytes: 0 };
   }
-  let bytes: number;
+  let restored: Awaited<ReturnType<typeof restoreOutputs>>;
   try {
-    bytes = await restoreOutputs(content, unit, cache.memo, request);
+    restored = await restoreOutputs(content, unit, cache.memo, request);
   } catch (error) {
     if (request.abandoned?.()) return { served: false, reason: "client gone" };
     warnOncePerBuild(
@@ -97,36 +99,54 @@ async function restoreEntry(
   const savedMs = Math.max(0, Math.round(compileMs - phases.elapsed()));
   cache.count({ hits: 1, saved_ms: savedMs }, request);
   if (bundle) {
-    // After cargo has its answer, from the verified bytes (not from target/, which is cargo's
-    // again by then): the next hit on this entry copies instead of unpacking.
-    const sources = [...bundle.files].map(([role, bytes]) => ({ role, bytes }));
+    // After cargo has its answer: the files just written become the hot copy, linked while each
+    // is still the inode written (target/ is cargo's again by then), else from the verified
+    // bytes. The next hit on this entry links instead of unpacking.
+    const sources = [...bundle.files].map(([role, bytes]) => {
+      const output = restored.written.find((written) => written.role === role);
+      return output ? { ...output, bytes } : { role, bytes };
+    });
     request.afterReply.push(() =>
       void cache.using(slot, () => Promise.resolve(cache.mirror(slot, bundle, sources)))
     );
   }
   phases.done("recorded");
-  return { served: true, slot, savedMs, bytes };
+  return { served: true, slot, savedMs, bytes: restored.bytes };
+}
+
+/** An output a hit wrote from bundle bytes, as the stat of what was written: a hot copy links it. */
+export interface WrittenOutput {
+  role: OutputRole;
+  path: string;
+  signature: string;
 }
 
 /**
  * Writes a hit's files where this build expects them, in the order rustc would: the `.rmeta`
  * first, announced to cargo at once (the replayed stderr up to its artifact notification), so
- * that cargo starts dependent crates while the rlib is still being written. Resolves to the bytes
- * written.
+ * that cargo starts dependent crates while the rlib is still being written. A hot copy's files
+ * are linked where that keeps cargo's mtime order (link_plan.ts), else copied. Resolves to the
+ * bytes placed and the outputs written from bundle bytes.
  */
 async function restoreOutputs(
   content: EntryContent,
   unit: Unit,
   memo: DigestMemo,
   request: DispatchRequest,
-): Promise<number> {
-  let written = 0;
+): Promise<{ bytes: number; written: WrittenOutput[] }> {
+  let bytes = 0;
+  const written: WrittenOutput[] = [];
   const digests = new Map(content.meta.outputs.map((output) => [output.role, output.digest]));
   const stderr = fromTemplate(content.stderr, unit.roots);
   const announced = metadataAnnouncementEnd(stderr);
   const ordered = [...unit.outputs].sort((a, b) =>
     Number(b.role === "rmeta") - Number(a.role === "rmeta")
   );
+  const hotFiles = new Map<OutputRole, string>();
+  for (const [role, source] of content.files) {
+    if (typeof source === "string") hotFiles.set(role, source);
+  }
+  const linked = hotFiles.size > 0 ? rolesToLink(unit, hotFiles) : new Set<OutputRole>();
   for (const output of ordered) {
     refuseIfAbandoned(request);
     const source = content.files.get(output.role);
@@ -134,7 +154,18 @@ async function restoreOutputs(
     if (source === undefined || digest === undefined) {
       throw new BundleError(`no ${output.role} in bundle`);
     }
-    written += writeAtomically(output.path, source, output.role === "bin" ? 0o755 : 0o644);
+    const mode = output.role === "bin" || output.role === "dylib" ? 0o755 : 0o644;
+    if (typeof source === "string") {
+      const link = linked.has(output.role);
+      bytes += placeFile(source, output.path, { link, copyMode: mode }).bytes;
+    } else {
+      bytes += writeAtomically(output.path, source, mode);
+      written.push({
+        role: output.role,
+        path: output.path,
+        signature: hotSignature(Deno.statSync(output.path)),
+      });
+    }
     // Remembered before cargo hears of the file: a dependent keys on its digest.
     rememberWrittenFile(output.path, digest, memo);
     if (output.role === "rmeta") {
@@ -145,6 +176,7 @@ async function restoreOutputs(
   const depInfo = depInfoPath(unit.args);
   refuseIfAbandoned(request);
   if (depInfo !== undefined && content.depInfo !== undefined) {
+    // Always a file of its own: rustc rewrites it in place, through any link.
     writeAtomically(
       depInfo,
       new TextEncoder().encode(fromTemplate(content.depInfo, unit.roots, true)),
@@ -154,7 +186,7 @@ async function restoreOutputs(
   await writeText(request.stdout, fromTemplate(content.stdout, unit.roots));
   const alreadyWritten = unit.outputs.some((output) => output.role === "rmeta") ? announced : 0;
   await writeText(request.stderr, stderr.slice(alreadyWritten));
-  return written;
+  return { bytes, written };
 }
 
 /**
@@ -172,26 +204,18 @@ function metadataAnnouncementEnd(stderr: string): number {
 }
 
 /**
- * Writes through a temporary file and a rename, so cargo never sees half an artefact; returns
- * the bytes written.
+ * Writes bytes through a temporary file and a rename, so cargo never sees half an artefact;
+ * returns the bytes written.
  */
 // Synchronous on purpose: Deno's async file ops cost a thread-pool round trip each, which shows
-// on a hit's large writes; in the daemon a copy of a few MB blocks other requests for about a
+// on a hit's large writes; in the daemon a write of a few MB blocks other requests for about a
 // millisecond, less than the round trips would cost them.
-function writeAtomically(path: string, source: Uint8Array | string, mode: number): number {
+function writeAtomically(path: string, bytes: Uint8Array, mode: number): number {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
-    let size = 0;
-    // A file source is copied in the kernel (copy_file_range), keeping its mode.
-    if (typeof source === "string") {
-      Deno.copyFileSync(source, temp);
-      size = Deno.statSync(temp).size;
-    } else {
-      Deno.writeFileSync(temp, source, { mode });
-      size = source.length;
-    }
+    Deno.writeFileSync(temp, bytes, { mode });
     Deno.renameSync(temp, path);
-    return size;
+    return bytes.length;
   } catch (error) {
     try {
       Deno.removeSync(temp);

@@ -8,6 +8,7 @@
 import { resolve } from "node:path";
 import type { Bundle, BundleMeta } from "../bundle/bundle.ts";
 import { sha256Hex } from "../digest.ts";
+import { hotSignature } from "../cache/hot_link.ts";
 import { digestFile, type DigestMemo, rememberWrittenFile } from "../index/file_digest.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
 import type { Cache } from "../cache/cache.ts";
@@ -35,15 +36,20 @@ export function storeCompiled(
   request: DispatchRequest,
   replacesStale = false,
 ): Promise<void> {
+  // Each output's stat as its bytes were read: the hot copy links it only while it is that file.
+  const readAs = new Map<string, string>();
   return storeEntry(
     {
       key: unit.key,
       label: `${unit.crate} ${unit.version}`,
-      collect: () =>
-        bundleOutputs(unit, run.stdout, run.stderr, run.elapsedMs, cache.memo, startOf(request)),
+      collect: () => bundleOutputs(unit, run, cache.memo, startOf(request), readAs),
       rowOf: (meta, size) => rowOf(unit, meta, size),
       replacesStale,
-      hotCopyFrom: unit.outputs,
+      hotCopyFrom: () =>
+        unit.outputs.flatMap((output) => {
+          const signature = readAs.get(output.path);
+          return signature === undefined ? [] : [{ ...output, signature }];
+        }),
     },
     cache,
     request,
@@ -118,15 +124,18 @@ function startOf(request: DispatchRequest): number {
   return Date.now() - (performance.now() - request.phases.started);
 }
 
-/** The entry of a compile; undefined when a source of it was saved since `compileStart`. */
+/**
+ * The entry of a compile; undefined when a source of it was saved since `compileStart`. Each
+ * output's stat as it was read goes to `readAs`.
+ */
 async function bundleOutputs(
   unit: Unit,
-  stdout: string,
-  stderr: string,
-  compileMs: number,
+  run: RustcRun,
   memo: DigestMemo,
   compileStart: number,
+  readAs: Map<string, string>,
 ): Promise<Bundle | undefined> {
+  const { stdout, stderr } = run;
   const depInfoFile = depInfoPath(unit.args);
   const depInfoText = depInfoFile === undefined ? undefined : await Deno.readTextFile(depInfoFile);
   const depInfo = depInfoText === undefined
@@ -145,7 +154,9 @@ async function bundleOutputs(
   const files = new Map<ExpectedOutput["role"], Uint8Array>();
   const outputs: BundleMeta["outputs"] = [];
   for (const output of unit.outputs) {
+    const before = hotSignature(await Deno.stat(output.path));
     const data = await Deno.readFile(output.path);
+    readAs.set(output.path, before);
     const digest = sha256Hex(data);
     files.set(output.role, data);
     outputs.push({ role: output.role, digest });
@@ -171,7 +182,7 @@ async function bundleOutputs(
       outputs,
       sources,
       envDeps,
-      compileMs: Math.round(compileMs),
+      compileMs: Math.round(run.elapsedMs),
       createdAt: new Date().toISOString(),
       rendering: renderingOf(unit.args),
     },
