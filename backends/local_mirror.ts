@@ -1,6 +1,6 @@
 /**
  * The unpacked mirror of a local bundle (its hot copy), used only through the local store
- * (local.ts): its output files as plain read-only files plus a small record, so that a local hit
+ * (local.ts): its output files as plain files plus a small record, so that a local hit
  * links or copies files (src/cache/hot_link.ts) instead of decompressing the bundle and writing
  * every byte again. A mirror is written only beside a bundle just stored or just verified, by
  * hard links to the files the build has (a miss's outputs, a hit's files just written) while
@@ -46,7 +46,7 @@ export interface MirrorEntry extends Omit<Bundle, "files"> {
 }
 
 interface MirrorRecord {
-  /** 2: read-only files, signatures without ctime (a link changes it). */
+  /** 2: files linked from and into target dirs, signatures without ctime (a link changes it). */
   format: 2;
   /** The store slot the mirror copies (meta.key is the cache key; a variant has its own slot). */
   key: string;

@@ -136,7 +136,7 @@ function sizeTable(results: Results, fixtures: string[]): string | undefined {
   const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1);
   const rows = fixtures.flatMap((fixture) => {
     const warm = results[fixture]?.warm?.details as
-      | { targetBytes: number; cacheBytes: number; hotBytes: number }
+      | { targetBytes: number; cacheBytes: number; hotBytes: number; twoTargetsBytes?: number }
       | undefined;
     if (warm?.targetBytes === undefined) return [];
     const sccache = (results[fixture]?.sccache?.details as Record<string, number> | undefined)
@@ -146,13 +146,16 @@ function sizeTable(results: Results, fixtures: string[]): string | undefined {
       `| ${fixture} | ${mib(warm.targetBytes)} | ${mib(warm.cacheBytes)} (${
         ratio(warm.cacheBytes)
       }) | ${mib(warm.hotBytes)} | ` +
+      (warm.twoTargetsBytes === undefined
+        ? "n/a | "
+        : `${mib(warm.twoTargetsBytes)} (${ratio(warm.twoTargetsBytes)}) | `) +
       (sccache === undefined ? "n/a |" : `${mib(sccache)} (${ratio(sccache)}) |`),
     ];
   });
   if (rows.length === 0) return undefined;
   return [
-    "| bytes at rest per project | target/debug MiB | cargo-warmup cache MiB | of which hot copies MiB | sccache cache MiB |",
-    "| --- | --- | --- | --- | --- |",
+    "| bytes at rest per project | target/debug MiB | cargo-warmup cache MiB | of which hot copies MiB | cache + both copies' target dirs, each file once, MiB | sccache cache MiB |",
+    "| --- | --- | --- | --- | --- | --- |",
     ...rows,
   ].join("\n");
 }

@@ -235,8 +235,38 @@ async function warmedBySibling(
     targetBytes: await bytesUnder(join(dir, "target/debug")),
     cacheBytes: await bytesUnder(join(cacheDir, "bundles")) + hotBytes,
     hotBytes,
+    // What the disk holds for the cache and both copies' target dirs, a file linked from several
+    // of them counted once.
+    twoTargetsBytes: await distinctBytesUnder([
+      join(cacheDir, "bundles"),
+      join(cacheDir, "unpacked"),
+      join(sibling, "target/debug"),
+      join(dir, "target/debug"),
+    ]),
   };
   return { ...measured, details: { ...measured.details, ...sizes } };
+}
+
+/** Bytes of the regular files under `dirs`, each inode once (hard links share their bytes). */
+async function distinctBytesUnder(dirs: string[]): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (dir: string) => {
+    const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => [] as Deno.DirEntry[]);
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else if (entry.isFile) {
+        const info = await Deno.stat(path);
+        const inode = `${info.dev}:${info.ino}`;
+        if (seen.has(inode)) continue;
+        seen.add(inode);
+        total += info.size;
+      }
+    }
+  };
+  for (const dir of dirs) await walk(dir);
+  return total;
 }
 
 const warm: Way = {

@@ -25,9 +25,13 @@ export function hotSignature(info: Deno.FileInfo): string {
   return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
 }
 
-/** A hot file is read-only: nothing of ours writes it again, and a hit links it as it is. */
+/**
+ * A hot file's mode, as rustc leaves its outputs: writable. Not read-only, although nothing of
+ * ours writes it again: a file a target dir links shares its mode, and rustc refuses to replace
+ * an output it finds read-only ("output file … is not writeable"), so a rebuild would fail.
+ */
 export function hotModeOf(executable: boolean): number {
-  return executable ? 0o555 : 0o444;
+  return executable ? 0o755 : 0o644;
 }
 
 /**
