@@ -114,12 +114,16 @@ export function cargoShapeOf(argv: readonly string[]): string[] {
   return [subcommand ?? "", ...[...new Set(flags)].sort()];
 }
 
-/** The variables of `env` that choose rustflags, the target or profile settings. */
+/**
+ * The variables of `env` that choose rustflags, the target or profile settings: those a user
+ * sets for cargo, never one cargo sets for a call itself (`CARGO_ENCODED_RUSTFLAGS`, which a
+ * build script's run has), so that every call of a build sees the same.
+ */
 export function shapingEnvOf(env: Record<string, string>): Record<string, string> {
   const shaping: Record<string, string> = {};
   for (const name of Object.keys(env).sort()) {
     if (
-      name === "RUSTFLAGS" || name === "CARGO_ENCODED_RUSTFLAGS" || name === "CARGO_BUILD_TARGET" ||
+      name === "RUSTFLAGS" || name === "CARGO_BUILD_TARGET" ||
       name === "CARGO_BUILD_RUSTFLAGS" || name.startsWith("CARGO_PROFILE_") ||
       /^CARGO_TARGET_[A-Z0-9_]+_RUSTFLAGS$/.test(name)
     ) {

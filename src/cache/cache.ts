@@ -302,6 +302,7 @@ export class Cache {
       warnOncePerBuild(request, "manifest", refused);
     }
     if (!this.#stager || request.env[WARMING_ENV]) return Promise.resolve();
+    this.#manifests?.begin(request);
     return this.#stager.startFor(request);
   }
 

@@ -71,6 +71,14 @@ export class TeamManifests {
   }
 
   /**
+   * Begins following `request`'s build at its first call: its shape is worked out from that
+   * call, as every machine's first call of the same build sees it.
+   */
+  begin(request: DispatchRequest): void {
+    this.#recordOf(request);
+  }
+
+  /**
    * The manifest of `request`'s build shape from the shared level, verified; undefined when there
    * is none, the build has no shape (no Cargo.lock) or the level cannot be read (the build's own
    * calls meet and report that).
