@@ -42,10 +42,17 @@ export interface ManifestLevel {
   /** What manifests are signed with (a writer's) and checked with (every reader's). */
   readonly keys: EnvelopeOptions;
   readonly rustcMemo: RustcIdentityMemo;
+  /**
+   * What placing each unit of the journal's build `build` in target/ needs, by slot (issue 29's
+   * records), joined into the manifest's entries as `place`; none until placing captures them.
+   */
+  placeRecordsOf?(build: string): ReadonlyMap<string, unknown> | undefined;
 }
 
 /** What one build has used, noted for its manifest. */
 interface BuildRecord {
+  /** The journal's build id (cargo's pid and start). */
+  build: string;
   /** Cargo's pid. */
   pid: string;
   shape: Promise<BuildShape | undefined>;
@@ -152,9 +159,13 @@ export class TeamManifests {
       const shape = await record.shape;
       const remote = shape && await this.#level.remote();
       if (!shape || !remote) return;
+      const places = this.#level.placeRecordsOf?.(record.build);
       const entries = [...record.entries.values()]
         .sort((a, b) => a.started - b.started)
-        .map(({ started: _started, ...entry }) => entry);
+        .map(({ started: _started, ...entry }) => {
+          const place = places?.get(entry.slot);
+          return place === undefined ? entry : { ...entry, place };
+        });
       // Its entries' own writes first: a reader must not find the manifest before them.
       await this.#level.flush();
       const name = manifestNameOf(shape);
@@ -180,6 +191,7 @@ export class TeamManifests {
         this.#builds.delete(oldest!);
       }
       record = {
+        build,
         pid: request.buildId,
         shape: shapeOf(request, this.#level.rustcMemo).catch(() => undefined),
         entries: new Map(),
@@ -209,9 +221,13 @@ async function shapeOf(
   };
 }
 
+/** Whether two manifests' entries are the same, in the same order: then there is none to write. */
 function sameEntries(a: readonly ManifestEntry[], b: readonly ManifestEntry[]): boolean {
   return a.length === b.length &&
-    a.every((entry, i) => entry.key === b[i]!.key && entry.slot === b[i]!.slot);
+    a.every((entry, i) =>
+      entry.key === b[i]!.key && entry.slot === b[i]!.slot &&
+      JSON.stringify(entry.place) === JSON.stringify(b[i]!.place)
+    );
 }
 
 /**
