@@ -73,6 +73,14 @@ async function main(): Promise<void> {
   }
 
   console.log(markdownTable(results, fixtures, ways));
+  for (const fixture of fixtures) {
+    for (const way of ways) {
+      const hitMs = results[fixture]?.[way.id]?.details?.hitMs;
+      if (hitMs !== undefined) {
+        console.log(`${fixture} ${way.id}: per hit in the daemon (ms) ${JSON.stringify(hitMs)}`);
+      }
+    }
+  }
   const sizes = sizeTable(results, fixtures);
   if (sizes) console.log(`\n${sizes}`);
   const latencyRounds = Number(values["latency-rounds"]);

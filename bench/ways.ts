@@ -8,6 +8,7 @@ import {
   cleanEnv,
   copyFixture,
   countOutcomes,
+  type DispatchLogEntry,
   readDispatchLog,
   runCargo,
   runOldCargo,
@@ -91,10 +92,19 @@ export async function warmupBuild(
   const log = join(context.work, logName);
   const env = { ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log }), ...extraEnv };
   const result = await build(context, dir, env);
+  const entries = await readDispatchLog(log);
   return {
     seconds: result.seconds,
-    details: { outcomes: countOutcomes(await readDispatchLog(log)) },
+    details: { outcomes: countOutcomes(entries), hitMs: percentiles(entries) },
   };
+}
+
+/** The daemon's own time per hit (the dispatch log's `ms`): p50 and p90, in milliseconds. */
+function percentiles(entries: DispatchLogEntry[]): { p50: number; p90: number; hits: number } {
+  const ms = entries.filter((entry) => entry.outcome === "hit" && entry.via === "daemon")
+    .map((entry) => Number(entry.ms)).sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.floor(q * (ms.length - 1))] ?? NaN;
+  return { p50: at(0.5), p90: at(0.9), hits: ms.length };
 }
 
 const plain: Way = {

@@ -79,7 +79,8 @@ export function indexBytes(dir: string): number {
 /**
  * Without a `hot-size`, hot copies may take 0.6 times the bytes of the bundles: the cache then
  * stays within 1.6 times its compressed size, about 0.3 times the target dirs it serves (bundles
- * are about a fifth of them).
+ * are about a fifth of them). Only copies no target dir links count (local_mirror.ts): those in
+ * use cost nothing, so every entry the recent builds used stays hot whatever the budget.
  */
 const DEFAULT_HOT_SHARE = 0.6;
 /**
