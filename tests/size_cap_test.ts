@@ -21,7 +21,26 @@ import {
 
 /** What the entries of a cache take: bundles and their unpacked mirrors. */
 async function entryBytes(cacheDir: string): Promise<number> {
-  return await bytesUnder(join(cacheDir, "bundles")) + await bytesUnder(join(cacheDir, "unpacked"));
+  return await bytesUnder(join(cacheDir, "bundles")) +
+    await unsharedBytesUnder(join(cacheDir, "unpacked"));
+}
+
+/**
+ * Bytes of the files under `dir` that nothing outside links: a hot copy's file that a target dir
+ * links too takes its disk there, counted once, in the target dir.
+ */
+async function unsharedBytesUnder(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => [] as Deno.DirEntry[]);
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) total += await unsharedBytesUnder(path);
+    else if (entry.isFile && entry.name !== "mirror.json") {
+      const info = await Deno.stat(path);
+      if ((info.nlink ?? 1) <= 1) total += info.size;
+    }
+  }
+  return total;
 }
 
 /** Sets the local store's last use of `keys` (its bundles' mtime) a minute apart, in order. */
@@ -120,6 +139,40 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   assert.equal(await store.has(b), true, "its bundle stays: a hit decompresses it");
 });
 
+Deno.test("a hot copy a target dir links costs nothing and is never trimmed", async () => {
+  await using dir = await tempDir();
+  const store = createLocalStore({ dir: join(dir.path, "cache") });
+  const key = "d".repeat(64);
+  await store.put(key, new Uint8Array(100));
+  const built = join(dir.path, "libx.rlib");
+  await Deno.writeFile(built, new Uint8Array(10_000));
+  const meta = {
+    format: 1 as const,
+    key,
+    crate: "x",
+    version: "1.0.0",
+    kind: "lib" as const,
+    outputs: [{ role: "rlib" as const, digest: "0" }],
+    sources: [],
+    envDeps: [],
+    compileMs: 1,
+    createdAt: "2026-11-23T00:00:00Z",
+  };
+  const cost = store.writeMirror(key, { meta, stdout: "", stderr: "" }, [
+    { role: "rlib", path: built },
+  ], "unsigned");
+  assert.equal(cost, 0, "linked, not copied");
+  let entries = await store.list();
+  assert.equal(entries[0]!.hotSize, 0);
+  assert.equal(trimHotCopies(store, entries, 0).evicted, 0);
+  assert.ok(store.readMirror(key, false), "in use: kept with no budget at all");
+  // The target dir is cleaned: the copy is the cache's alone, and counts.
+  await Deno.remove(built);
+  entries = await store.list();
+  assert.equal(entries[0]!.hotSize, 10_000);
+  assert.equal(trimHotCopies(store, entries, 0).evicted, 1);
+});
+
 // Issue 9's measure: at rest the cache is its compressed bundles plus a bounded hot set, about a
 // third of the target dir it serves, and status says so.
 Deno.test("at rest a warm cache takes at most 0.35x the target dir it serves", async () => {
@@ -137,7 +190,7 @@ Deno.test("at rest a warm cache takes at most 0.35x the target dir it serves", a
   const served = await bytesUnder(join(project, "target/debug")) +
     await bytesUnder(join(seed001, "target/debug"));
   const bundles = await bytesUnder(join(cacheDir, "bundles"));
-  const hot = await bytesUnder(join(cacheDir, "unpacked"));
+  const hot = await unsharedBytesUnder(join(cacheDir, "unpacked"));
   const atRest = await entryBytes(cacheDir);
   assert.ok(atRest <= served * 0.35, `${atRest} bytes at rest for ${served} in target/debug`);
   assert.ok(hot > 0, "some entries are kept hot");
