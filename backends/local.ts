@@ -16,7 +16,7 @@ import {
   readMirror,
   removeMirror,
   writeMirror,
-} from "./local_mirror.ts";
+} from "../src/cache/hot_copy.ts";
 import { StoreUnavailableError } from "./store.ts";
 import type { Bundle } from "../src/bundle/bundle.ts";
 import { errorMessage } from "../src/error_message.ts";

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { afterTimeout } from "./_timeout.ts";
+ * import { afterTimeout } from "./timeout.ts";
  * const cancel = afterTimeout(10_000, () => console.log("too slow"));
  * cancel(); // nothing is printed, and the timer no longer keeps the process alive
  * ```

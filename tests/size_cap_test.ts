@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLocalStore } from "../backends/local.ts";
 import { bundlePathOf } from "../backends/local_layout.ts";
-import { evictToCap, trimHotCopies } from "../src/size_cap.ts";
+import { evictToCap, trimHotCopies } from "../src/cache/size_cap.ts";
 import {
   bytesUnder,
   copyFixture,

@@ -9,7 +9,7 @@
 
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
-import type { MirrorSource } from "../../backends/local_mirror.ts";
+import type { MirrorSource } from "./hot_copy.ts";
 import type { StoreLevels } from "../../backends/levels.ts";
 import type { Store } from "../../backends/store.ts";
 import type { WarmupConfig } from "../config/config.ts";
@@ -21,16 +21,16 @@ import {
   readCacheKeys,
   type TrustedKeys,
 } from "../bundle/keys.ts";
-import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "../size_cap.ts";
+import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "./size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import type { ArtefactRow, RustcIdentityRow } from "../index/index_db.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
-import type { JournalCall } from "../journal/journal_tables.ts";
-import { journalBuildOf } from "../journal/record_call.ts";
+import type { JournalCall } from "../index/journal_tables.ts";
+import { journalBuildOf } from "../dispatch/record_call.ts";
 import { type StagedEntry, Stager } from "./staging.ts";
 import { WARMING_ENV } from "../warm/project_graphs.ts";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { errorMessage } from "../error_message.ts";
 import { type IndexDb, isBrokenIndexError, openIndex, setAsideIndex } from "../index/index_db.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
-import { warnedThisBuild, warnOncePerBuild } from "../dispatch/warn_once.ts";
+import { warnedThisBuild, warnOncePerBuild } from "./warn_once.ts";
 
 const INDEX_FAULT = "index";
 /** After a locked or broken index, a long-lived session tries it again this much later. */

@@ -9,15 +9,15 @@
  */
 
 import { join } from "node:path";
-import { mirrorPathOf, stagingDirOf } from "./local_layout.ts";
-import { statSignature } from "../src/digest.ts";
+import { mirrorPathOf, stagingDirOf } from "../../backends/local_layout.ts";
+import { statSignature } from "../digest.ts";
 import {
   type Bundle,
   type BundleMeta,
   OUTPUT_ROLES,
   type OutputRole,
-} from "../src/bundle/bundle.ts";
-import { exists } from "../src/stat_checks.ts";
+} from "../bundle/bundle.ts";
+import { exists } from "../stat_checks.ts";
 
 const RECORD = "mirror.json";
 

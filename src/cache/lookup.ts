@@ -14,8 +14,8 @@ import {
   matchingOlderVariant,
   variantKeyOf,
   whyInputsDiffer,
-} from "../dispatch/variants.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+} from "./variants.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import type { Cache } from "./cache.ts";
 
 /** A cached entry ready to restore: outputs as bytes (a bundle) or as files (a hot copy). */

@@ -16,7 +16,7 @@
 import type { WarmupConfig } from "../config/config.ts";
 import { errorMessage } from "../error_message.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import { BuildConfigs, cacheIdentity } from "./build_config.ts";
 import { Cache, type CacheOff } from "./cache.ts";
 

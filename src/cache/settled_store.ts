@@ -8,10 +8,10 @@
  * @module
  */
 
-import type { Cache } from "../cache/cache.ts";
-import { depInfoPath } from "./outputs.ts";
-import type { DispatchRequest } from "./request.ts";
-import type { Unit } from "./unit.ts";
+import type { Cache } from "./cache.ts";
+import { depInfoPath } from "../dispatch/outputs.ts";
+import type { DispatchRequest } from "../dispatch/request.ts";
+import type { Unit } from "../dispatch/unit.ts";
 
 /** How long every build must have been gone, with no call since, before the daemon stores. */
 const QUIET_MS = 5000;

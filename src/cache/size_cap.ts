@@ -8,9 +8,9 @@
  */
 
 import { join } from "node:path";
-import type { LocalStore } from "../backends/local.ts";
-import type { Store, StoredEntry } from "../backends/store.ts";
-import { errorMessage } from "./error_message.ts";
+import type { LocalStore } from "../../backends/local.ts";
+import type { Store, StoredEntry } from "../../backends/store.ts";
+import { errorMessage } from "../error_message.ts";
 
 /** What one pass did to a store. */
 export interface EvictionResult {
@@ -25,7 +25,7 @@ export interface EvictionResult {
  *
  * @example
  * ```ts
- * import { createLocalStore } from "../backends/local.ts";
+ * import { createLocalStore } from "../../backends/local.ts";
  * import { evictToCap } from "./size_cap.ts";
  * const store = createLocalStore({ dir: await Deno.makeTempDir() });
  * await store.put("a".repeat(64), new Uint8Array(100));

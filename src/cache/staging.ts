@@ -12,7 +12,7 @@
 
 import type { Bundle } from "../bundle/bundle.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
-import { afterTimeout } from "../../backends/_timeout.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** Staged bundles held at once, in unpacked bytes. */
 const MAX_STAGED_BYTES = 384 * 1024 * 1024;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MirrorSource } from "../../backends/local_mirror.ts";
+import type { MirrorSource } from "./hot_copy.ts";
 import {
   type Bundle,
   BundleError,
@@ -18,8 +18,8 @@ import {
 import { errorMessage } from "../error_message.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
-import { variantIdOf, variantKeyOf, variantsAfter } from "../dispatch/variants.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import { variantIdOf, variantKeyOf, variantsAfter } from "./variants.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import type { Cache } from "./cache.ts";
 
 /** An entry to store under `key`. */

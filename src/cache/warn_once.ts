@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { sha256Hex } from "../digest.ts";
 import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import { type DispatchRequest, writeText } from "../dispatch/request.ts";
 
 /** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
 export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {

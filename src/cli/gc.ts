@@ -10,7 +10,7 @@ import {
   hotBudgetOf,
   indexBytes,
   trimHotCopies,
-} from "../size_cap.ts";
+} from "../cache/size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { openIndex } from "../index/index_db.ts";
 import { openManagedCache } from "./open_cache.ts";

@@ -17,7 +17,7 @@ import { versionTag } from "../frontdoor/build.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
 import { type IndexDb, openIndex } from "../index/index_db.ts";
 import { errorMessage } from "../error_message.ts";
-import { hotBudgetOf } from "../size_cap.ts";
+import { hotBudgetOf } from "../cache/size_cap.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";

@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { storeAllPending } from "../dispatch/settled_store.ts";
+import { storeAllPending } from "../cache/settled_store.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";

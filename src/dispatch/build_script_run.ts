@@ -25,9 +25,9 @@ import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
 import { errorMessage } from "../error_message.ts";
 import { type RustcRunner, withoutCacheOnFault } from "./dispatch.ts";
-import { recordCall } from "../journal/record_call.ts";
-import type { Recipe } from "../journal/journal_tables.ts";
-import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
+import { recordCall } from "./record_call.ts";
+import type { Recipe } from "../index/journal_tables.ts";
+import { fromTemplate, type PathRoots, toTemplate } from "../cache/path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 import { REAL_BUILD_SCRIPT } from "./replayer.ts";
 import { runKeyOf, runRootsOf } from "./run_key.ts";
@@ -36,7 +36,7 @@ import { sourceIdentity } from "./source_identity.ts";
 import { refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
 const MAX_WATCHED_FILES = 5_000;

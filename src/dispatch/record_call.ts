@@ -8,12 +8,12 @@
 import { basename, join } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import type { Cache } from "../cache/cache.ts";
-import { appendDispatchLog, type DispatchLogLine } from "../dispatch/dispatch_log.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { RustcArgs } from "../dispatch/rustc_args.ts";
-import { processStart } from "../dispatch/warn_once.ts";
+import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
+import type { DispatchRequest } from "./request.ts";
+import type { RustcArgs } from "./rustc_args.ts";
+import { processStart } from "../cache/warn_once.ts";
 import { WARMING_ENV, workspaceRootFrom } from "../warm/project_graphs.ts";
-import type { JournalCall, Recipe } from "./journal_tables.ts";
+import type { JournalCall, Recipe } from "../index/journal_tables.ts";
 
 /** One decided call: the dispatch log's fields and what only the journal keeps. */
 export interface CallRecord extends Omit<DispatchLogLine, "ms" | "via" | "phases"> {

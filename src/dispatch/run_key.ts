@@ -16,7 +16,7 @@ import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import { resolveProgram } from "./_tool_memo.ts";
 import { libcOf } from "./machine_identity.ts";
 import { cNativeFlags, cNativeOf } from "./native_cpu.ts";
-import { type PathRoots, toTemplate } from "./path_roots.ts";
+import { type PathRoots, toTemplate } from "../cache/path_roots.ts";
 import { rustcIdentity, type RustcIdentityMemo } from "./rustc_identity.ts";
 
 /** Bumped whenever the recipe changes meaning. */

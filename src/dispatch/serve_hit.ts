@@ -13,10 +13,10 @@ import type { Cache } from "../cache/cache.ts";
 import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
-import { fromTemplate } from "./path_roots.ts";
+import { fromTemplate } from "../cache/path_roots.ts";
 import { type DispatchRequest, writeText } from "./request.ts";
 import type { Unit } from "./unit.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
 
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =

@@ -14,7 +14,7 @@ import type { Cache } from "../cache/cache.ts";
 import { storeEntry } from "../cache/store_entry.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath, type ExpectedOutput, unitKindOf } from "./outputs.ts";
-import { toTemplate } from "./path_roots.ts";
+import { toTemplate } from "../cache/path_roots.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";

@@ -7,7 +7,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import { JOURNAL_SCHEMA, JournalTables, type Recipe } from "../journal/journal_tables.ts";
+import { JOURNAL_SCHEMA, JournalTables, type Recipe } from "./journal_tables.ts";
 
 // 2: the build journal's tables (journal_tables.ts).
 const SCHEMA_VERSION = 2;

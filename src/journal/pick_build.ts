@@ -5,7 +5,7 @@
  */
 
 import { workspaceRootFrom } from "../warm/project_graphs.ts";
-import type { JournalBuild, JournalTables } from "./journal_tables.ts";
+import type { JournalBuild, JournalTables } from "../index/journal_tables.ts";
 
 /** How the build was asked for. */
 export interface BuildChoice {
