@@ -1,7 +1,7 @@
 /**
- * The one timer the store clients use: a callback after a delay unless cancelled, built on
- * `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible timers for
- * ~5 ms, a tax on every rustc call that talks to a remote.
+ * The one timer of the stores' clients and of staging: a callback after a delay unless cancelled,
+ * built on `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible
+ * timers for ~5 ms, a tax on every rustc call that talks to a remote.
  * @module
  */
 

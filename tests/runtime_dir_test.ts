@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { daemonFiles, whyRuntimeDirRefused } from "../src/daemon/paths.ts";
+import { daemonFiles, whyRuntimeDirRefused } from "../src/runtime_dir.ts";
 import { versionTag } from "../src/frontdoor/build.ts";
 import { tempDir } from "./_harness.ts";
 

@@ -1,4 +1,4 @@
-// Unit tests of variants (src/dispatch/variants.ts): which recorded inputs match, and which older
+// Unit tests of variants (src/cache/variants.ts): which recorded inputs match, and which older
 // variants a newly stored entry keeps listing.
 
 import assert from "node:assert/strict";

@@ -9,10 +9,11 @@
 
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
-import type { MirrorSource } from "./hot_copy.ts";
+import { hasHotCopy, type HotCopySource, MIN_HOT_BYTES, writeHotCopy } from "./hot_copy.ts";
 import type { StoreLevels } from "../../backends/levels.ts";
 import type { Store } from "../../backends/store.ts";
-import type { WarmupConfig } from "../config/config.ts";
+import { WARMING_ENV } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { BundleError, openEnvelope, verifySigner } from "../bundle/envelope.ts";
 import {
@@ -21,18 +22,16 @@ import {
   readCacheKeys,
   type TrustedKeys,
 } from "../bundle/keys.ts";
-import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "./size_cap.ts";
+import { createSizeKeeper, type SizeKeeper } from "./size_cap.ts";
 import { errorMessage } from "../error_message.ts";
-import type { ArtefactRow, RustcIdentityRow } from "../index/index_db.ts";
+import type { ArtefactRow, RustcIdentityMemo, RustcIdentityRow } from "../index/index_db.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
+import type { CacheCall } from "./call.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
-import { journalBuildOf } from "../dispatch/record_call.ts";
+import { journalBuildOf } from "./build_of.ts";
 import { type StagedEntry, Stager } from "./staging.ts";
-import { WARMING_ENV } from "../warm/project_graphs.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
 export const WARM_COUNTER_PREFIX = "warm:";
@@ -57,7 +56,7 @@ export class Cache {
   readonly signer: BundleSigner | undefined;
   /** Ed25519 public keys: a bundle signed with Ed25519 is served only when one of them signed it. */
   readonly trustedKeys: TrustedKeys | undefined;
-  /** The local level, which also keeps the hot copies. */
+  /** The local level (the hot copies live beside its bundles: hot_copy.ts). */
   readonly local: LocalStore;
   /** File digests by path and stat signature (in memory too, for a long-lived cache). */
   readonly memo: DigestMemo;
@@ -101,7 +100,7 @@ export class Cache {
    */
   static async open(
     config: WarmupConfig,
-    firstRequest: DispatchRequest,
+    firstRequest: CacheCall,
     longLived: boolean,
   ): Promise<Cache | CacheOff> {
     let keys: CacheKeys = {};
@@ -220,7 +219,7 @@ export class Cache {
   }
 
   /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
-  async get(key: string, request: DispatchRequest): Promise<Uint8Array | undefined> {
+  async get(key: string, request: CacheCall): Promise<Uint8Array | undefined> {
     this.#index.warnIfUnavailable(request);
     try {
       return await this.#levelsFor(request).get(key);
@@ -239,7 +238,7 @@ export class Cache {
     key: string,
     bundle: Uint8Array,
     row: ArtefactRow,
-    request: DispatchRequest,
+    request: CacheCall,
   ): Promise<void> {
     await this.#levelsFor(request).put(key, bundle);
     this.#index.use(request, (db) => db.recordArtefact(row));
@@ -247,13 +246,13 @@ export class Cache {
   }
 
   /** Removes a bad bundle, where the store allows. */
-  async drop(key: string, request: DispatchRequest): Promise<void> {
+  async drop(key: string, request: CacheCall): Promise<void> {
     await this.#levelsFor(request).delete(key).catch(() => {});
     this.#index.use(request, (db) => db.forgetArtefact(key));
   }
 
   /** Counts a hit in the index; resolves to the recorded compile time when known. */
-  recordHit(key: string, request: DispatchRequest): number | undefined {
+  recordHit(key: string, request: CacheCall): number | undefined {
     if (!this.#longLived) return this.#index.use(request, (db) => db.recordHit(key));
     this.#pendingHits.push(key);
     return undefined;
@@ -263,7 +262,7 @@ export class Cache {
    * Adds to the status counters (written when the request ends). A warm-up's calls count apart
    * (`warm:` names): `status`'s hits and misses are the user's builds'.
    */
-  count(deltas: Record<string, number>, request: DispatchRequest): void {
+  count(deltas: Record<string, number>, request: CacheCall): void {
     const prefix = request.env[WARMING_ENV] ? WARM_COUNTER_PREFIX : "";
     for (const [name, delta] of Object.entries(deltas)) {
       const counter = prefix + name;
@@ -275,7 +274,7 @@ export class Cache {
    * Starts making ready what `request`'s build will probably ask for (staging.ts), once per build;
    * a warm-up's builds are not predicted.
    */
-  stageFor(request: DispatchRequest): void {
+  stageFor(request: CacheCall): void {
     if (this.#stager && !request.env[WARMING_ENV]) this.#stager.startFor(request);
   }
 
@@ -324,7 +323,11 @@ export class Cache {
    * fits the hot budget. Only a long-lived cache keeps the hot set bounded, so only it writes
    * them; without one, hits unpack the bundle: slower, never wrong.
    */
-  mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void {
+  writeHotCopy(
+    slot: string,
+    bundle: Omit<Bundle, "files">,
+    outputs: ReadonlyArray<HotCopySource>,
+  ): void {
     const keeper = this.#keeper;
     if (!keeper) return;
     try {
@@ -334,8 +337,8 @@ export class Cache {
         0,
       );
       if (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes)) return;
-      this.local.writeMirror(slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
-      keeper.mirrored(bytes);
+      writeHotCopy(this.dir, slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
+      keeper.hotCopyWritten(bytes);
     } catch {
       // a later hit on this entry unpacks its bundle instead
     }
@@ -392,7 +395,7 @@ export class Cache {
    * The levels as `request`'s build sees them: its own remote outage memory and warnings; local
    * disk alone for a call whose entries stay there.
    */
-  #levelsFor(request: DispatchRequest): Store {
+  #levelsFor(request: CacheCall): Store {
     if (request.localOnly) return this.#levels.local;
     return this.#levels.forBuild(
       request.buildId,
@@ -412,7 +415,7 @@ export class Cache {
         const build = journalBuildOf(request);
         return this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
       },
-      hot: (slot) => this.local.hasMirror(slot),
+      hot: (slot) => hasHotCopy(this.dir, slot),
       fetcher: (request) => {
         const levels = this.#levels.forBuild(`staging-${request.buildId}`, () => {});
         return (slot) => levels.get(slot).catch(() => undefined);

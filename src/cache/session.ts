@@ -13,9 +13,9 @@
  * @module
  */
 
-import type { WarmupConfig } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import { errorMessage } from "../error_message.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
+import type { CacheCall } from "./call.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 import { BuildConfigs, cacheIdentity } from "./build_config.ts";
 import { Cache, type CacheOff } from "./cache.ts";
@@ -66,7 +66,7 @@ export class CacheSession {
   /** Caches replaced on disk, closed once quiet. */
   readonly #retired = new Set<Cache>();
   /** Which cache each call holds, to let go of it when the call ends. */
-  readonly #held = new WeakMap<DispatchRequest, Cache>();
+  readonly #held = new WeakMap<CacheCall, Cache>();
   readonly #configs: BuildConfigs;
   readonly #longLived: boolean;
 
@@ -79,7 +79,7 @@ export class CacheSession {
    * The cache `request`'s build is configured for, or why it goes without one (warned once per
    * build when the cache is off by a fault).
    */
-  async cacheFor(request: DispatchRequest): Promise<ConfiguredCache | WithoutCache> {
+  async cacheFor(request: CacheCall): Promise<ConfiguredCache | WithoutCache> {
     let config: WarmupConfig;
     try {
       config = await this.#configs.configOf(request);
@@ -113,7 +113,7 @@ export class CacheSession {
   }
 
   /** Ends `request`'s use of its cache (every call that asked for one, when it is done). */
-  release(request: DispatchRequest): void {
+  release(request: CacheCall): void {
     const cache = this.#held.get(request);
     if (cache === undefined) return;
     this.#held.delete(request);
@@ -180,7 +180,7 @@ export class CacheSession {
   #open(
     identity: string,
     config: WarmupConfig,
-    request: DispatchRequest,
+    request: CacheCall,
   ): Promise<Cache | CacheOff> {
     let cache = this.#caches.get(identity);
     if (cache === undefined) {

@@ -9,9 +9,7 @@
  */
 
 import type { Cache } from "./cache.ts";
-import { depInfoPath } from "../dispatch/outputs.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { Unit } from "../dispatch/unit.ts";
+import type { CacheCall } from "./call.ts";
 
 /** How long every build must have been gone, with no call since, before the daemon stores. */
 const QUIET_MS = 5000;
@@ -24,7 +22,7 @@ interface PendingStore {
   files: Map<string, string>;
   store(): Promise<void>;
   /** The call that compiled it: a store found torn is dropped through its view of the levels. */
-  request: DispatchRequest;
+  request: CacheCall;
 }
 
 /** By the unit's first output: a crate compiled again replaces its older pending store. */
@@ -36,35 +34,40 @@ let ticker: ReturnType<typeof setInterval> | undefined;
 /** Stores being written, by key: a lookup of one waits for it. */
 const writing = new Map<string, Promise<void>>();
 
-/**
- * Whether a store of `unit` waits for the builds to be over: incremental compiles of workspace
- * libraries (a developer's edit loop), in the daemon, which outlives the build. CI's
- * non-incremental compiles are stored at once: its container may go with the build.
- */
-function waitsForQuiet(unit: Unit, request: DispatchRequest): boolean {
-  return request.via === "daemon" && unit.fromWorkspace && unit.args.codegen.has("incremental");
+/** A store as the held-back stores know it. */
+export interface HeldStore {
+  /** The entry's cache key. */
+  key: string;
+  /** Where it waits: one per crate and target dir (a crate compiled again replaces its store). */
+  slot: string;
+  /** The files the compile left (outputs, dep-info): written only if they are unchanged then. */
+  files: ReadonlyArray<string>;
+  /**
+   * Whether it waits for the builds to be over: incremental compiles of workspace libraries (a
+   * developer's edit loop), in the daemon, which outlives the build. CI's non-incremental
+   * compiles are stored at once: its container may go with the build.
+   */
+  waits: boolean;
 }
 
 /**
- * Runs `store` (the store of `unit`'s successful compile) now, or, when it
- * {@linkcode waitsForQuiet}, once the builds are over, if the compile's files are unchanged then.
+ * Runs `store` (the store of a successful compile) now, or, when it waits, once the builds are
+ * over, if the compile's files are unchanged then.
  */
 export function storeWhenSettled(
-  unit: Unit,
+  held: HeldStore,
   cache: Cache,
-  request: DispatchRequest,
+  request: CacheCall,
   store: () => Promise<void>,
 ): Promise<void> {
-  if (!waitsForQuiet(unit, request)) return store();
-  const paths = [...unit.outputs.map((output) => output.path), depInfoPath(unit.args)];
+  if (!held.waits) return store();
   const files = new Map<string, string>();
-  for (const path of paths) {
-    if (path === undefined) continue;
+  for (const path of held.files) {
     const signature = signatureOf(path);
     if (signature === undefined) return Promise.resolve();
     files.set(path, signature);
   }
-  pending.set(slotOf(unit), { key: unit.key, cache, files, store, request });
+  pending.set(held.slot, { key: held.key, cache, files, store, request });
   builds.add(request.buildId);
   if (ticker === undefined) {
     ticker = setInterval(tick, TICK_MS);
@@ -74,22 +77,21 @@ export function storeWhenSettled(
 }
 
 /**
- * A call of build `buildId` is about to look `unit` up: it counts as activity; a store of the same
+ * A call of build `buildId` is about to look `held.key` up: it counts as activity; a store of the same
  * key held back for another target dir (a second worktree at that commit) is written first, so
  * that the lookup finds it; and one for this very crate and target dir is dropped: cargo compiles
  * it again only because something it read changed, so that entry would never be served.
  */
-export async function beforeLookup(unit: Unit, buildId: string): Promise<void> {
+export async function beforeLookup(held: HeldStore, buildId: string): Promise<void> {
   quietSince = undefined;
   if (pending.size > 0) builds.add(buildId);
-  const own = slotOf(unit);
-  if (pending.get(own)?.key === unit.key) pending.delete(own);
+  if (pending.get(held.slot)?.key === held.key) pending.delete(held.slot);
   for (const [slot, store] of pending) {
-    if (store.key !== unit.key) continue;
+    if (store.key !== held.key) continue;
     pending.delete(slot);
     await written(store, writeStore(store));
   }
-  await writing.get(unit.key);
+  await writing.get(held.key);
 }
 
 /** Writes every pending store now, one after another; resolves when they are done. */
@@ -145,11 +147,6 @@ async function writeStore(store: PendingStore): Promise<void> {
   } finally {
     store.cache.leave();
   }
-}
-
-/** Where a unit's store waits: one per crate and target dir, by its first output. */
-function slotOf(unit: Unit): string {
-  return unit.outputs[0]?.path ?? unit.key;
 }
 
 /**

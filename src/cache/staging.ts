@@ -11,7 +11,7 @@
  */
 
 import type { Bundle } from "../bundle/bundle.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
+import type { CacheCall } from "./call.ts";
 import { afterTimeout } from "../timeout.ts";
 
 /** Staged bundles held at once, in unpacked bytes. */
@@ -39,14 +39,14 @@ export interface PredictedEntry {
 /** What staging needs of its cache. */
 export interface StagingSource {
   /** The entries the build of `request` will probably ask for, in the order it will. */
-  predict(request: DispatchRequest): PredictedEntry[];
+  predict(request: CacheCall): PredictedEntry[];
   /** Whether `slot` has a hot copy (not worth staging). */
   hot(slot: string): boolean;
   /**
    * What reads stored bytes for `request`'s build (local level, then remote), quietly: an outage
    * is for the build's own calls to meet and report, and staging's view of it is its own.
    */
-  fetcher(request: DispatchRequest): (slot: string) => Promise<Uint8Array | undefined>;
+  fetcher(request: CacheCall): (slot: string) => Promise<Uint8Array | undefined>;
   /** The payload of `bytes` once its envelope is verified for `key`; throws if it is not. */
   verify(bytes: Uint8Array, key: string): Promise<Uint8Array>;
 }
@@ -87,7 +87,7 @@ export class Stager {
   }
 
   /** Starts staging for `request`'s build, once per build. Never throws, never waits. */
-  startFor(request: DispatchRequest): void {
+  startFor(request: CacheCall): void {
     if (this.#builds.has(request.buildId)) return;
     if (this.#builds.size >= MAX_BUILDS) this.#builds.clear();
     this.#builds.add(request.buildId);

@@ -11,11 +11,12 @@
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { sha256Hex } from "../digest.ts";
-import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
-import { type DispatchRequest, writeText } from "../dispatch/request.ts";
+import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../runtime_dir.ts";
+import { processStart } from "./build_of.ts";
+import { type CacheCall, writeText } from "./call.ts";
 
 /** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
-export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {
+export function warnOncePerBuild(request: CacheCall, topic: string, message: string): void {
   const dir = markerDir(request.env);
   try {
     if (dir !== undefined) {
@@ -33,7 +34,7 @@ export function warnOncePerBuild(request: DispatchRequest, topic: string, messag
 }
 
 /** Whether a call of this build already warned about `topic`. */
-export function warnedThisBuild(request: DispatchRequest, topic: string): boolean {
+export function warnedThisBuild(request: CacheCall, topic: string): boolean {
   const dir = markerDir(request.env);
   try {
     if (dir === undefined) return false;
@@ -68,36 +69,6 @@ function markerDir(env: Record<string, string>): string | undefined {
 function markerPath(dir: string, buildId: string, topic: string): string {
   const build = `${buildId}\0${processStart(buildId)}`;
   return join(dir, `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
-}
-
-/**
- * Builds' start times by build id: a build asks for its own many times. Remembered only briefly:
- * a daemon outlives many builds, and a pid cargo had may be another cargo's by the next build.
- */
-const starts = new Map<string, { start: string; at: number }>();
-const START_MEMO_MS = 10_000;
-
-/**
- * When the process `buildId` names (cargo's pid) started, in clock ticks since boot, from
- * `/proc/<pid>/stat`; empty where that cannot be read (another OS, a build id that is no pid).
- */
-export function processStart(buildId: string): string {
-  const now = Date.now();
-  const known = starts.get(buildId);
-  if (known !== undefined && now - known.at < START_MEMO_MS) return known.start;
-  let start = "";
-  if (/^\d+$/.test(buildId)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${buildId}/stat`);
-      // Fields after the command name (which may hold spaces), the 22nd of all is the start.
-      start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-    } catch {
-      // the process is gone or this is no Linux: the pid alone names the build
-    }
-  }
-  if (starts.size >= 256) starts.clear();
-  starts.set(buildId, { start, at: now });
-  return start;
 }
 
 /** Markers older than this belong to builds long over. */

@@ -12,7 +12,7 @@ import {
   ensurePrivateDir,
   isDaemonProcess,
   runtimeDirOf,
-} from "../daemon/paths.ts";
+} from "../runtime_dir.ts";
 import { programPath, versionTag } from "../frontdoor/build.ts";
 import { queryDaemonStatus } from "../daemon/query_status.ts";
 import { formatBytes } from "../units.ts";

@@ -9,7 +9,7 @@
 import { openManagedCache } from "./open_cache.ts";
 import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { runtimeDirOf } from "../daemon/paths.ts";
+import { runtimeDirOf } from "../runtime_dir.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { formatUtcTime } from "../units.ts";
 import { UsageError } from "./usage_error.ts";

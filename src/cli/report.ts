@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import { openManagedCache } from "./open_cache.ts";
 import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { runtimeDirOf } from "../daemon/paths.ts";
+import { runtimeDirOf } from "../runtime_dir.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { candidateBuilds, noBuildMessage } from "../journal/pick_build.ts";

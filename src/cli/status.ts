@@ -11,13 +11,13 @@ import {
   isDaemonProcess,
   runtimeDirOf,
   whyRuntimeDirRefused,
-} from "../daemon/paths.ts";
+} from "../runtime_dir.ts";
 import { settleDaemons } from "../daemon/settle.ts";
 import { versionTag } from "../frontdoor/build.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
 import { type IndexDb, openIndex } from "../index/index_db.ts";
 import { errorMessage } from "../error_message.ts";
-import { hotBudgetOf } from "../cache/size_cap.ts";
+import { hotBudgetOf } from "../cache/hot_copy.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";

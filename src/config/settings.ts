@@ -14,7 +14,7 @@ import type {
   RedisSettings,
   S3Settings,
   WarmupConfig,
-} from "./config.ts";
+} from "./warmup_config.ts";
 
 /** A value as the configuration holds it. */
 export type SettingValue = string | number | boolean | readonly string[];

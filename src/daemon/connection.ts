@@ -8,12 +8,8 @@
 
 import { dispatch, type RustcRunner } from "../dispatch/dispatch.ts";
 import { dispatchRun, isBuildScriptRun } from "../dispatch/build_script_run.ts";
-import {
-  cwdOfProcess,
-  type DispatchRequest,
-  orderedSink,
-  PhaseClock,
-} from "../dispatch/request.ts";
+import { cwdOfProcess, type DispatchRequest } from "../dispatch/request.ts";
+import { orderedSink, PhaseClock } from "../cache/call.ts";
 import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";

@@ -19,7 +19,7 @@ import {
   daemonRecords,
   ensurePrivateDir,
   isDaemonProcess,
-} from "./paths.ts";
+} from "../runtime_dir.ts";
 
 /** How often the daemon checks its idle time and that its socket is still its own. */
 const TICK_MS = 2_000;

@@ -5,7 +5,7 @@
  */
 
 import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
-import { daemonFiles, daemonRecords, isDaemonProcess } from "./paths.ts";
+import { daemonFiles, daemonRecords, isDaemonProcess } from "../runtime_dir.ts";
 
 /**
  * Asks every live daemon in `runtimeDir` to answer once nothing else is in flight; resolves when

@@ -6,7 +6,7 @@
  */
 
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import type { RustcIdentityMemo } from "./rustc_identity.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** A tool that does not answer in this long is a fault (the call compiles without the cache). */
 const TOOL_TIMEOUT_MS = 20_000;

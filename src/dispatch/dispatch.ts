@@ -11,7 +11,7 @@
 import { errorMessage } from "../error_message.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 import { cacheKeyOf } from "./cache_key.ts";
-import { expectedOutputs, unitKindOf } from "./outputs.ts";
+import { depInfoPath, expectedOutputs, unitKindOf } from "./outputs.ts";
 import { kindOfCall, recipeOf, recordCall, stemOf } from "./record_call.ts";
 import { pathRootsOf } from "../cache/path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
@@ -25,13 +25,13 @@ import type { Cache } from "../cache/cache.ts";
 import { CacheSession } from "../cache/session.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled, storeFailure } from "./store_miss.ts";
-import { beforeLookup, storeWhenSettled } from "../cache/settled_store.ts";
+import { beforeLookup, type HeldStore, storeWhenSettled } from "../cache/settled_store.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
-import { runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
+import { runtimeDirOf, whyRuntimeDirRefused } from "../runtime_dir.ts";
 import { installReplayer, willReplay } from "./replayer.ts";
-import type { WarmupConfig } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
@@ -156,7 +156,8 @@ async function dispatchThroughCache(
   };
 
   // The daemon may still be writing this very entry for the build before, or holding it back.
-  await beforeLookup(unit, request.buildId);
+  const held = heldStoreOf(unit, request);
+  await beforeLookup(held, request.buildId);
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
@@ -205,14 +206,14 @@ async function dispatchThroughCache(
     );
   }
   if (run.code === 0) {
-    // Not evicted between its bundle and its unpacked mirror.
+    // Not evicted between its bundle and its hot copy.
     const stored = realBinary === undefined ? unit : {
       ...unit,
       outputs: unit.outputs.map((output) =>
         output.role === "bin" ? { ...output, path: realBinary } : output
       ),
     };
-    await storeWhenSettled(unit, cache, request, () =>
+    await storeWhenSettled(held, cache, request, () =>
       cache.using(
         unit.key,
         () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
@@ -220,6 +221,22 @@ async function dispatchThroughCache(
   }
   await cache.endRequest();
   return run.code;
+}
+
+/**
+ * How the held-back stores (settled_store.ts) know `unit`'s store: it waits for the builds to be
+ * over when it is an incremental compile of a workspace library (a developer's edit loop) in the
+ * daemon, which outlives the build; one waits per crate and target dir, by its first output.
+ */
+function heldStoreOf(unit: Unit, request: DispatchRequest): HeldStore {
+  return {
+    key: unit.key,
+    slot: unit.outputs[0]?.path ?? unit.key,
+    files: [...unit.outputs.map((output) => output.path), depInfoPath(unit.args)].flatMap((path) =>
+      path === undefined ? [] : [path]
+    ),
+    waits: request.via === "daemon" && unit.fromWorkspace && unit.args.codegen.has("incremental"),
+  };
 }
 
 /**

@@ -5,15 +5,13 @@
  * @module
  */
 
-import { basename, join } from "node:path";
-import { sha256Hex } from "../digest.ts";
+import { basename } from "node:path";
 import type { Cache } from "../cache/cache.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
-import { processStart } from "../cache/warn_once.ts";
-import { WARMING_ENV, workspaceRootFrom } from "../warm/project_graphs.ts";
-import type { JournalCall, Recipe } from "../index/journal_tables.ts";
+import { journalBuildOf } from "../cache/build_of.ts";
+import type { Recipe } from "../index/journal_tables.ts";
 
 /** One decided call: the dispatch log's fields and what only the journal keeps. */
 export interface CallRecord extends Omit<DispatchLogLine, "ms" | "via" | "phases"> {
@@ -79,36 +77,4 @@ export function recipeOf(inputs: Record<string, unknown>, args: RustcArgs): Reci
     if (stem !== undefined) externStems[extern.name] = stem;
   }
   return { inputs, externStems };
-}
-
-/** Builds by build id: their journal name and project, worked out once per build. */
-type BuildOf = Pick<JournalCall, "build" | "project" | "lockfile" | "warming">;
-const builds = new Map<string, { of: BuildOf; at: number }>();
-const BUILD_MEMO_MS = 10_000;
-
-/** The build `request` belongs to as the journal names it, and its project. */
-export function journalBuildOf(request: DispatchRequest): BuildOf {
-  const now = Date.now();
-  const known = builds.get(request.buildId);
-  if (known !== undefined && now - known.at < BUILD_MEMO_MS) return known.of;
-  const start = processStart(request.buildId);
-  const root = workspaceRootFrom(request.cargoCwd);
-  const of = {
-    // The pid alone would name many builds over a daemon's life.
-    build: start ? `${request.buildId}@${start}` : request.buildId,
-    project: root ?? request.cargoCwd,
-    lockfile: root === undefined ? "" : lockfileDigest(join(root, "Cargo.lock")),
-    warming: request.env[WARMING_ENV] !== undefined,
-  };
-  if (builds.size >= 64) builds.clear();
-  builds.set(request.buildId, { of, at: now });
-  return of;
-}
-
-function lockfileDigest(path: string): string {
-  try {
-    return sha256Hex(Deno.readFileSync(path)).slice(0, 32);
-  } catch {
-    return "";
-  }
 }

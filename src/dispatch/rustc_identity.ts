@@ -7,14 +7,8 @@
 
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { sha256Hex, statSignature } from "../digest.ts";
-import type { RustcIdentityRow } from "../index/index_db.ts";
+import type { RustcIdentityMemo, RustcIdentityRow } from "../index/index_db.ts";
 import { askRustc, parseRustcVersion } from "../rustc_version.ts";
-
-/** Where identities are remembered between dispatcher runs (the index). */
-export interface RustcIdentityMemo {
-  lookup(probe: string): RustcIdentityRow | undefined;
-  remember(probe: string, row: RustcIdentityRow): void;
-}
 
 /**
  * The identity of the rustc at `rustc`, from the index when the binary has not changed.

@@ -14,7 +14,8 @@ import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
 import { fromTemplate } from "../cache/path_roots.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import { writeText } from "../cache/call.ts";
+import type { DispatchRequest } from "./request.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
 
@@ -101,7 +102,7 @@ async function restoreEntry(
     // again by then): the next hit on this entry copies instead of unpacking.
     const sources = [...bundle.files].map(([role, bytes]) => ({ role, bytes }));
     request.afterReply.push(() =>
-      void cache.using(slot, () => Promise.resolve(cache.mirror(slot, bundle, sources)))
+      void cache.using(slot, () => Promise.resolve(cache.writeHotCopy(slot, bundle, sources)))
     );
   }
   phases.done("recorded");

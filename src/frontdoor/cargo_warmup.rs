@@ -359,7 +359,7 @@ fn die(what: &str, error: &io::Error) -> ! {
 }
 
 /// CARGO_WARMUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/cargo-warmup, else /tmp/cargo-warmup-<uid>
-/// (the same rule as src/daemon/paths.ts).
+/// (the same rule as src/runtime_dir.ts).
 fn runtime_dir() -> PathBuf {
     match env::var_os("CARGO_WARMUP_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir),

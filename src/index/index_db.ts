@@ -74,6 +74,12 @@ export interface RustcIdentityRow {
   release: string;
 }
 
+/** Where identities are remembered between dispatcher runs: the index, and a long-lived cache's memory. */
+export interface RustcIdentityMemo {
+  lookup(probe: string): RustcIdentityRow | undefined;
+  remember(probe: string, row: RustcIdentityRow): void;
+}
+
 /** How SQLite describes a file that is not a database, or a damaged one. */
 const BROKEN = /not a database|malformed|corrupt/i;
 

@@ -14,6 +14,7 @@
 import { dirname, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { isFile } from "../stat_checks.ts";
+import { WARMING_ENV } from "../config/config.ts";
 import { warmDir } from "./warm_dir.ts";
 
 /** What is remembered of one project. */
@@ -35,9 +36,6 @@ export interface ProjectRecord {
 export interface RecordedProject extends ProjectRecord {
   tree: string;
 }
-
-/** Set in the environment of the warm-up's own builds: their scratch projects are not recorded. */
-export const WARMING_ENV = "CARGO_WARMUP_WARMING";
 
 /** Beyond this many manifests (or this deep), a tree is not worth copying on a build. */
 const MAX_MANIFESTS = 300;
