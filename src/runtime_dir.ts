@@ -27,7 +27,7 @@ export function runtimeDirOf(env: Record<string, string | undefined>): string {
 
 /** The longest path a Unix socket can be bound to on Linux (sun_path less its NUL). */
 const MAX_SOCKET_PATH = 107;
-/** Length of a version tag (versionTag in frontdoor/build.ts: the version and 12 hex digits). */
+/** Length of a version tag (versionTag in version.ts: the version and 12 hex digits). */
 const TAG_LENGTH = `${VERSION}-`.length + 12;
 
 /** The files of the daemon with version tag `tag` in `runtimeDir`. */

@@ -13,7 +13,7 @@ import {
   isDaemonProcess,
   runtimeDirOf,
 } from "../runtime_dir.ts";
-import { programPath, versionTag } from "../frontdoor/build.ts";
+import { programPath, versionTag } from "../version.ts";
 import { queryDaemonStatus } from "../daemon/query_status.ts";
 import { formatBytes } from "../units.ts";
 import { parseFlags } from "./parse_flags.ts";

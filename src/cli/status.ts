@@ -13,7 +13,7 @@ import {
   whyRuntimeDirRefused,
 } from "../runtime_dir.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { versionTag } from "../frontdoor/build.ts";
+import { versionTag } from "../version.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
 import { type IndexDb, openIndex } from "../index/index_db.ts";
 import { errorMessage } from "../error_message.ts";
