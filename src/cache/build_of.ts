@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { WARMING_ENV } from "../config/config.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
-import { workspaceRootFrom } from "../warm/project_graphs.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
 import type { CacheCall } from "./call.ts";
 
 /**

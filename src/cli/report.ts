@@ -15,7 +15,7 @@ import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { candidateBuilds, noBuildMessage } from "../journal/pick_build.ts";
 import { renderReport } from "../journal/report_html.ts";
-import { workspaceRootFrom } from "../warm/project_graphs.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
 
 /** The page's file name in its default directory. */
 export const REPORT_FILE = "cargo-warmup-report.html";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { workspaceRootFrom } from "../warm/project_graphs.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
 import type { JournalBuild, JournalTables } from "../index/journal_tables.ts";
 
 /** How the build was asked for. */

@@ -14,6 +14,7 @@
 import { dirname, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { isFile } from "../stat_checks.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
 import { WARMING_ENV } from "../config/config.ts";
 import { warmDir } from "./warm_dir.ts";
 
@@ -180,18 +181,6 @@ export function parseCargoCommand(
     }
   }
   return { args: selection, profile, ...(manifestPath ? { manifestPath } : {}) };
-}
-
-/** The nearest directory from `start` up that holds a Cargo.lock: the workspace root. */
-export function workspaceRootFrom(start: string): string | undefined {
-  for (let dir = start;; dir = dirname(dir)) {
-    try {
-      if (Deno.statSync(join(dir, "Cargo.lock")).isFile) return dir;
-    } catch {
-      // not here
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
 }
 
 function readRecord(dir: string): ProjectRecord | undefined {
