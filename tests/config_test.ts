@@ -446,5 +446,8 @@ Deno.test('config: workspace is "incremental" by default, true, false or "increm
   assert.equal(await workspaceOf("incremental"), "incremental");
   assert.equal(await workspaceOf("0"), false);
   assert.equal(await workspaceOf("1"), true);
-  await assert.rejects(() => workspaceOf("yes"), /must be true, false or "incremental"/);
+  // A variable says yes or no by the words of every switch (env_flag.ts).
+  assert.equal(await workspaceOf("yes"), true);
+  assert.equal(await workspaceOf("off"), false);
+  await assert.rejects(() => workspaceOf("maybe"), /must be true, false or "incremental"/);
 });

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { cacheDisabled } from "../config/env_flag.ts";
 import type { WarmupConfig } from "../config/warmup_config.ts";
 import { errorMessage } from "../error_message.ts";
 import type { CacheCall } from "./call.ts";
@@ -105,8 +106,7 @@ export class CacheSession {
     }
     opened.enter();
     this.#held.set(request, opened);
-    const disabled = request.env.CARGO_WARMUP_DISABLE;
-    if (disabled === "1" || disabled === "true") return { reason: "cache disabled", cache: opened };
+    if (cacheDisabled(request.env)) return { reason: "cache disabled", cache: opened };
     // The first call of a build starts making the rest of it ready.
     opened.stageFor(request);
     return { cache: opened, config };

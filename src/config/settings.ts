@@ -6,6 +6,7 @@
  */
 
 import { isAbsolute, join, resolve } from "node:path";
+import { envFlag } from "./env_flag.ts";
 import { parseSize } from "./size.ts";
 import { isPublicKeyText } from "../bundle/keys.ts";
 import type {
@@ -270,6 +271,8 @@ export function parseSetting(
   const bad = (expected: string): never => {
     throw new TypeError(`must be ${expected}`);
   };
+  // A variable says yes or no as every switch of the environment does (env_flag.ts).
+  const flag = fromEnv && typeof raw === "string" ? envFlag(raw) : undefined;
   switch (setting.type) {
     case "string":
       return typeof raw === "string" && raw !== "" ? raw : bad("a non-empty string");
@@ -290,13 +293,10 @@ export function parseSetting(
         : bad(`"local", "redis", "s3" or "http"`);
     case "boolean":
       if (typeof raw === "boolean") return raw;
-      if (fromEnv && (raw === "true" || raw === "1")) return true;
-      if (fromEnv && (raw === "false" || raw === "0")) return false;
-      return bad("true or false");
+      return flag ?? bad("true or false");
     case "workspace":
       if (typeof raw === "boolean" || raw === "incremental") return raw;
-      if (fromEnv && (raw === "true" || raw === "1")) return true;
-      if (fromEnv && (raw === "false" || raw === "0")) return false;
+      if (flag !== undefined) return flag;
       return bad(`true, false or "incremental"`);
     case "size":
       if (typeof raw === "number" && Number.isSafeInteger(raw) && raw > 0) return raw;

@@ -10,9 +10,10 @@
 
 import { errorMessage } from "../error_message.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
+import { daemonOff } from "../config/env_flag.ts";
 import { cacheKeyOf } from "./cache_key.ts";
-import { depInfoPath, expectedOutputs, unitKindOf } from "./outputs.ts";
-import { kindOfCall, recipeOf, recordCall, stemOf } from "./record_call.ts";
+import { depInfoPath, expectedOutputs, outputStem, unitKindOf } from "./outputs.ts";
+import { kindOfCall, recipeOf, recordCall } from "./record_call.ts";
 import { pathRootsOf } from "../cache/path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
@@ -152,7 +153,7 @@ async function dispatchThroughCache(
     version: unit.version,
     kind: unitKindOf(unit.args),
     key: unit.key,
-    stem: stemOf(unit.args),
+    stem: outputStem(unit.args),
   };
 
   // The daemon may still be writing this very entry for the build before, or holding it back.
@@ -244,7 +245,7 @@ function heldStoreOf(unit: Unit, request: DispatchRequest): HeldStore {
  * off and every call in a process of its own: slower, and worth saying once per build.
  */
 function warnIfRuntimeDirRefused(request: DispatchRequest): void {
-  if (/^(0|false|off|no)$/.test(request.env.CARGO_WARMUP_DAEMON ?? "")) return;
+  if (daemonOff(request.env)) return;
   const refused = whyRuntimeDirRefused(runtimeDirOf(request.env));
   if (refused === undefined) return;
   warnOncePerBuild(
@@ -298,7 +299,7 @@ async function prepareUnit(
     if ("unsupported" in outputs) return { reason: outputs.unsupported, cache };
     const roots = pathRootsOf({
       outDir: args.outDir,
-      outputStem: args.crateName + args.extraFilename,
+      outputStem: outputStem(args),
       extraFilename: args.extraFilename,
       manifestDir,
       outDirEnv: env.OUT_DIR,

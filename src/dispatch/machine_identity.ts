@@ -8,7 +8,8 @@
  */
 
 import { sha256Hex, statSignature } from "../digest.ts";
-import { type FoundProgram, remembered, resolveProgram, runTool } from "./_tool_memo.ts";
+import { type FoundProgram, remembered, resolveProgram } from "./_tool_memo.ts";
+import { runTool } from "../run_tool.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 

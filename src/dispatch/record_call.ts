@@ -10,6 +10,7 @@ import type { Cache } from "../cache/cache.ts";
 import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
+import { unitKindOf } from "./outputs.ts";
 import { journalBuildOf } from "../cache/build_of.ts";
 import type { Recipe } from "../index/journal_tables.ts";
 
@@ -43,25 +44,27 @@ export function recordCall(
   cache.journal({ ...journalBuildOf(request), started: Date.now() - ms, ms, ...record });
 }
 
-/** What a call the cache cannot parse compiles, from its arguments, for the journal. */
+/**
+ * What a call the cache cannot parse compiles, for the journal: its kind as a parsed call's
+ * ({@linkcode unitKindOf}), from the arguments it names; "other" when it names no crate type.
+ */
 export function kindOfCall(argv: readonly string[]): string {
-  const crateName = argv[argv.indexOf("--crate-name") + 1] ?? "";
-  if (crateName.startsWith("build_script_")) return "build-script";
-  const types = argv.flatMap((arg, i) =>
-    arg === "--crate-type"
-      ? [argv[i + 1] ?? ""]
-      : arg.startsWith("--crate-type=")
-      ? [arg.slice(13)]
-      : []
+  const valuesOf = (flag: string) =>
+    argv.flatMap((arg, i) =>
+      arg === flag
+        ? [argv[i + 1] ?? ""]
+        : arg.startsWith(`${flag}=`)
+        ? [arg.slice(flag.length + 1)]
+        : []
+    );
+  const crateTypes = valuesOf("--crate-type");
+  const crateName = valuesOf("--crate-name")[0] ?? "";
+  if (crateTypes.length === 0 && !crateName.startsWith("build_script_")) return "other";
+  // rustc's default is to link.
+  const emit = valuesOf("--emit").flatMap((kinds) => kinds.split(",")).map((kind) =>
+    kind.split("=")[0]!
   );
-  if (types.includes("proc-macro")) return "proc-macro";
-  if (types.includes("bin")) return "bin";
-  return types.length > 0 ? "lib" : "other";
-}
-
-/** The artefacts' file stem of a compile: how its dependents' `--extern` paths name them. */
-export function stemOf(args: RustcArgs): string {
-  return args.crateName + args.extraFilename;
+  return unitKindOf({ crateName, crateTypes, emit: emit.length > 0 ? emit : ["link"] });
 }
 
 /**
