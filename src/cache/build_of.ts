@@ -11,6 +11,7 @@ import { WARMING_ENV } from "../config/config.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
 import { workspaceRootFrom } from "../workspace_root.ts";
 import type { CacheCall } from "./call.ts";
+import { processStartOf } from "../processes.ts";
 
 /**
  * Builds' start times by build id: a build asks for its own many times. Remembered only briefly:
@@ -27,16 +28,8 @@ export function processStart(buildId: string): string {
   const now = Date.now();
   const known = starts.get(buildId);
   if (known !== undefined && now - known.at < START_MEMO_MS) return known.start;
-  let start = "";
-  if (/^\d+$/.test(buildId)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${buildId}/stat`);
-      // Fields after the command name (which may hold spaces), the 22nd of all is the start.
-      start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-    } catch {
-      // the process is gone or this is no Linux: the pid alone names the build
-    }
-  }
+  // The process gone, or no Linux: the pid alone names the build.
+  const start = processStartOf(buildId);
   if (starts.size >= 256) starts.clear();
   starts.set(buildId, { start, at: now });
   return start;

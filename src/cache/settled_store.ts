@@ -10,6 +10,7 @@
 
 import type { Cache } from "./cache.ts";
 import type { CacheCall } from "./call.ts";
+import { isRunning } from "../processes.ts";
 
 /** How long every build must have been gone, with no call since, before the daemon stores. */
 const QUIET_MS = 5000;
@@ -120,7 +121,7 @@ function tick(): void {
     builds.clear();
     return;
   }
-  for (const build of builds) if (!running(build)) builds.delete(build);
+  for (const build of builds) if (!isRunning(build)) builds.delete(build);
   if (builds.size > 0) return;
   // From the first tick that finds every build gone; a call since starts the wait again.
   quietSince ??= Date.now();
@@ -159,15 +160,5 @@ function signatureOf(path: string): string | undefined {
     return `${info.size}:${info.mtime?.getTime()}:${info.ino}`;
   } catch {
     return undefined;
-  }
-}
-
-/** Whether cargo's process `pid` still runs (a pid reused within seconds is not worth a read). */
-function running(pid: string): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { isRunning } from "../processes.ts";
 import { openIndex, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
@@ -109,16 +110,6 @@ export async function lockWarmup(
   } catch (error) {
     file.close();
     throw error;
-  }
-}
-
-/** Whether process `pid` is alive (Linux: its /proc entry exists). */
-export function isRunning(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
   }
 }
 
