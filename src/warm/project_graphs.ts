@@ -17,6 +17,7 @@ import { isFile } from "../stat_checks.ts";
 import { workspaceRootFrom } from "../workspace_root.ts";
 import { WARMING_ENV } from "../config/config.ts";
 import { warmDir } from "./warm_dir.ts";
+import { writeFileAtomicSync } from "../write_atomic.ts";
 
 /** What is remembered of one project. */
 export interface ProjectRecord {
@@ -99,8 +100,7 @@ export function recordProjectOfBuild(
       rustc: rustcRelease,
     };
     writeTree(root, dir);
-    Deno.writeTextFileSync(join(dir, "project.json.tmp"), JSON.stringify(record) + "\n");
-    Deno.renameSync(join(dir, "project.json.tmp"), join(dir, "project.json"));
+    writeFileAtomicSync(join(dir, "project.json"), JSON.stringify(record) + "\n");
     if (previous === undefined) pruneProjects(cacheDir, limit);
   } catch {
     // Remembering is a convenience for a later re-warm; the build goes on either way.
