@@ -79,7 +79,8 @@ export class Cache {
   // Digests are written in one transaction: a miss remembers one for every source file.
   readonly #unwrittenDigests: Array<[string, string, string]> = [];
   #batch: ReturnType<typeof setTimeout> | undefined;
-  readonly #inFlight = new Map<string, Promise<void>>();
+  /** Stores being written, by key (see {@linkcode Cache.storing}). */
+  readonly #inFlight = new Map<string, Set<Promise<void>>>();
   /** How many calls are reading or writing each entry right now. */
   readonly #busy = new Map<string, number>();
   /** The directory this cache uses, as opened (device and inode), to notice it replaced. */
@@ -293,16 +294,21 @@ export class Cache {
    * wait for it: in the daemon the next build may ask for the entry while it is being written.
    */
   storing(key: string, store: Promise<void>): Promise<void> {
-    const settled = store.catch(() => {}).finally(() => {
-      if (this.#inFlight.get(key) === settled) this.#inFlight.delete(key);
+    const settled: Promise<void> = store.catch(() => {}).finally(() => {
+      const writes = this.#inFlight.get(key);
+      writes?.delete(settled);
+      if (writes?.size === 0) this.#inFlight.delete(key);
     });
-    this.#inFlight.set(key, settled);
+    const writes = this.#inFlight.get(key) ?? new Set();
+    writes.add(settled);
+    this.#inFlight.set(key, writes);
     return settled;
   }
 
-  /** Settles once no store of `key` is in flight. */
+  /** Settles once no store of `key` in flight now is (a held-back one runs a miss's inside it). */
   whenStored(key: string): Promise<void> {
-    return this.#inFlight.get(key) ?? Promise.resolve();
+    const writes = this.#inFlight.get(key);
+    return writes === undefined ? Promise.resolve() : Promise.all(writes).then(() => {});
   }
 
   /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */

@@ -20,6 +20,7 @@ import type { CacheCall } from "./call.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 import { BuildConfigs, cacheIdentity } from "./build_config.ts";
 import { Cache, type CacheOff } from "./cache.ts";
+import { HeldStores } from "./settled_store.ts";
 
 /** A call's cache and the configuration it was opened for. */
 export interface ConfiguredCache {
@@ -70,6 +71,8 @@ export class CacheSession {
   readonly #held = new WeakMap<CacheCall, Cache>();
   readonly #configs: BuildConfigs;
   readonly #longLived: boolean;
+  /** Stores held back until the builds are over (settled_store.ts). */
+  readonly heldStores = new HeldStores();
 
   constructor(options: CacheSessionOptions = {}) {
     this.#longLived = options.longLived ?? false;
@@ -206,6 +209,7 @@ export class CacheSession {
   }
 
   async close(): Promise<void> {
+    this.heldStores.close();
     const caches = [...this.#caches.values(), ...this.#retired];
     this.#caches.clear();
     this.#opened.clear();

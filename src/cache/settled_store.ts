@@ -26,15 +26,6 @@ interface PendingStore {
   request: CacheCall;
 }
 
-/** By the unit's first output: a crate compiled again replaces its older pending store. */
-const pending = new Map<string, PendingStore>();
-/** Builds (cargo's pids) that called while stores were pending. */
-const builds = new Set<string>();
-let quietSince: number | undefined;
-let ticker: ReturnType<typeof setInterval> | undefined;
-/** Stores being written, by key: a lookup of one waits for it. */
-const writing = new Map<string, Promise<void>>();
-
 /** A store as the held-back stores know it. */
 export interface HeldStore {
   /** The entry's cache key. */
@@ -52,80 +43,93 @@ export interface HeldStore {
 }
 
 /**
- * Runs `store` (the store of a successful compile) now, or, when it waits, once the builds are
- * over, if the compile's files are unchanged then.
+ * A session's held-back stores (the daemon's: only its stores wait). A store being written is
+ * one of its cache's stores in flight ({@linkcode Cache.storing}), which a lookup waits for.
  */
-export function storeWhenSettled(
-  held: HeldStore,
-  cache: Cache,
-  request: CacheCall,
-  store: () => Promise<void>,
-): Promise<void> {
-  if (!held.waits) return store();
-  const files = new Map<string, string>();
-  for (const path of held.files) {
-    const signature = signatureOf(path);
-    if (signature === undefined) return Promise.resolve();
-    files.set(path, signature);
-  }
-  pending.set(held.slot, { key: held.key, cache, files, store, request });
-  builds.add(request.buildId);
-  if (ticker === undefined) {
-    ticker = setInterval(tick, TICK_MS);
-    Deno.unrefTimer(ticker);
-  }
-  return Promise.resolve();
-}
+export class HeldStores {
+  /** By slot: a crate compiled again replaces its older pending store. */
+  readonly #pending = new Map<string, PendingStore>();
+  /** Builds (cargo's pids) that called while stores were pending. */
+  readonly #builds = new Set<string>();
+  #quietSince: number | undefined;
+  #ticker: ReturnType<typeof setInterval> | undefined;
 
-/**
- * A call of build `buildId` is about to look `held.key` up: it counts as activity; a store of the same
- * key held back for another target dir (a second worktree at that commit) is written first, so
- * that the lookup finds it; and one for this very crate and target dir is dropped: cargo compiles
- * it again only because something it read changed, so that entry would never be served.
- */
-export async function beforeLookup(held: HeldStore, buildId: string): Promise<void> {
-  quietSince = undefined;
-  if (pending.size > 0) builds.add(buildId);
-  if (pending.get(held.slot)?.key === held.key) pending.delete(held.slot);
-  for (const [slot, store] of pending) {
-    if (store.key !== held.key) continue;
-    pending.delete(slot);
-    await written(store, writeStore(store));
+  /**
+   * Runs `store` (the store of a successful compile) now, or, when it waits, once the builds are
+   * over, if the compile's files are unchanged then.
+   */
+  storeWhenSettled(
+    held: HeldStore,
+    cache: Cache,
+    request: CacheCall,
+    store: () => Promise<void>,
+  ): Promise<void> {
+    if (!held.waits) return store();
+    const files = new Map<string, string>();
+    for (const path of held.files) {
+      const signature = signatureOf(path);
+      if (signature === undefined) return Promise.resolve();
+      files.set(path, signature);
+    }
+    this.#pending.set(held.slot, { key: held.key, cache, files, store, request });
+    this.#builds.add(request.buildId);
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(() => this.#tick(), TICK_MS);
+      Deno.unrefTimer(this.#ticker);
+    }
+    return Promise.resolve();
   }
-  await writing.get(held.key);
-}
 
-/** Writes every pending store now, one after another; resolves when they are done. */
-export async function storeAllPending(): Promise<void> {
-  let chain = Promise.resolve();
-  for (const store of pending.values()) {
-    chain = written(store, chain.then(() => writeStore(store)));
+  /**
+   * A call of build `buildId` is about to look `held.key` up: it counts as activity; a store of
+   * the same key held back for another target dir (a second worktree at that commit) is written
+   * first, so that the lookup finds it; and one for this very crate and target dir is dropped:
+   * cargo compiles it again only because something it read changed, so that entry would never be
+   * served.
+   */
+  async beforeLookup(held: HeldStore, buildId: string): Promise<void> {
+    this.#quietSince = undefined;
+    if (this.#pending.size > 0) this.#builds.add(buildId);
+    if (this.#pending.get(held.slot)?.key === held.key) this.#pending.delete(held.slot);
+    for (const [slot, store] of this.#pending) {
+      if (store.key !== held.key) continue;
+      this.#pending.delete(slot);
+      await store.cache.storing(store.key, writeStore(store));
+    }
   }
-  pending.clear();
-  await chain;
-}
 
-/** Registers `write` as the write of `store`'s key until it settles. */
-function written(store: PendingStore, write: Promise<void>): Promise<void> {
-  const settled = write.finally(() => {
-    if (writing.get(store.key) === settled) writing.delete(store.key);
-  });
-  writing.set(store.key, settled);
-  return settled;
-}
-
-function tick(): void {
-  if (pending.size === 0) {
-    clearInterval(ticker);
-    ticker = undefined;
-    builds.clear();
-    return;
+  /** Writes every pending store now, one after another; resolves when they are done. */
+  async storeAll(): Promise<void> {
+    let chain = Promise.resolve();
+    for (const store of this.#pending.values()) {
+      // In flight from now: a lookup of a store still queued waits for it too.
+      chain = store.cache.storing(store.key, chain.then(() => writeStore(store)));
+    }
+    this.#pending.clear();
+    await chain;
   }
-  for (const build of builds) if (!isRunning(build)) builds.delete(build);
-  if (builds.size > 0) return;
-  // From the first tick that finds every build gone; a call since starts the wait again.
-  quietSince ??= Date.now();
-  if (Date.now() - quietSince >= QUIET_MS) void storeAllPending();
+
+  /** Forgets what is pending and stops watching the builds (the session is closing). */
+  close(): void {
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+    this.#pending.clear();
+    this.#builds.clear();
+  }
+
+  #tick(): void {
+    if (this.#pending.size === 0) {
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+      this.#builds.clear();
+      return;
+    }
+    for (const build of this.#builds) if (!isRunning(build)) this.#builds.delete(build);
+    if (this.#builds.size > 0) return;
+    // From the first tick that finds every build gone; a call since starts the wait again.
+    this.#quietSince ??= Date.now();
+    if (Date.now() - this.#quietSince >= QUIET_MS) void this.storeAll();
+  }
 }
 
 /** Stores one, if what its compile wrote is still there as written, into a cache still open. */

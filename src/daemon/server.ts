@@ -9,7 +9,6 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { storeAllPending } from "../cache/settled_store.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";
@@ -161,7 +160,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   log(`stopping (${stopping ?? "listener closed"}), ${inFlight.size} request(s) in flight`);
   await Promise.race([
     // Stores held back until the builds were over are written now, if there is time.
-    Promise.all(inFlight).then(storeAllPending),
+    Promise.all(inFlight).then(() => session.heldStores.storeAll()),
     new Promise((resolve) => setTimeout(resolve, DRAIN_MS)),
   ]);
   await session.close().catch(() => {});

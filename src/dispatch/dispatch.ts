@@ -26,7 +26,7 @@ import type { Cache } from "../cache/cache.ts";
 import { CacheSession } from "../cache/session.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled, storeFailure } from "./store_miss.ts";
-import { beforeLookup, type HeldStore, storeWhenSettled } from "../cache/settled_store.ts";
+import type { HeldStore } from "../cache/settled_store.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
@@ -158,7 +158,7 @@ async function dispatchThroughCache(
 
   // The daemon may still be writing this very entry for the build before, or holding it back.
   const held = heldStoreOf(unit, request);
-  await beforeLookup(held, request.buildId);
+  await session.heldStores.beforeLookup(held, request.buildId);
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
   if (lookup.served) {
@@ -214,7 +214,7 @@ async function dispatchThroughCache(
         output.role === "bin" ? { ...output, path: realBinary } : output
       ),
     };
-    await storeWhenSettled(held, cache, request, () =>
+    await session.heldStores.storeWhenSettled(held, cache, request, () =>
       cache.using(
         unit.key,
         () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
