@@ -6,7 +6,8 @@
  * @module
  */
 
-import { dispatch, type RustcRunner } from "../dispatch/dispatch.ts";
+import { dispatch } from "../dispatch/dispatch.ts";
+import type { RustcRunner } from "../dispatch/through_cache.ts";
 import { dispatchRun, isBuildScriptRun } from "../dispatch/build_script_run.ts";
 import { cwdOfProcess, type DispatchRequest } from "../dispatch/request.ts";
 import { orderedSink, PhaseClock } from "../cache/call.ts";
