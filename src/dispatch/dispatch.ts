@@ -1,6 +1,7 @@
 /**
- * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A cacheable
- * call whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs and its
+ * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A crate compile
+ * is one kind of call on the one path through the cache (through_cache.ts): a cacheable call
+ * whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs and its
  * outputs are stored (a miss, store_miss.ts). Who runs rustc is the caller's business (a
  * {@linkcode RustcRunner}): this process, or the daemon's client, which holds cargo's jobserver
  * and streams rustc's output itself. Nothing the cache does may fail the build: every cache fault
