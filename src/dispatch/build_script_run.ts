@@ -34,6 +34,7 @@ import {
 } from "./through_cache.ts";
 import type { Recipe } from "../index/journal_tables.ts";
 import { fromTemplate, type PathRoots, toTemplate } from "../cache/path_roots.ts";
+import { recordedEnvDep } from "../cache/variants.ts";
 import { writeText } from "../cache/call.ts";
 import type { DispatchRequest } from "./request.ts";
 import { REAL_BUILD_SCRIPT } from "./replayer.ts";
@@ -261,12 +262,7 @@ function storeRun(
     }
     const envDeps = directives
       .filter(([, kind]) => kind === "rerun-if-env-changed")
-      .map(([, , name]) => {
-        const value = run.env[name!];
-        return value === undefined
-          ? { name: name! }
-          : { name: name!, value: toTemplate(value, run.roots) };
-      });
+      .map(([, , name]) => recordedEnvDep(name!, run.env[name!], run.roots));
     const meta: BundleMeta = {
       format: 1,
       key: run.key,
