@@ -30,7 +30,6 @@ import type { CacheCall } from "./call.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
-import { journalBuildOf } from "./build_of.ts";
 import { type StagedEntry, Stager } from "./staging.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
@@ -418,7 +417,7 @@ export class Cache {
   #newStager(): Stager {
     return new Stager({
       predict: (request) => {
-        const build = journalBuildOf(request);
+        const build = request.builds.journalBuildOf(request);
         return this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
       },
       hot: (slot) => hasHotCopy(this.dir, slot),

@@ -5,10 +5,14 @@
  * @module
  */
 
+import type { Builds } from "./build_of.ts";
+
 /** What the cache needs of a call. */
 export interface CacheCall {
   /** Names the build the call belongs to (cargo's pid): "once per build" keys on it. */
   buildId: string;
+  /** What the call's session knows of its builds (`CacheSession.builds`). */
+  builds: Builds;
   /** The environment cargo gave the call. */
   env: Record<string, string>;
   /** Where cargo was started: its `.cargo/config.toml` files are the ones that count. */

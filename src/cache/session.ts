@@ -21,6 +21,7 @@ import { warnOncePerBuild } from "./warn_once.ts";
 import { BuildConfigs, cacheIdentity } from "./build_config.ts";
 import { Cache, type CacheOff } from "./cache.ts";
 import { HeldStores } from "./settled_store.ts";
+import { Builds } from "./build_of.ts";
 
 /** A call's cache and the configuration it was opened for. */
 export interface ConfiguredCache {
@@ -73,6 +74,8 @@ export class CacheSession {
   readonly #longLived: boolean;
   /** Stores held back until the builds are over (settled_store.ts). */
   readonly heldStores = new HeldStores();
+  /** What is known of the builds this session serves (each call reaches it). */
+  readonly builds = new Builds();
 
   constructor(options: CacheSessionOptions = {}) {
     this.#longLived = options.longLived ?? false;

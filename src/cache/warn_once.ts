@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { sha256Hex } from "../digest.ts";
 import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../runtime_dir.ts";
-import { processStart } from "./build_of.ts";
 import { type CacheCall, writeText } from "./call.ts";
 
 /** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
@@ -20,8 +19,9 @@ export function warnOncePerBuild(request: CacheCall, topic: string, message: str
   const dir = markerDir(request.env);
   try {
     if (dir !== undefined) {
-      sweepOldMarkers(dir);
-      Deno.writeFileSync(markerPath(dir, request.buildId, topic), new Uint8Array(0), {
+      if (!request.builds.markersSwept) sweepOldMarkers(dir);
+      request.builds.markersSwept = true;
+      Deno.writeFileSync(markerPath(dir, request, topic), new Uint8Array(0), {
         createNew: true,
       });
     }
@@ -38,7 +38,7 @@ export function warnedThisBuild(request: CacheCall, topic: string): boolean {
   const dir = markerDir(request.env);
   try {
     if (dir === undefined) return false;
-    Deno.statSync(markerPath(dir, request.buildId, topic));
+    Deno.statSync(markerPath(dir, request, topic));
     return true;
   } catch {
     return false;
@@ -66,19 +66,15 @@ function markerDir(env: Record<string, string>): string | undefined {
   return undefined;
 }
 
-function markerPath(dir: string, buildId: string, topic: string): string {
-  const build = `${buildId}\0${processStart(buildId)}`;
+function markerPath(dir: string, request: CacheCall, topic: string): string {
+  const build = `${request.buildId}\0${request.builds.startOf(request.buildId)}`;
   return join(dir, `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
 }
 
 /** Markers older than this belong to builds long over. */
 const MARKER_MAX_AGE_MS = 24 * 60 * 60 * 1000;
-let swept = false;
-
-/** Removes old markers, once per process (the daemon: once per start). */
+/** Removes old markers (once per session: the daemon's, once per start). */
 function sweepOldMarkers(dir: string): void {
-  if (swept) return;
-  swept = true;
   const now = Date.now();
   for (const entry of Deno.readDirSync(dir)) {
     if (!entry.name.startsWith("warned-")) continue;

@@ -10,6 +10,7 @@ import { dispatch } from "../dispatch/dispatch.ts";
 import type { RustcRunner } from "../dispatch/through_cache.ts";
 import { dispatchRun, isBuildScriptRun } from "../dispatch/build_script_run.ts";
 import { cwdOfProcess, type DispatchRequest } from "../dispatch/request.ts";
+import type { Builds } from "../cache/build_of.ts";
 import { orderedSink, PhaseClock } from "../cache/call.ts";
 import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
@@ -104,7 +105,7 @@ export async function serveConnection(
       if (frame === undefined) gaveUp = true;
     });
     const deadline = Date.now() + clientTimeoutMs(wire.env);
-    const request = requestOf(wire, (type, text) => {
+    const request = requestOf(wire, session.builds, (type, text) => {
       // Said after the client left (a store that failed): the daemon's log keeps it.
       if (!clientGone) return sendFrame(type, text);
       log(new TextDecoder().decode(text).trimEnd());
@@ -206,6 +207,7 @@ function isWireRequest(value: unknown): value is WireRequest {
 
 function requestOf(
   wire: WireRequest,
+  builds: Builds,
   write: (type: string, bytes: Uint8Array) => Promise<void>,
 ): DispatchRequest {
   const [rustc, ...argv] = wire.argv as [string, ...string[]];
@@ -216,6 +218,7 @@ function requestOf(
     cwd: wire.cwd,
     cargoCwd: cwdOfProcess(wire.ppid) ?? wire.cwd,
     buildId: String(wire.ppid),
+    builds,
     stdout: { write: (bytes) => write(FRAME.stdout, bytes) },
     stderr: { write: (bytes) => write(FRAME.stderr, bytes) },
     phases: new PhaseClock(),

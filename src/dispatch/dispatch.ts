@@ -46,8 +46,8 @@ import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./works
 
 /** Serves one call from this process: the dispatcher when no daemon serves it. */
 export async function dispatchInProcess(rustc: string, argv: string[]): Promise<number> {
-  const request = requestOfThisProcess(rustc, argv);
   const session = new CacheSession();
+  const request = requestOfThisProcess(rustc, argv, session.builds);
   const runner: RustcRunner = {
     passthrough: () => runRustcPassthrough(rustc, argv),
     compile: () => runRustcRecorded(rustc, argv, request),

@@ -11,7 +11,6 @@ import { appendDispatchLog, type DispatchLogLine } from "./dispatch_log.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import { unitKindOf } from "./outputs.ts";
-import { journalBuildOf } from "../cache/build_of.ts";
 import type { Recipe } from "../index/journal_tables.ts";
 
 /** One decided call: the dispatch log's fields and what only the journal keeps. */
@@ -41,7 +40,12 @@ export function recordCall(
     phases: request.phases.ended,
   });
   if (cache === undefined) return;
-  cache.journal({ ...journalBuildOf(request), started: Date.now() - ms, ms, ...record });
+  cache.journal({
+    ...request.builds.journalBuildOf(request),
+    started: Date.now() - ms,
+    ms,
+    ...record,
+  });
 }
 
 /**

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Builds } from "../cache/build_of.ts";
 import { type CacheCall, orderedSink, type OutputSink, PhaseClock } from "../cache/call.ts";
 
 /** One rustc call routed through the cache: what the cache needs of it, and the rest. */
@@ -43,7 +44,11 @@ export function processSink(stream: { write(p: Uint8Array): Promise<number> }): 
  * its working directory is read from /proc (cargo runs rustc for a registry crate inside that
  * crate's source directory, so our own cwd would find none of the project's config files).
  */
-export function requestOfThisProcess(rustc: string, argv: string[]): DispatchRequest {
+export function requestOfThisProcess(
+  rustc: string,
+  argv: string[],
+  builds: Builds,
+): DispatchRequest {
   const phases = new PhaseClock();
   return {
     rustc,
@@ -52,6 +57,7 @@ export function requestOfThisProcess(rustc: string, argv: string[]): DispatchReq
     cwd: Deno.cwd(),
     cargoCwd: cwdOfProcess(Deno.ppid) ?? Deno.cwd(),
     buildId: String(Deno.ppid),
+    builds,
     stdout: processSink(Deno.stdout),
     stderr: processSink(Deno.stderr),
     phases,
