@@ -4,7 +4,7 @@
  * @module
  */
 
-import { runTool } from "./run_tool.ts";
+import { runTool } from "./processes.ts";
 
 /** What `rustc -vV` says about the compiler. */
 export interface RustcVersion {
@@ -52,7 +52,7 @@ export async function queryRustcVersion(env: Record<string, string>): Promise<Ru
 /**
  * What `rustc` prints to stdout for a query (`-vV`, `--print sysroot`), run with exactly `env`
  * (from `cwd`, where a rust-toolchain file may choose the toolchain); rejects when it fails or
- * does not answer in time (run_tool.ts).
+ * does not answer in time (processes.ts).
  */
 export async function askRustc(
   rustc: string,

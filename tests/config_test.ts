@@ -435,7 +435,7 @@ Deno.test('config: workspace is "incremental" by default, true, false or "increm
   assert.equal(await workspaceOf("incremental"), "incremental");
   assert.equal(await workspaceOf("0"), false);
   assert.equal(await workspaceOf("1"), true);
-  // A variable says yes or no by the words of every switch (env_flag.ts).
+  // A variable says yes or no by the words of every switch (envFlag).
   assert.equal(await workspaceOf("yes"), true);
   assert.equal(await workspaceOf("off"), false);
   await assert.rejects(() => workspaceOf("maybe"), /must be true, false or "incremental"/);

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { cacheDisabled } from "../config/env_flag.ts";
+import { cacheDisabled } from "../config/settings.ts";
 import type { WarmupConfig } from "../config/warmup_config.ts";
 import { errorMessage } from "../error_message.ts";
 import type { CacheCall } from "./call.ts";

@@ -7,7 +7,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { findProgram } from "../find_program.ts";
+import { findProgram } from "../processes.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";

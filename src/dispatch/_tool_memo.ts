@@ -6,7 +6,7 @@
  */
 
 import { resolve } from "node:path";
-import { findProgram } from "../find_program.ts";
+import { findProgram } from "../processes.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** What this process already knows or is finding out, by probe. */

@@ -17,7 +17,7 @@ import {
   withoutCacheOnFault,
 } from "./through_cache.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
-import { daemonOff } from "../config/env_flag.ts";
+import { daemonOff } from "../config/settings.ts";
 import { cacheKeyOf } from "./cache_key.ts";
 import { depInfoPath, expectedOutputs, outputStem, unitKindOf } from "./outputs.ts";
 import { kindOfCall, recipeOf } from "./record_call.ts";

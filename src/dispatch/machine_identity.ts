@@ -9,7 +9,7 @@
 
 import { sha256Hex, statSignature } from "../digest.ts";
 import { type FoundProgram, remembered, resolveProgram } from "./_tool_memo.ts";
-import { runTool } from "../run_tool.ts";
+import { runTool } from "../processes.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 

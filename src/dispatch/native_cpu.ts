@@ -8,7 +8,7 @@
 
 import { statSignature } from "../digest.ts";
 import { bootId, remembered, resolveProgram } from "./_tool_memo.ts";
-import { runTool } from "../run_tool.ts";
+import { runTool } from "../processes.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 

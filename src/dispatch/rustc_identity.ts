@@ -6,7 +6,7 @@
  */
 
 import { dirname, join } from "node:path";
-import { findProgram } from "../find_program.ts";
+import { findProgram } from "../processes.ts";
 import { sha256Hex, statSignature } from "../digest.ts";
 import type { RustcIdentityMemo, RustcIdentityRow } from "../index/index_db.ts";
 import { askRustc, parseRustcVersion } from "../rustc_version.ts";

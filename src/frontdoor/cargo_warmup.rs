@@ -121,7 +121,7 @@ fn main() {
 }
 
 /// Whether CARGO_WARMUP_DAEMON turns the daemon off, by the words every switch uses
-/// (src/config/env_flag.ts): then every call serves itself in a process of its own.
+/// (envFlag in src/config/settings.ts): then every call serves itself in a process of its own.
 fn daemon_off() -> bool {
     matches!(
         env::var("CARGO_WARMUP_DAEMON").as_deref(),
