@@ -85,7 +85,11 @@ async function manage(argv: string[]): Promise<number> {
   }
 }
 
-/** Cargo passes the compiler as the first argument: a path, or a name like `rustc`. */
+/**
+ * Cargo passes the compiler as the first argument: a path, or a name like `rustc`. The one rule
+ * of "is this a compiler call": the front door (src/frontdoor/cargo_warmup.rs) and the launcher
+ * (bin/cargo-warmup), which decide before this program runs, spell it the same in their languages.
+ */
 function isCompiler(arg: string): boolean {
   if (arg.startsWith("-") || arg in COMMANDS || arg === "warmup" || arg === "help") return false;
   const name = basename(arg);

@@ -79,6 +79,7 @@ fn main() {
         replay_build_script(real);
     }
     let args: Vec<OsString> = env::args_os().skip(1).collect();
+    // A compiler call by the rule of isCompiler in src/cli/main.ts.
     let is_compiler = args
         .first()
         .and_then(|a| a.to_str())
