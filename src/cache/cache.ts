@@ -31,6 +31,7 @@ import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
 import { type StagedEntry, Stager } from "./staging.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
 export const WARM_COUNTER_PREFIX = "warm:";
@@ -77,7 +78,8 @@ export class Cache {
   readonly #pendingCalls: JournalCall[] = [];
   // Digests are written in one transaction: a miss remembers one for every source file.
   readonly #unwrittenDigests: Array<[string, string, string]> = [];
-  #batch: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the batch's timer, while one waits. */
+  #batch: (() => void) | undefined;
   /** Stores being written, by key (see {@linkcode Cache.storing}). */
   readonly #inFlight = new Map<string, Set<Promise<void>>>();
   /** How many calls are reading or writing each entry right now. */
@@ -355,13 +357,13 @@ export class Cache {
    */
   async endRequest(): Promise<void> {
     if (!this.#longLived) this.flush();
-    else this.#batch ??= setTimeout(() => this.flush(), BATCH_MS);
+    else this.#batch ??= afterTimeout(BATCH_MS, () => this.flush());
     await this.#levels.flush();
   }
 
   /** Writes everything pending in the index now (never into an index deleted meanwhile). */
   flush(): void {
-    clearTimeout(this.#batch);
+    this.#batch?.();
     this.#batch = undefined;
     this.#index.reopenIfReplaced();
     this.#writeDigests();

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Store } from "../../backends/store.ts";
 import { hotBudgetOf, hotCapOf, trimHotCopies } from "./hot_copy.ts";
 import { errorMessage } from "../error_message.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** What one pass did to a store. */
 export interface EvictionResult {
@@ -124,7 +125,8 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
   let hotAddedSinceLook = 0;
   let lastLook = 0;
   let running: Promise<void> | undefined;
-  let later: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the pass that waits for the interval to pass, if one waits. */
+  let later: (() => void) | undefined;
   const hotBudget = () => hotCapOf(options.hotSize, (knownBundles ?? 0) + addedSinceLook);
 
   const pass = async () => {
@@ -162,7 +164,7 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
     if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotBudget()) return;
     const wait = lastLook + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) start();
-    else later = setTimeout(start, wait);
+    else later = afterTimeout(wait, start);
   };
 
   return {
@@ -186,7 +188,7 @@ export function createSizeKeeper(store: Store, options: SizeKeeperOptions): Size
     async idle() {
       while (running || later) {
         if (later) {
-          clearTimeout(later);
+          later();
           start();
         }
         await running;

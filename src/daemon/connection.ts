@@ -16,6 +16,7 @@ import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { encodeFrame, FRAME, type Frame, FrameReader } from "./frames.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** A client that has not sent its request by then is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -159,9 +160,9 @@ async function readRequest(
   reader: FrameReader,
   tag: string,
 ): Promise<WireRequest | "settle" | "status" | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel: (() => void) | undefined;
   const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), REQUEST_TIMEOUT_MS);
+    cancel = afterTimeout(REQUEST_TIMEOUT_MS, () => resolve(undefined));
   });
   let frame;
   try {
@@ -169,7 +170,7 @@ async function readRequest(
   } catch (error) {
     return errorMessage(error);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
   if (frame === undefined) return "no request frame";
   if (frame.type === FRAME.settle) return "settle";

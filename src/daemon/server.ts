@@ -19,6 +19,7 @@ import {
   ensurePrivateDir,
   isDaemonProcess,
 } from "../runtime_dir.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** How often the daemon checks its idle time and that its socket is still its own. */
 const TICK_MS = 2_000;
@@ -161,7 +162,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   await Promise.race([
     // Stores held back until the builds were over are written now, if there is time.
     Promise.all(inFlight).then(() => session.heldStores.storeAll()),
-    new Promise((resolve) => setTimeout(resolve, DRAIN_MS)),
+    new Promise<void>((resolve) => afterTimeout(DRAIN_MS, resolve)),
   ]);
   await session.close().catch(() => {});
   if (socketStillOurs(files.socket, socketIno)) await Deno.remove(files.socket).catch(() => {});
