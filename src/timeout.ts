@@ -1,7 +1,8 @@
 /**
- * The one timer of the stores' clients and of staging: a callback after a delay unless cancelled,
- * built on `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible
- * timers for ~5 ms, a tax on every rustc call that talks to a remote.
+ * The one timer: a callback after a delay unless cancelled, for every one-shot wait of the
+ * program (the stores' clients, staging, the daemon, the cache's batches). Built on
+ * `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible timers for
+ * ~5 ms, a tax on every rustc call that talks to a remote. Repeating work uses `setInterval`.
  * @module
  */
 
