@@ -9,6 +9,11 @@ import type { Builds } from "./build_of.ts";
 
 /** What the cache needs of a call. */
 export interface CacheCall {
+  /**
+   * The program cargo named (first argument of the wrapper): the compiler, or, for a build-script
+   * run, the real script. A build's shape (team_manifests.ts) names the rustc of its first call.
+   */
+  rustc: string;
   /** Names the build the call belongs to (cargo's pid): "once per build" keys on it. */
   buildId: string;
   /** What the call's session knows of its builds (`CacheSession.builds`). */

@@ -45,7 +45,7 @@ export function recordCall(
     started: Date.now() - ms,
     ms,
     ...record,
-  });
+  }, request);
 }
 
 /**

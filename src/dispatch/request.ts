@@ -10,8 +10,6 @@ import { type CacheCall, orderedSink, type OutputSink, PhaseClock } from "../cac
 
 /** One rustc call routed through the cache: what the cache needs of it, and the rest. */
 export interface DispatchRequest extends CacheCall {
-  /** The compiler cargo named (first argument of the wrapper). */
-  rustc: string;
   /** rustc's arguments. */
   argv: string[];
   /** The call's working directory (for a registry crate: its unpacked source). */
