@@ -6,10 +6,10 @@
  */
 
 import { dirname, join } from "node:path";
-import { findProgram } from "../processes.ts";
-import { sha256Hex, statSignature } from "../digest.ts";
-import type { RustcIdentityMemo, RustcIdentityRow } from "../index/index_db.ts";
-import { askRustc, parseRustcVersion } from "../rustc_version.ts";
+import { findProgram } from "./processes.ts";
+import { sha256Hex, statSignature } from "./digest.ts";
+import type { RustcIdentityMemo, RustcIdentityRow } from "./index/index_db.ts";
+import { askRustc, parseRustcVersion } from "./rustc_version.ts";
 
 /**
  * The identity of the rustc at `rustc`, from the index when the binary has not changed.

@@ -13,7 +13,7 @@ import type { Store } from "../../backends/store.ts";
 import { BundleError, type EnvelopeOptions } from "../bundle/envelope.ts";
 import type { CacheCall } from "./call.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
-import { rustcIdentity } from "../dispatch/rustc_identity.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
 import { type BuildShape, cargoArgvOf, cargoShapeOf, shapingEnvOf } from "./build_shape.ts";
 import {

@@ -24,7 +24,7 @@ import { kindOfCall, recipeOf } from "./record_call.ts";
 import { pathRootsOf } from "../cache/path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
-import { rustcIdentity } from "./rustc_identity.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
 import { linkerIdentity, linkerOf, linksNatively } from "./machine_identity.ts";
 import { nativeCpuOf } from "./native_cpu.ts";
 import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";

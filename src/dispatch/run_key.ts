@@ -17,7 +17,7 @@ import { resolveProgram } from "./_tool_memo.ts";
 import { libcOf } from "./machine_identity.ts";
 import { cNativeFlags, cNativeOf } from "./native_cpu.ts";
 import { type PathRoots, toTemplate } from "../cache/path_roots.ts";
-import { rustcIdentity } from "./rustc_identity.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** Bumped whenever the recipe changes meaning. */
