@@ -1,7 +1,8 @@
 /**
- * A call as the cache layer sees it: which build it belongs to, the environment cargo gave it,
- * where the cache's warnings go, the clock of its phases and whether its entries stay on local
- * disk. The dispatcher's request (dispatch/request.ts) is one; the cache needs nothing else of it.
+ * A call as the cache layer sees it: the program cargo ran, which build it belongs to (and what
+ * its session knows of that build), the environment cargo gave it, where the cache's warnings go,
+ * the clock of its phases and whether its entries stay on local disk. The dispatcher's request
+ * (dispatch/request.ts) is one; the cache needs nothing else of it.
  * @module
  */
 
