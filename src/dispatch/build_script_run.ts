@@ -37,6 +37,7 @@ import { refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
 import { warnOncePerBuild } from "./warn_once.ts";
+import { noteRunForPlacing } from "../place/capture.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
 const MAX_WATCHED_FILES = 5_000;
@@ -110,6 +111,7 @@ async function runThroughCache(
   if (lookup.served) {
     const { slot, savedMs, bytes } = lookup;
     recordCall(request, cache, { ...logRun, outcome: "hit", slot, savedMs, bytes });
+    noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
     await cache.endRequest();
     return 0;
   }
@@ -137,6 +139,7 @@ async function runThroughCache(
   });
   cache.count({ misses: 1, run_misses: 1 }, request);
   if (uncacheable === undefined && snapshot && "blob" in snapshot) {
+    noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
     await cache.using(
       run.key,
       () =>

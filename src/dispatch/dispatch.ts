@@ -35,6 +35,7 @@ import type { WarmupConfig } from "../config/config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
+import { noteCompileForPlacing } from "../place/capture.ts";
 
 /** Runs rustc for a call the cache did not serve. */
 export interface RustcRunner {
@@ -162,6 +163,7 @@ async function dispatchThroughCache(
   if (lookup.served) {
     installReplayer(unit, cache.dir);
     if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
+    if (!lookup.exitCode) noteCompileForPlacing(unit, cache, request);
     const { slot, savedMs, bytes } = lookup;
     recordCall(request, cache, {
       ...logUnit,
@@ -205,6 +207,7 @@ async function dispatchThroughCache(
     );
   }
   if (run.code === 0) {
+    noteCompileForPlacing(unit, cache, request);
     // Not evicted between its bundle and its unpacked mirror.
     const stored = realBinary === undefined ? unit : {
       ...unit,
