@@ -1,7 +1,8 @@
 // Units placed in target/ before cargo looks: a second copy of the tiny fixture in another
-// directory, after `cargo warmup prepare`, finds every registry unit (memchr's build script, its
-// run, the libraries) Fresh and compiles only its own crate; a wrong prediction still builds
-// right; `place = false` places nothing. Real cargo, one cache, the daemon.
+// directory, after `cargo warmup prepare` or by itself (at cargo's `rustc -vV`), finds every
+// registry unit (memchr's build script, its run, the libraries) Fresh and compiles only its own
+// crate; a wrong prediction still builds right; `place = false` places nothing. Real cargo, one
+// cache, the daemon.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -39,7 +40,11 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
   assert.equal(plainBuild.code, 0, plainBuild.stderr);
   const expected = await runBinary(join(plain, "target/debug/tiny"));
 
-  const build = async (project: string, args: string[] = [], extra: Record<string, string> = {}) => {
+  const build = async (
+    project: string,
+    args: string[] = [],
+    extra: Record<string, string> = {},
+  ) => {
     const result = await runCargo(["build", "--locked", "-v", ...args], {
       cwd: project,
       env: { ...env, ...extra },
@@ -47,7 +52,11 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
     assert.equal(result.code, 0, result.stderr);
     return result;
   };
-  const prepare = async (project: string, args: string[] = [], extra: Record<string, string> = {}) => {
+  const prepare = async (
+    project: string,
+    args: string[] = [],
+    extra: Record<string, string> = {},
+  ) => {
     const result = await runWarmup(["prepare", ...args], {
       cwd: project,
       env: { ...env, ...extra },
@@ -79,6 +88,15 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
       assert.equal(await runBinary(join(second, "target/debug/tiny")), expected);
     });
 
+    await t.step("without prepare, cargo's first rustc -vV has them placed", async () => {
+      const fifth = await copyFixture("tiny", join(dir.path, "fifth"));
+      const result = await build(fifth);
+      const units = unitsOf(result.stderr);
+      assert.deepEqual(units.fresh, REGISTRY_CRATES, result.stderr);
+      assert.deepEqual(units.compiled, ["tiny"], result.stderr);
+      assert.equal(await runBinary(join(fifth, "target/debug/tiny")), expected);
+    });
+
     await t.step("status counts the placed units", async () => {
       const status = await runWarmup(["status"], { env });
       assert.equal(status.code, 0, status.stderr);
@@ -102,7 +120,7 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
       const fourth = await copyFixture("tiny", join(dir.path, "fourth"));
       const said = await prepare(fourth, [], { CARGO_WARMUP_PLACE: "0" });
       assert.match(said, /placing is off/);
-      const result = await build(fourth);
+      const result = await build(fourth, [], { CARGO_WARMUP_PLACE: "0" });
       assert.deepEqual(unitsOf(result.stderr).compiled, [...REGISTRY_CRATES, "tiny"].sort());
       assert.equal(await runBinary(join(fourth, "target/debug/tiny")), expected);
     });

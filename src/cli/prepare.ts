@@ -13,12 +13,16 @@ import { cargoVersionOf } from "../place/cargo_version.ts";
 import { placeForBuild } from "../place/prepare.ts";
 import { placingRequest } from "../place/place.ts";
 import { settleDaemons } from "../daemon/settle.ts";
+import { cargoCommandOf } from "../place/captured_build.ts";
+import { UsageError } from "./usage_error.ts";
 import { runtimeDirOf } from "../daemon/paths.ts";
 
-export const PREPARE_HELP = `Place the dependencies an earlier build of this Cargo.lock used in this build's target dir.
+export const PREPARE_HELP =
+  `Place the dependencies an earlier build of this Cargo.lock used in this build's target dir.
 
-Usage: cargo-warmup prepare [cargo build flags]
+Usage: cargo-warmup prepare [COMMAND] [cargo flags]
 
+COMMAND is the cargo command to come (build, the default; check, test, run, bench, clippy).
 Takes the flags the build will get (--release, --profile, --target, --target-dir,
 --manifest-path, --features ...): cargo then finds those units fresh and compiles only the rest.
 Nothing already in the target dir is replaced. Off with [warmup] place = false
@@ -35,7 +39,11 @@ export async function runPrepare(argv: string[]): Promise<number> {
   const cargo = env.CARGO ?? "cargo";
   // A build that just ended is captured by the daemon when asked to settle.
   await settleDaemons(runtimeDirOf(env));
-  const dirs = await buildDirsOf(cargo, argv, cwd, env);
+  const invocation = cargoCommandOf(argv[0]?.startsWith("-") === false ? argv : ["build", ...argv]);
+  if (invocation === undefined) {
+    throw new UsageError(`prepare: not a cargo build command: ${argv[0]}`);
+  }
+  const dirs = await buildDirsOf(cargo, invocation.flags, cwd, env);
   const request = placingRequest(env, dirs.workspaceRoot, `prepare-${Deno.pid}`);
   const session = new CacheSession();
   try {
@@ -50,7 +58,7 @@ export async function runPrepare(argv: string[]): Promise<number> {
     }
     const version = await cargoVersionOf(cargo);
     if (version === undefined) throw new Error(`cannot run "${cargo} -V"`);
-    const placed = await placeForBuild(dirs, argv, version, configured.cache, request);
+    const placed = await placeForBuild(dirs, invocation, version, configured.cache, request);
     if (placed.refused) console.error(`cargo-warmup prepare: nothing placed: ${placed.refused}`);
     else if (placed.predicted === undefined) {
       console.error("cargo-warmup prepare: no earlier build of this Cargo.lock to place from");

@@ -127,6 +127,10 @@ async function dispatchThroughCache(
       { not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 },
       request,
     );
+    // Cargo asks this before it looks at a new target dir: its units are placed first.
+    if (isVersionProbe(request)) {
+      await (await import("../place/on_probe.ts")).placeOnProbe(session, request);
+    }
     // In a process of its own the compile has run by now, and its time is in the record; the
     // daemon hands it back to its client and never learns how long it took.
     const code = await runner.passthrough();
@@ -347,4 +351,9 @@ async function prepareUnit(
     );
     return { reason: "key error", cache };
   }
+}
+
+/** Cargo's version probe (`rustc -vV`), asked for no crate. */
+function isVersionProbe(request: DispatchRequest): boolean {
+  return request.argv.length === 1 && request.argv[0] === "-vV" && !request.env.CARGO_PKG_NAME;
 }

@@ -30,7 +30,8 @@ export function flagValue(flags: readonly string[], name: string): string | unde
 
 /** The profile dir's name of a build with `flags`. */
 export function profileDirOf(flags: readonly string[]): string {
-  const profile = flagValue(flags, "--profile") ?? (flags.includes("--release") ? "release" : "dev");
+  const profile = flagValue(flags, "--profile") ??
+    (flags.includes("--release") ? "release" : "dev");
   if (profile === "dev" || profile === "test") return "debug";
   if (profile === "bench") return "release";
   return profile;

@@ -18,6 +18,7 @@ import { journalBuildOf } from "../journal/record_call.ts";
 import {
   type CapturedBuild,
   type CapturedUnit,
+  cargoCommandOf,
   encodeBase64,
   isTemplated,
   TARGET_ROOT,
@@ -49,7 +50,8 @@ interface NotedBuild {
   project: string;
   lockfile: string;
   cargo: string;
-  flags: string[];
+  /** Cargo's command and flags; undefined for a command this does not place for. */
+  invocation: { command: string; flags: string[] } | undefined;
   units: Map<string, NotedUnit>;
 }
 
@@ -159,7 +161,7 @@ function buildOf(request: DispatchRequest, cache: Cache): NotedBuild {
       project: journal.project,
       lockfile: journal.lockfile,
       cargo: request.env.CARGO ?? "cargo",
-      flags: cargoFlagsOf(request.buildId),
+      invocation: cargoInvocationOf(request.buildId),
       units: new Map(),
     };
     noted.set(request.buildId, build);
@@ -172,7 +174,7 @@ function buildOf(request: DispatchRequest, cache: Cache): NotedBuild {
 }
 
 async function captureBuild(build: NotedBuild): Promise<void> {
-  if (build.lockfile === "" || build.cache.closed) return;
+  if (build.lockfile === "" || build.cache.closed || build.invocation === undefined) return;
   const all = [...build.units.values()];
   // One target dir per capture: the one most units went to (a build has one).
   const targetDir = mostCommon(all.map((unit) => unit.targetDir));
@@ -192,7 +194,8 @@ async function captureBuild(build: NotedBuild): Promise<void> {
     project: build.project,
     lockfile: build.lockfile,
     profiles: [...new Set(units.map((unit) => unit.profile))].sort(),
-    flags: build.flags,
+    command: build.invocation.command,
+    flags: build.invocation.flags,
     cargo,
     capturedAt: Date.now(),
     units,
@@ -281,14 +284,13 @@ function targetDirOf(profileDir: string, triple: string | undefined): string {
   return triple !== undefined && basename(parent) === triple ? dirname(parent) : parent;
 }
 
-/** Cargo's own arguments after its subcommand, from /proc while it runs. */
-function cargoFlagsOf(pid: string): string[] {
+/** Cargo's command and flags, from /proc while it runs. */
+export function cargoInvocationOf(pid: string): { command: string; flags: string[] } | undefined {
   try {
     const args = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean);
-    const command = args.findIndex((arg, i) => i > 0 && !arg.startsWith("-"));
-    return command === -1 ? [] : args.slice(command + 1);
+    return cargoCommandOf(args.slice(1));
   } catch {
-    return [];
+    return undefined;
   }
 }
 

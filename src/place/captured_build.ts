@@ -58,7 +58,9 @@ export interface CapturedBuild {
   lockfile: string;
   /** Profile dirs relative to the target dir, sorted: the build's profile and target. */
   profiles: string[];
-  /** The flags cargo was run with (after `build`/`check`…), for choosing among captures. */
+  /** What cargo was asked (`build` for build, run, test, bench; `check` for check, clippy). */
+  command: string;
+  /** The flags cargo was run with (after its command), for choosing among captures. */
   flags: string[];
   /** Cargo's binary and its version line: another cargo may lay target/ out differently. */
   cargo: string;
@@ -75,21 +77,28 @@ export function capturesDir(cacheDir: string, lockfile: string): string {
 export function writeCapture(cacheDir: string, build: CapturedBuild): void {
   const dir = capturesDir(cacheDir, build.lockfile);
   Deno.mkdirSync(dir, { recursive: true });
-  const name = sha256Hex(JSON.stringify([build.profiles, build.flags, build.cargo])).slice(0, 16);
+  const name = sha256Hex(JSON.stringify([build.command, build.profiles, build.flags, build.cargo]))
+    .slice(0, 16);
   const temp = join(dir, `.${crypto.randomUUID()}.tmp`);
   Deno.writeTextFileSync(temp, JSON.stringify(build));
   Deno.renameSync(temp, join(dir, `${name}.json`));
 }
 
 /**
- * The capture to place for a build of `lockfile` with `flags` and `cargo` whose units go to
- * `profiles` (the profile dir, and the target's with `--target`): the newest of the same cargo
- * whose profile dirs are among them, one with the same flags first. A wrong guess costs only
+ * The capture to place for a build of `lockfile` with `command`, `flags` and `cargo` whose units
+ * go to `profiles` (the profile dir, and the target's with `--target`): the newest of the same
+ * cargo and command whose profile dirs are among them, one with the same flags first. A wrong guess costs only
  * the time to place units cargo then ignores: their directories' names are cargo's own hashes.
  */
 export function predictedBuild(
   cacheDir: string,
-  wanted: { lockfile: string; profiles: readonly string[]; flags?: string[]; cargo: string },
+  wanted: {
+    lockfile: string;
+    command: string;
+    profiles: readonly string[];
+    flags?: string[];
+    cargo: string;
+  },
 ): CapturedBuild | undefined {
   let entries: Deno.DirEntry[];
   try {
@@ -112,7 +121,8 @@ export function predictedBuild(
   const same = (a: readonly string[], b: readonly string[]) => a.join("\0") === b.join("\0");
   const fitting = builds
     .filter((build) =>
-      build.cargo === wanted.cargo && build.profiles.length > 0 &&
+      build.cargo === wanted.cargo && build.command === wanted.command &&
+      build.profiles.length > 0 &&
       build.profiles.every((profile) => wanted.profiles.includes(profile))
     )
     .sort((a, b) =>
@@ -138,4 +148,31 @@ export function isTemplated(path: string): boolean {
   const name = path.slice(path.lastIndexOf("/") + 1);
   return name.endsWith(".json") ||
     ["output", "root-output", "stderr", "invoked.timestamp"].includes(name);
+}
+
+/** Cargo's commands whose dependency units are the same, by the one this names them by. */
+const COMMAND_FAMILIES: Record<string, string> = {
+  build: "build",
+  b: "build",
+  run: "build",
+  r: "build",
+  test: "build",
+  t: "build",
+  bench: "build",
+  check: "check",
+  c: "check",
+  clippy: "check",
+};
+
+/**
+ * Cargo's command and flags from its arguments (after the program: `build --release -v`), when
+ * the command builds units this knows; undefined otherwise (`cargo doc`, `cargo +nightly …`).
+ */
+export function cargoCommandOf(
+  args: readonly string[],
+): { command: string; flags: string[] } | undefined {
+  const at = args.findIndex((arg) => !arg.startsWith("-"));
+  const command = at === -1 ? undefined : COMMAND_FAMILIES[args[at] ?? ""];
+  if (command === undefined) return undefined;
+  return { command, flags: [...args.slice(0, at), ...args.slice(at + 1)] };
 }

@@ -30,7 +30,7 @@ import { dirname, join } from "node:path";
 import type { Cache } from "../cache/cache.ts";
 import { type EntryContent, lookup } from "../cache/lookup.ts";
 import { type DispatchRequest, PhaseClock, processSink } from "../dispatch/request.ts";
-import { fromTemplate, pathRootsOf, type PathRoots } from "../dispatch/path_roots.ts";
+import { fromTemplate, type PathRoots, pathRootsOf } from "../dispatch/path_roots.ts";
 import { runRootsOf } from "../dispatch/run_key.ts";
 import { restoreOutDir } from "../dispatch/out_dir_snapshot.ts";
 import { errorMessage } from "../error_message.ts";

@@ -11,12 +11,12 @@ import type { DispatchRequest } from "../dispatch/request.ts";
 import { lockfileDigest } from "../journal/record_call.ts";
 import { predictedBuild } from "./captured_build.ts";
 import type { BuildDirs } from "./build_dirs.ts";
-import { type Placed, placeCapture } from "./place.ts";
+import { placeCapture, type Placed } from "./place.ts";
 
 /** Places what a build of `dirs` with `flags` will probably need; counts it in the cache. */
 export async function placeForBuild(
   dirs: BuildDirs,
-  flags: string[],
+  invocation: { command: string; flags: string[] },
   cargo: string,
   cache: Cache,
   request: DispatchRequest,
@@ -24,7 +24,7 @@ export async function placeForBuild(
   const lockfile = lockfileDigest(join(dirs.workspaceRoot, "Cargo.lock"));
   const capture = lockfile === ""
     ? undefined
-    : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, flags, cargo });
+    : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, ...invocation, cargo });
   if (capture === undefined) return { placed: 0, skipped: 0, bytes: 0, ms: 0 };
   const placed = await placeCapture(capture, dirs.buildDir, cache, request);
   cache.count({ placed_units: placed.placed, placed_bytes: placed.bytes, placings: 1 }, request);
