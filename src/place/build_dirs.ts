@@ -8,6 +8,8 @@
 
 import { resolve } from "node:path";
 
+const METADATA_TIMEOUT_MS = 5_000;
+
 /** A build's directories as cargo resolves them. */
 export interface BuildDirs {
   workspaceRoot: string;
@@ -53,6 +55,8 @@ export async function buildDirsOf(
     env,
     stdout: "piped",
     stderr: "piped",
+    // A cargo waiting for a lock the build that asked holds would hold that build forever.
+    signal: AbortSignal.timeout(METADATA_TIMEOUT_MS),
   }).output();
   if (!out.success) {
     throw new Error(`cargo metadata failed: ${new TextDecoder().decode(out.stderr).trim()}`);

@@ -19,6 +19,7 @@ import {
   type CapturedBuild,
   type CapturedUnit,
   cargoCommandOf,
+  cargoSetEnv,
   encodeBase64,
   isTemplated,
   TARGET_ROOT,
@@ -92,6 +93,7 @@ export function noteCompileForPlacing(unit: Unit, cache: Cache, request: Dispatc
     ...(kind === "build-script" && bin
       ? { links: [{ path: join(outDir, "build-script-build"), to: bin.path }] }
       : {}),
+    env: cargoSetEnv(unit.env),
     manifestDir: unit.env.CARGO_MANIFEST_DIR ?? "",
     cargoHome: unit.roots.find(([placeholder]) => placeholder === "@@WARMUP_CARGO_HOME@@")?.[1] ??
       "",
@@ -124,6 +126,7 @@ export function noteRunForPlacing(
     version: run.version,
     key: run.key,
     deps: [basename(dirname(scriptBinary))],
+    env: cargoSetEnv(request.env),
     targetDir: targetDirOf(profileDir, request.env.TARGET),
     profileDir,
     outputs: [],

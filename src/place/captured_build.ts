@@ -36,6 +36,11 @@ export interface CapturedUnit {
   links?: Array<{ path: string; to: string }>;
   /** Files cargo wrote about the unit, relative to the profile dir, base64 (paths templated). */
   files: Record<string, string>;
+  /**
+   * The variables cargo set for the call that a lookup may check (`CARGO_PKG_*`, a build
+   * script's `TARGET`…): the same for every build of the unit, and not in a placing's env.
+   */
+  env: Record<string, string>;
   /** Roots its entry's templates resolve with (the package source, cargo's home). */
   manifestDir: string;
   cargoHome: string;
@@ -175,4 +180,13 @@ export function cargoCommandOf(
   const command = at === -1 ? undefined : COMMAND_FAMILIES[args[at] ?? ""];
   if (command === undefined) return undefined;
   return { command, flags: [...args.slice(0, at), ...args.slice(at + 1)] };
+}
+
+/** Variables cargo sets for a unit's call from the package and the build, not from the user. */
+const CARGO_SET =
+  /^(CARGO_(PKG_|MANIFEST_|CRATE_NAME$|PRIMARY_PACKAGE$|CFG_|FEATURE_)|TARGET$|HOST$|PROFILE$|OPT_LEVEL$|DEBUG$)/;
+
+/** What a call's env holds of {@linkcode CARGO_SET}. */
+export function cargoSetEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => CARGO_SET.test(name)));
 }

@@ -190,7 +190,7 @@ async function placeUnit(
     {
       key: unit.key,
       label: `${unit.crate} ${unit.version}`,
-      context: { roots, env: request.env, memo: cache.memo },
+      context: { roots, env: envOf(unit, request.env, profileDir), memo: cache.memo },
       refuse: (content) =>
         (unit.kind === "build-run") !== content.files.has("out-dir")
           ? "not the kind of entry placed"
@@ -279,6 +279,19 @@ function writeUnit(
     written.push(at(path));
   }
   return bytes;
+}
+
+/**
+ * The env a lookup of the unit checks recorded values against: the placing's (a build script's
+ * `rerun-if-env-changed` variables are the user's), with what cargo would set for the call.
+ */
+function envOf(
+  unit: CapturedUnit,
+  env: Record<string, string>,
+  profileDir: string,
+): Record<string, string> {
+  const outDir = unit.runDir ? { OUT_DIR: join(profileDir, unit.runDir, "out") } : {};
+  return { ...env, ...unit.env, ...outDir };
 }
 
 /** The roots the unit's entry resolves with in this target dir. */
