@@ -27,7 +27,9 @@ export async function placeForBuild(
     : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, ...invocation, cargo });
   if (capture === undefined) return { placed: 0, skipped: 0, bytes: 0, ms: 0 };
   const placed = await placeCapture(capture, dirs.buildDir, cache, request);
-  cache.count({ placed_units: placed.placed, placed_bytes: placed.bytes, placings: 1 }, request);
-  await cache.endRequest();
+  if (placed.placed > 0) {
+    cache.count({ placed_units: placed.placed, placed_bytes: placed.bytes, placings: 1 }, request);
+    await cache.endRequest();
+  }
   return { ...placed, predicted: capture.build };
 }
