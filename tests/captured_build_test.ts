@@ -22,6 +22,7 @@ const capture = (overrides: Partial<CapturedBuild>): CapturedBuild => ({
   command: "build",
   flags: [],
   cargo: "cargo 1.95.0",
+  rustc: "1.95.0",
   capturedAt: 1,
   units: [],
   ...overrides,
@@ -29,13 +30,20 @@ const capture = (overrides: Partial<CapturedBuild>): CapturedBuild => ({
 
 Deno.test("predictedBuild: same cargo, command and profiles; same flags first, then newest", async () => {
   await using dir = await tempDir("cargo-warmup-captures-");
-  const wanted = { lockfile: "lock", command: "build", profiles: ["debug"], cargo: "cargo 1.95.0" };
+  const wanted = {
+    lockfile: "lock",
+    command: "build",
+    profiles: ["debug"],
+    cargo: "cargo 1.95.0",
+    rustc: "1.95.0",
+  };
   assert.equal(predictedBuild(dir.path, wanted), undefined);
   writeCapture(dir.path, capture({ build: "plain", capturedAt: 1 }));
   writeCapture(dir.path, capture({ build: "verbose", flags: ["-v"], capturedAt: 2 }));
   writeCapture(dir.path, capture({ build: "release", profiles: ["release"], capturedAt: 3 }));
   writeCapture(dir.path, capture({ build: "check", command: "check", capturedAt: 4 }));
   writeCapture(dir.path, capture({ build: "old cargo", cargo: "cargo 1.94.0", capturedAt: 5 }));
+  writeCapture(dir.path, capture({ build: "old rustc", rustc: "1.94.0", capturedAt: 6 }));
   Deno.writeTextFileSync(join(capturesDir(dir.path, "lock"), "torn.json"), "{");
   assert.equal(predictedBuild(dir.path, { ...wanted, flags: [] })?.build, "plain");
   assert.equal(predictedBuild(dir.path, { ...wanted, flags: ["-v"] })?.build, "verbose");

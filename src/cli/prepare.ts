@@ -15,6 +15,7 @@ import { placingRequest } from "../place/place.ts";
 import { settleDaemons } from "../daemon/settle.ts";
 import { cargoCommandOf } from "../place/captured_build.ts";
 import { UsageError } from "./usage_error.ts";
+import { rustcIdentity } from "../dispatch/rustc_identity.ts";
 import { runtimeDirOf } from "../daemon/paths.ts";
 
 export const PREPARE_HELP =
@@ -58,7 +59,9 @@ export async function runPrepare(argv: string[]): Promise<number> {
     }
     const version = await cargoVersionOf(cargo);
     if (version === undefined) throw new Error(`cannot run "${cargo} -V"`);
-    const placed = await placeForBuild(dirs, invocation, version, configured.cache, request);
+    const rustc = await rustcIdentity(env.RUSTC ?? "rustc", env, configured.cache.rustcMemo);
+    const versions = { cargo: version, rustc: rustc.release };
+    const placed = await placeForBuild(dirs, invocation, versions, configured.cache, request);
     if (placed.refused) console.error(`cargo-warmup prepare: nothing placed: ${placed.refused}`);
     else if (placed.predicted === undefined) {
       console.error("cargo-warmup prepare: no earlier build of this Cargo.lock to place from");

@@ -51,6 +51,8 @@ interface NotedBuild {
   project: string;
   lockfile: string;
   cargo: string;
+  /** The release of the rustc its units were compiled with. */
+  rustc: string;
   /** Cargo's command and flags; undefined for a command this does not place for. */
   invocation: { command: string; flags: string[] } | undefined;
   units: Map<string, NotedUnit>;
@@ -65,6 +67,8 @@ let ticker: ReturnType<typeof setInterval> | undefined;
  */
 export function noteCompileForPlacing(unit: Unit, cache: Cache, request: DispatchRequest): void {
   if (request.via !== "daemon" || unit.fromWorkspace) return;
+  const build = buildOf(request, cache);
+  build.rustc ||= unit.rustcRelease;
   const kind = unitKindOf(unit.args);
   const outDir = unit.args.outDir;
   const pkg = unit.env.CARGO_PKG_NAME;
@@ -77,7 +81,7 @@ export function noteCompileForPlacing(unit: Unit, cache: Cache, request: Dispatc
   const deps = outDirEnv ? [basename(dirname(outDirEnv))] : [];
   const bin = unit.outputs.find((output) => output.role === "bin");
   const depInfo = depInfoPath(unit.args);
-  buildOf(request, cache).units.set(id, {
+  build.units.set(id, {
     id,
     kind,
     crate: unit.crate,
@@ -164,6 +168,7 @@ function buildOf(request: DispatchRequest, cache: Cache): NotedBuild {
       project: journal.project,
       lockfile: journal.lockfile,
       cargo: request.env.CARGO ?? "cargo",
+      rustc: "",
       invocation: cargoInvocationOf(request.buildId),
       units: new Map(),
     };
@@ -178,6 +183,7 @@ function buildOf(request: DispatchRequest, cache: Cache): NotedBuild {
 
 async function captureBuild(build: NotedBuild): Promise<void> {
   if (build.lockfile === "" || build.cache.closed || build.invocation === undefined) return;
+  if (build.rustc === "") return;
   const all = [...build.units.values()];
   // One target dir per capture: the one most units went to (a build has one).
   const targetDir = mostCommon(all.map((unit) => unit.targetDir));
@@ -200,6 +206,7 @@ async function captureBuild(build: NotedBuild): Promise<void> {
     command: build.invocation.command,
     flags: build.invocation.flags,
     cargo,
+    rustc: build.rustc,
     capturedAt: Date.now(),
     units,
   };

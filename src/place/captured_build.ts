@@ -67,8 +67,10 @@ export interface CapturedBuild {
   command: string;
   /** The flags cargo was run with (after its command), for choosing among captures. */
   flags: string[];
-  /** Cargo's binary and its version line: another cargo may lay target/ out differently. */
+  /** Cargo's version line: another cargo may lay target/ out differently. */
   cargo: string;
+  /** rustc's release: another rustc's units have other names, placing them would be a waste. */
+  rustc: string;
   capturedAt: number;
   units: CapturedUnit[];
 }
@@ -82,17 +84,17 @@ export function capturesDir(cacheDir: string, lockfile: string): string {
 export function writeCapture(cacheDir: string, build: CapturedBuild): void {
   const dir = capturesDir(cacheDir, build.lockfile);
   Deno.mkdirSync(dir, { recursive: true });
-  const name = sha256Hex(JSON.stringify([build.command, build.profiles, build.flags, build.cargo]))
-    .slice(0, 16);
+  const conditions = [build.command, build.profiles, build.flags, build.cargo, build.rustc];
+  const name = sha256Hex(JSON.stringify(conditions)).slice(0, 16);
   const temp = join(dir, `.${crypto.randomUUID()}.tmp`);
   Deno.writeTextFileSync(temp, JSON.stringify(build));
   Deno.renameSync(temp, join(dir, `${name}.json`));
 }
 
 /**
- * The capture to place for a build of `lockfile` with `command`, `flags` and `cargo` whose units
- * go to `profiles` (the profile dir, and the target's with `--target`): the newest of the same
- * cargo and command whose profile dirs are among them, one with the same flags first. A wrong guess costs only
+ * The capture to place for a build of `lockfile` with `command`, `flags`, `cargo` and `rustc`
+ * whose units go to `profiles` (the profile dir, and the target's with `--target`): the newest of
+ * the same cargo, rustc and command whose profile dirs are among them, the same flags first. A wrong guess costs only
  * the time to place units cargo then ignores: their directories' names are cargo's own hashes.
  */
 export function predictedBuild(
@@ -103,6 +105,7 @@ export function predictedBuild(
     profiles: readonly string[];
     flags?: string[];
     cargo: string;
+    rustc: string;
   },
 ): CapturedBuild | undefined {
   let entries: Deno.DirEntry[];
@@ -126,7 +129,8 @@ export function predictedBuild(
   const same = (a: readonly string[], b: readonly string[]) => a.join("\0") === b.join("\0");
   const fitting = builds
     .filter((build) =>
-      build.cargo === wanted.cargo && build.command === wanted.command &&
+      build.cargo === wanted.cargo && build.rustc === wanted.rustc &&
+      build.command === wanted.command &&
       build.profiles.length > 0 &&
       build.profiles.every((profile) => wanted.profiles.includes(profile))
     )

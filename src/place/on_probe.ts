@@ -19,6 +19,7 @@ import { cargoInvocationOf } from "./capture.ts";
 import { buildDirsOf } from "./build_dirs.ts";
 import { cargoVersionOf } from "./cargo_version.ts";
 import { placeForBuild } from "./prepare.ts";
+import { rustcIdentity } from "../dispatch/rustc_identity.ts";
 
 /** Builds (cargo's pids) already placed for: cargo asks `-vV` once, but a pid is worth a guard. */
 const placedFor = new Set<string>();
@@ -44,11 +45,12 @@ export async function placeOnProbe(session: CacheSession, request: DispatchReque
     const cargo = cargoOf(request);
     const version = await cargoVersionOf(cargo);
     if (version === undefined) return;
+    const rustc = await rustcIdentity(request.rustc, request.env, cache.rustcMemo);
     // Its own probe, if it makes one, must not place again.
     const env: Record<string, string> = { ...request.env, CARGO_WARMUP_PLACE: "0" };
     delete env.RUSTC_WRAPPER;
     const dirs = await buildDirsOf(cargo, invocation.flags, request.cargoCwd, env);
-    await placeForBuild(dirs, invocation, version, cache, request);
+    await placeForBuild(dirs, invocation, { cargo: version, rustc: rustc.release }, cache, request);
   } catch (error) {
     warnOncePerBuild(request, "place", `cannot place units: ${errorMessage(error)}`);
   }

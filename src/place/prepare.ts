@@ -13,18 +13,21 @@ import { predictedBuild } from "./captured_build.ts";
 import type { BuildDirs } from "./build_dirs.ts";
 import { placeCapture, type Placed } from "./place.ts";
 
-/** Places what a build of `dirs` with `flags` will probably need; counts it in the cache. */
+/**
+ * Places what a build of `dirs` with `invocation` (cargo's command and flags), by these cargo and
+ * rustc versions, will probably need; counts it in the cache.
+ */
 export async function placeForBuild(
   dirs: BuildDirs,
   invocation: { command: string; flags: string[] },
-  cargo: string,
+  versions: { cargo: string; rustc: string },
   cache: Cache,
   request: DispatchRequest,
 ): Promise<Placed & { predicted?: string }> {
   const lockfile = lockfileDigest(join(dirs.workspaceRoot, "Cargo.lock"));
   const capture = lockfile === ""
     ? undefined
-    : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, ...invocation, cargo });
+    : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, ...invocation, ...versions });
   if (capture === undefined) return { placed: 0, skipped: 0, bytes: 0, ms: 0 };
   const placed = await placeCapture(capture, dirs.buildDir, cache, request);
   if (placed.placed > 0) {
