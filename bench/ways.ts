@@ -89,7 +89,11 @@ export async function warmupBuild(
   extraEnv: Record<string, string> = {},
 ): Promise<Measurement> {
   const log = join(context.work, logName);
-  const env = { ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log }), ...extraEnv };
+  // As users get it: dependencies placed in a new target dir before cargo looks.
+  const env = {
+    ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log, place: true }),
+    ...extraEnv,
+  };
   const result = await build(context, dir, env);
   return {
     seconds: result.seconds,

@@ -31,7 +31,7 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
   await using dir = await tempDir("cargo-warmup-place-");
   const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
   const cacheDir = join(dir.path, "cache");
-  const env = warmupEnv({ cacheDir, cargoHome });
+  const env = warmupEnv({ cacheDir, cargoHome, place: true });
   const plain = await copyFixture("tiny", join(dir.path, "plain"));
   const plainBuild = await runCargo(["build", "--locked"], {
     cwd: plain,
