@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   copyFixture,
   createCargoHome,
+  exists,
   runBinary,
   runCargo,
   runWarmup,
@@ -119,12 +120,16 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
     });
 
     await t.step("place = false places nothing", async () => {
+      // At cargo's probe: the build compiles every unit.
       const fourth = await copyFixture("tiny", join(dir.path, "fourth"));
-      const said = await prepare(fourth, [], { CARGO_WARMUP_PLACE: "0" });
-      assert.match(said, /placing is off/);
       const result = await build(fourth, [], { CARGO_WARMUP_PLACE: "0" });
       assert.deepEqual(unitsOf(result.stderr).compiled, [...REGISTRY_CRATES, "tiny"].sort());
       assert.equal(await runBinary(join(fourth, "target/debug/tiny")), expected);
+      // By prepare: it says so and writes nothing where cargo looks.
+      const sixth = await copyFixture("tiny", join(dir.path, "sixth"));
+      const said = await prepare(sixth, [], { CARGO_WARMUP_PLACE: "0" });
+      assert.match(said, /placing is off/);
+      assert.equal(await exists(join(sixth, "target/debug/.fingerprint")), false);
     });
   } finally {
     await stopDaemons([runtimeDirFor(cacheDir)]);

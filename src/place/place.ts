@@ -16,8 +16,9 @@
  * path, its dependencies' fingerprints: a unit of another feature set or profile has another
  * directory name and is simply not looked at), its outputs exist and no dependency's output is
  * newer than its own. Registry units' dep-info lists no sources, so no source mtime is compared;
- * a run's `rerun-if-changed` files (in the registry) are older than its `output`. Every placed
- * file gets one mtime, so no dependency is newer. A unit cargo finds dirty anyway is compiled
+ * a run's `rerun-if-changed` files (in the registry) are older than its `output`. Units are
+ * written in dependency order, each file new (a copy), so no dependency's output is newer than a
+ * dependent's. A unit cargo finds dirty anyway is compiled
  * through the wrapper as before; one cut short (the daemon killed while placing) has no
  * fingerprint file, which is written last, and is dirty.
  *
@@ -84,7 +85,6 @@ export async function placeCapture(
   if (refused) return { placed: 0, skipped: capture.units.length, bytes: 0, ms: 0, refused };
   const locks = await lockProfiles(targetDir, capture.profiles);
   try {
-    const mtime = new Date();
     const placed = new Set<string>();
     const failed = new Set<string>();
     let bytes = 0;
@@ -103,7 +103,7 @@ export async function placeCapture(
         const overBudget = performance.now() - started > budget.ms || bytes > budget.bytes;
         const written = overBudget
           ? undefined
-          : await cache.using(unit.key, () => placeUnit(unit, targetDir, mtime, cache, request));
+          : await cache.using(unit.key, () => placeUnit(unit, targetDir, cache, request));
         if (written === undefined) failed.add(unit.id);
         else {
           placed.add(unit.id);
@@ -170,7 +170,6 @@ async function lockProfiles(targetDir: string, profiles: string[]): Promise<Deno
 async function placeUnit(
   unit: CapturedUnit,
   targetDir: string,
-  mtime: Date,
   cache: Cache,
   request: DispatchRequest,
 ): Promise<number | undefined> {
@@ -202,9 +201,7 @@ async function placeUnit(
   if (!found || found.content.meta.exitCode !== undefined) return undefined;
   const written: string[] = [];
   try {
-    const bytes = writeUnit(unit, found.content, profileDir, roots, targetDir, written);
-    for (const path of written) Deno.utimeSync(path, mtime, mtime);
-    return bytes;
+    return writeUnit(unit, found.content, profileDir, roots, targetDir, written);
   } catch (error) {
     for (const path of written.reverse()) {
       try {
@@ -316,8 +313,10 @@ function rootsOf(unit: CapturedUnit, profileDir: string): PathRoots {
 
 /**
  * Writes a file that must not exist yet: through a temporary file and a hard link, which fails
- * rather than replace a file that appeared meanwhile. The one place a placed output is written
- * (a copy for now; linking a hot copy would go here). Returns the bytes written.
+ * rather than replace a file that appeared meanwhile. The one place a placed output is written.
+ * A copy, so its mtime is now: a hot copy linked instead keeps its own, which cargo may find older
+ * than a dependency's output (dirty, compiled again), and setting it would change the hot copy.
+ * Returns the bytes written.
  */
 function writeNewFile(path: string, source: Uint8Array | string, mode: number): number {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
