@@ -67,6 +67,14 @@ let ticker: ReturnType<typeof setInterval> | undefined;
  */
 export function noteCompileForPlacing(unit: Unit, cache: Cache, request: DispatchRequest): void {
   if (request.via !== "daemon" || unit.fromWorkspace) return;
+  try {
+    noteCompile(unit, cache, request);
+  } catch {
+    // A capture is worth having, never the call's failure: this unit is just not placed.
+  }
+}
+
+function noteCompile(unit: Unit, cache: Cache, request: DispatchRequest): void {
   const build = buildOf(request, cache);
   build.rustc ||= unit.rustcRelease;
   const kind = unitKindOf(unit.args);
@@ -120,6 +128,20 @@ export function noteRunForPlacing(
   request: DispatchRequest,
 ): void {
   if (request.via !== "daemon") return;
+  try {
+    noteRun(run, cargoHome, scriptBinary, cache, request);
+  } catch {
+    // as above: not placed, never the call's failure
+  }
+}
+
+function noteRun(
+  run: { key: string; crate: string; version: string; outDir: string; manifestDir: string },
+  cargoHome: string,
+  scriptBinary: string,
+  cache: Cache,
+  request: DispatchRequest,
+): void {
   const runDirAbs = dirname(run.outDir);
   const profileDir = dirname(dirname(runDirAbs));
   const id = basename(runDirAbs);
