@@ -57,6 +57,7 @@ export function cacheIdentity(config: WarmupConfig, env: Record<string, string>)
     : config.backend === "http"
     ? [env[HTTP_TOKEN_VARIABLE] ?? ""]
     : [];
-  const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, ...store } = config;
+  const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, place: _place, ...store } =
+    config;
   return sha256Hex(JSON.stringify([store, credentials]));
 }

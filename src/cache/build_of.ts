@@ -62,7 +62,8 @@ export class Builds {
   }
 }
 
-function lockfileDigest(path: string): string {
+/** How the journal names a Cargo.lock: a digest of its bytes ("" without one). */
+export function lockfileDigest(path: string): string {
   try {
     return sha256Hex(Deno.readFileSync(path)).slice(0, 32);
   } catch {

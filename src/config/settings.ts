@@ -146,6 +146,13 @@ const TABLE = [
     description: "Start init --rewarm when a build first uses a new rustc",
   },
   {
+    key: "place",
+    type: "boolean",
+    field: "place",
+    default: true,
+    description: "Place the dependencies a build of the same Cargo.lock used in a new target dir",
+  },
+  {
     key: "redis.url",
     type: "redis-url",
     field: "redis.url",

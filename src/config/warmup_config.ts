@@ -68,6 +68,11 @@ export interface BaseConfig {
   projects: number;
   /** Start `init --rewarm` in the background when a build first uses a new rustc. */
   autoRewarm: boolean;
+  /**
+   * Place registry units an earlier build of the same Cargo.lock left in target/ into a new
+   * target dir before cargo looks (src/place/), so that cargo finds them fresh.
+   */
+  place: boolean;
   redis: RedisSettings;
   s3: S3Settings;
   http: HttpSettings;

@@ -9,6 +9,7 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
+import { captureFinishedBuilds } from "../place/capture.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";
@@ -134,6 +135,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           others = [...inFlight].filter((request) => !waiters.has(request));
         }
         await session.settle();
+        // A script that built and then prepares a copy finds its build captured.
+        await captureFinishedBuilds();
       };
       requests++;
       const served: Promise<void> = serveConnection(

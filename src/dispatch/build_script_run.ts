@@ -45,6 +45,7 @@ import { type HitOutcome, refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
+import { noteRunForPlacing } from "../place/capture.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
 const MAX_WATCHED_FILES = 5_000;
@@ -102,6 +103,8 @@ function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKi
     row: () => ({ kind: "build-run" }),
     recipe: (run) => run.recipe,
     restore: (run, cache) => serveRun(run, cache, request),
+    served: (run, cache) =>
+      noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request),
     // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
     holds: () => true,
     collect: (run, cache, result, stale) => {
@@ -115,12 +118,14 @@ function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKi
         return uncacheable === undefined ? {} : { reason: uncacheable };
       }
       return {
-        store: () =>
-          cache.using(
+        store: () => {
+          noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
+          return cache.using(
             run.key,
             () =>
               cache.storing(run.key, storeRun(run, result, snapshot.blob, cache, request, stale)),
-          ),
+          );
+        },
       };
     },
     missCounts: () => ({ misses: 1, run_misses: 1 }),

@@ -43,6 +43,7 @@ import type { WarmupConfig } from "../config/warmup_config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
+import { noteCompileForPlacing } from "../place/capture.ts";
 
 /** Serves one call from this process: the dispatcher when no daemon serves it. */
 export async function dispatchInProcess(rustc: string, argv: string[]): Promise<number> {
@@ -90,6 +91,12 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
   return {
     kindOf: () => kindOfCall(request.argv),
     countsNotCacheable: true,
+    notCacheable: async () => {
+      // Cargo asks this before it looks at a new target dir: its units are placed first.
+      if (isVersionProbe(request)) {
+        await (await import("../place/on_probe.ts")).placeOnProbe(session, request);
+      }
+    },
     prepare: async () => {
       const prepared = await prepareUnit(session, request);
       if ("reason" in prepared) return prepared;
@@ -109,9 +116,10 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
     beforeLookup: (unit) =>
       session.heldStores.beforeLookup(heldStoreOf(unit, request), request.buildId),
     restore: (unit, cache) => serveHit(unit, cache, request),
-    served: (unit, cache) => {
+    served: (unit, cache, hit) => {
       installReplayer(unit, cache.dir);
       if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
+      if (!hit.exitCode) noteCompileForPlacing(unit, cache, request);
     },
     beforeRun: async (unit, cache) => {
       const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, autoRewarm);
@@ -142,13 +150,20 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
         ),
       };
       return {
-        store: () =>
-          session.heldStores.storeWhenSettled(heldStoreOf(unit, request), cache, request, () =>
-            // Not evicted between its bundle and its hot copy.
-            cache.using(
-              unit.key,
-              () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, stale)),
-            )),
+        store: () => {
+          noteCompileForPlacing(unit, cache, request);
+          return session.heldStores.storeWhenSettled(
+            heldStoreOf(unit, request),
+            cache,
+            request,
+            () =>
+              // Not evicted between its bundle and its hot copy.
+              cache.using(
+                unit.key,
+                () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, stale)),
+              ),
+          );
+        },
       };
     },
     missCounts: (unit) => ({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) }),
@@ -293,4 +308,9 @@ async function prepareUnit(
     );
     return { reason: "key error", cache };
   }
+}
+
+/** Cargo's version probe (`rustc -vV`), asked for no crate. */
+function isVersionProbe(request: DispatchRequest): boolean {
+  return request.argv.length === 1 && request.argv[0] === "-vV" && !request.env.CARGO_PKG_NAME;
 }

@@ -61,6 +61,8 @@ export interface CallKind<U extends KeyedCall> {
   countsNotCacheable: boolean;
   /** Keys the call, or says why it is not cacheable. */
   prepare(): Promise<{ unit: U; cache: Cache } | NotCacheable>;
+  /** A call that is not cacheable, before it is passed through. */
+  notCacheable?(): Promise<void>;
   /** The journal's fields of a keyed call besides its key, crate and version. */
   row(unit: U): Pick<CallRecord, "kind"> & Partial<CallRecord>;
   /** What the key hashed, for the journal of a miss. */
@@ -70,7 +72,7 @@ export interface CallKind<U extends KeyedCall> {
   /** The hit path: the entry looked up and restored, or why not. */
   restore(unit: U, cache: Cache): Promise<HitOutcome>;
   /** After a hit was served. */
-  served?(unit: U, cache: Cache): void;
+  served?(unit: U, cache: Cache, hit: HitOutcome & { served: true }): void;
   /** On a miss, before the run: what it says to the build, if anything. */
   beforeRun?(unit: U, cache: Cache): Promise<void>;
   /** Whether the client waits after the run until {@linkcode CallKind.collect} is done. */
@@ -99,6 +101,7 @@ export async function throughCache<U extends KeyedCall>(
         request,
       );
     }
+    await kind.notCacheable?.();
     // In a process of its own the tool has run by now, and its time is in the record; the
     // daemon hands it back to its client and never learns how long it took.
     const code = await runner.passthrough();
@@ -121,7 +124,7 @@ export async function throughCache<U extends KeyedCall>(
   await cache.whenStored(unit.key);
   const lookup = await cache.using(unit.key, () => kind.restore(unit, cache));
   if (lookup.served) {
-    kind.served?.(unit, cache);
+    kind.served?.(unit, cache, lookup);
     const { slot, savedMs, bytes } = lookup;
     recordCall(request, cache, {
       ...logged,
