@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLocalStore } from "../backends/local.ts";
 import { bundlePathOf } from "../backends/local_layout.ts";
-import { evictToCap, trimHotCopies } from "../src/size_cap.ts";
+import { evictToCap } from "../src/cache/size_cap.ts";
+import { readHotCopy, trimHotCopies, writeHotCopy } from "../src/cache/hot_copy.ts";
 import {
   bytesUnder,
   copyFixture,
@@ -19,7 +20,7 @@ import {
   warmupEnv,
 } from "./_harness.ts";
 
-/** What the entries of a cache take: bundles and their unpacked mirrors. */
+/** What the entries of a cache take: bundles and their hot copies. */
 async function entryBytes(cacheDir: string): Promise<number> {
   return await bytesUnder(join(cacheDir, "bundles")) +
     await unsharedBytesUnder(join(cacheDir, "unpacked"));
@@ -123,7 +124,7 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
       compileMs: 1,
       createdAt: "2026-11-23T00:00:00Z",
     };
-    store.writeMirror(key, { meta, stdout: "", stderr: "" }, [
+    writeHotCopy(dir.path, key, { meta, stdout: "", stderr: "" }, [
       { role: "rlib", bytes: new Uint8Array(10_000) },
     ], "unsigned");
   }
@@ -131,17 +132,18 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   const entries = await store.list();
   assert.ok(entries.every((entry) => (entry.hotSize ?? 0) >= 10_000), "each has a hot copy");
   const hotOf = (key: string) => entries.find((entry) => entry.key === key)!.hotSize!;
-  const result = trimHotCopies(store, entries, hotOf(c) + hotOf(a), { protect: new Set([a]) });
+  const result = trimHotCopies(dir.path, entries, hotOf(c) + hotOf(a), { protect: new Set([a]) });
   assert.equal(result.evicted, 1);
-  assert.ok(store.readMirror(a, false), "in use: kept although least recently used");
-  assert.equal(store.readMirror(b, false), undefined);
-  assert.ok(store.readMirror(c, false));
+  assert.ok(readHotCopy(dir.path, a, false), "in use: kept although least recently used");
+  assert.equal(readHotCopy(dir.path, b, false), undefined);
+  assert.ok(readHotCopy(dir.path, c, false));
   assert.equal(await store.has(b), true, "its bundle stays: a hit decompresses it");
 });
 
 Deno.test("a hot copy a target dir links costs nothing and is never trimmed", async () => {
   await using dir = await tempDir();
-  const store = createLocalStore({ dir: join(dir.path, "cache") });
+  const cacheDir = join(dir.path, "cache");
+  const store = createLocalStore({ dir: cacheDir });
   const key = "d".repeat(64);
   await store.put(key, new Uint8Array(100));
   const built = join(dir.path, "libx.rlib");
@@ -158,19 +160,19 @@ Deno.test("a hot copy a target dir links costs nothing and is never trimmed", as
     compileMs: 1,
     createdAt: "2026-11-23T00:00:00Z",
   };
-  const cost = store.writeMirror(key, { meta, stdout: "", stderr: "" }, [
+  const cost = writeHotCopy(cacheDir, key, { meta, stdout: "", stderr: "" }, [
     { role: "rlib", path: built },
   ], "unsigned");
   assert.equal(cost, 0, "linked, not copied");
   let entries = await store.list();
   assert.equal(entries[0]!.hotSize, 0);
-  assert.equal(trimHotCopies(store, entries, 0).evicted, 0);
-  assert.ok(store.readMirror(key, false), "in use: kept with no budget at all");
+  assert.equal(trimHotCopies(cacheDir, entries, 0).evicted, 0);
+  assert.ok(readHotCopy(cacheDir, key, false), "in use: kept with no budget at all");
   // The target dir is cleaned: the copy is the cache's alone, and counts.
   await Deno.remove(built);
   entries = await store.list();
   assert.equal(entries[0]!.hotSize, 10_000);
-  assert.equal(trimHotCopies(store, entries, 0).evicted, 1);
+  assert.equal(trimHotCopies(cacheDir, entries, 0).evicted, 1);
 });
 
 // Issue 9's measure: at rest the cache is its compressed bundles plus a bounded hot set, about a

@@ -15,10 +15,11 @@ import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
 import { rolesToLink } from "./link_plan.ts";
-import { fromTemplate } from "./path_roots.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import { fromTemplate } from "../cache/path_roots.ts";
+import { writeText } from "../cache/call.ts";
+import type { DispatchRequest } from "./request.ts";
 import type { Unit } from "./unit.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
 
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =
@@ -107,7 +108,7 @@ async function restoreEntry(
       return output ? { ...output, bytes } : { role, bytes };
     });
     request.afterReply.push(() =>
-      void cache.using(slot, () => Promise.resolve(cache.mirror(slot, bundle, sources)))
+      void cache.using(slot, () => Promise.resolve(cache.writeHotCopy(slot, bundle, sources)))
     );
   }
   phases.done("recorded");
