@@ -12,6 +12,7 @@ import type { LocalStore } from "./local.ts";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
 import { errorMessage } from "../src/error_message.ts";
+import { writeFileAtomicSync } from "../src/write_atomic.ts";
 
 /** A remote opened on first need: `kind` and `location` are known before its code is loaded. */
 export interface LazyStore {
@@ -221,6 +222,17 @@ export function createStoreLevels(
         return [...merged.values()];
       },
 
+      async listReserved(word) {
+        const merged = new Map<string, StoredEntry>();
+        for (const entry of await onRemote<StoredEntry[]>(build, [], (s) => s.listReserved(word))) {
+          merged.set(entry.key, entry);
+        }
+        for (const entry of await local.listReserved(word)) {
+          if (!merged.has(entry.key)) merged.set(entry.key, entry);
+        }
+        return [...merged.values()];
+      },
+
       async health(): Promise<StoreHealth> {
         const near = await local.health();
         if (remote === undefined) return near;
@@ -277,9 +289,7 @@ function outageRecorded(
 
 function recordOutage(file: string, location: string, build: string, detail: string): void {
   try {
-    const temp = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-    Deno.writeTextFileSync(temp, JSON.stringify({ location, build, at: Date.now(), detail }));
-    Deno.renameSync(temp, file);
+    writeFileAtomicSync(file, JSON.stringify({ location, build, at: Date.now(), detail }));
   } catch {
     // Only an optimisation: without the record, the next process tries the remote again.
   }

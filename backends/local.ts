@@ -5,43 +5,28 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
-import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
 import {
-  hasMirror,
-  type MirrorEntry,
-  type MirrorSource,
-  type MirrorTrust,
-  readMirror,
-  removeMirror,
-  writeMirror,
-} from "./local_mirror.ts";
+  bundlePathOf,
+  hotCopyPathOf,
+  isCacheKey,
+  isReservedName,
+  reservedDirOf,
+  reservedPathOf,
+  stagingDirOf,
+} from "./local_layout.ts";
 import { StoreUnavailableError } from "./store.ts";
-import type { Bundle } from "../src/bundle/bundle.ts";
 import { errorMessage } from "../src/error_message.ts";
 
-export type { MirrorEntry, MirrorTrust };
-
 /**
- * The local store: a {@linkcode Store} plus what only local disk can do, the unpacked mirror
- * beside each bundle (local_mirror.ts) that a hit copies from, and marking an entry used when
- * its mirror served it (the bundle's mtime is its last use: gc evicts by it).
+ * The local store: a {@linkcode Store} plus what only local disk can do: marking an entry used
+ * when its hot copy served it (the bundle's mtime is its last use: gc evicts by it). The hot
+ * copies (src/cache/hot_copy.ts) live beside the bundles where local_layout.ts puts them; the
+ * store removes an entry's with its bundle and counts their bytes in its listing.
  */
 export interface LocalStore extends Store {
   readonly kind: "local";
-  /** The mirror of `key`, or undefined (a void one is removed); see local_mirror.ts. */
-  readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
-  /** Whether `key` has a mirror (valid or not: {@linkcode readMirror} tells). One stat. */
-  hasMirror(key: string): boolean;
-  /** Mirrors a bundle just stored or verified under `slot`, copying its outputs from `outputs`. */
-  writeMirror(
-    slot: string,
-    bundle: Omit<Bundle, "files">,
-    outputs: ReadonlyArray<MirrorSource>,
-    trust: MirrorTrust,
-  ): void;
-  removeMirror(key: string): void;
   /** Marks `key` used now, without reading it. */
   touch(key: string): void;
 }
@@ -69,7 +54,8 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
 export function createLocalStore(options: LocalStoreOptions): LocalStore {
   const bundlesDir = join(options.dir, "bundles");
   const tempDir = stagingDirOf(options.dir);
-  const pathOf = (key: string) => bundlePathOf(options.dir, key);
+  const pathOf = (key: string) =>
+    isReservedName(key) ? reservedPathOf(options.dir, key) : bundlePathOf(options.dir, key);
   const touch = (key: string) => {
     try {
       const now = new Date();
@@ -83,12 +69,6 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
     kind: "local",
     location: options.dir,
 
-    readMirror: (key, signedOnly) => readMirror(options.dir, key, signedOnly),
-    hasMirror: (key) => hasMirror(options.dir, key),
-    writeMirror: (slot, bundle, outputs, trust) =>
-      writeMirror(options.dir, slot, bundle, outputs, trust),
-    removeMirror: (key) => removeMirror(options.dir, key),
-
     touch,
 
     // Async for the interface, synchronous inside: this is the hit path, and an async read
@@ -98,7 +78,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
       const path = pathOf(key);
       try {
         const bytes = Deno.readFileSync(path);
-        touch(key);
+        if (isCacheKey(key)) touch(key);
         return bytes;
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return undefined;
@@ -109,7 +89,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
     async put(key, bundle) {
       const path = pathOf(key);
       try {
-        await Deno.mkdir(join(bundlesDir, key.slice(0, 2)), { recursive: true });
+        await Deno.mkdir(dirname(path), { recursive: true });
         await Deno.mkdir(tempDir, { recursive: true });
         const temp = join(tempDir, `${key}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
         try {
@@ -136,7 +116,10 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
 
     async delete(key) {
       try {
-        removeMirror(options.dir, key);
+        // Its hot copy goes with it (and is no longer served: see src/cache/hot_copy.ts).
+        if (isCacheKey(key)) {
+          await Deno.remove(hotCopyPathOf(options.dir, key), { recursive: true }).catch(() => {});
+        }
         await Deno.remove(pathOf(key));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -153,7 +136,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
           if (!isCacheKey(key)) continue;
           const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
           if (!info?.isFile) continue;
-          const hotSize = await treeSize(mirrorPathOf(options.dir, key));
+          const hotSize = await treeSize(hotCopyPathOf(options.dir, key));
           entries.push({
             key,
             size: info.size + hotSize,
@@ -163,6 +146,19 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
         }
       }
       await removeStaleTemporaries(tempDir);
+      return entries;
+    },
+
+    async listReserved(word) {
+      const dir = reservedDirOf(options.dir);
+      const entries: StoredEntry[] = [];
+      for (const name of await readDirNames(dir)) {
+        if (!isReservedName(name) || !name.startsWith(`${word}-`)) continue;
+        const info = await Deno.stat(join(dir, name)).catch(() => undefined);
+        if (info?.isFile) {
+          entries.push({ key: name, size: info.size, lastUsed: info.mtime?.getTime() ?? 0 });
+        }
+      }
       return entries;
     },
 

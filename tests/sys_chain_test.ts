@@ -98,28 +98,31 @@ Deno.test("a workspace downstream of a cc-built and a pkg-config library is serv
       assert.equal(cmath?.outcome, "miss", JSON.stringify(cmath));
     });
 
-    await t.step("a second checkout is served every unit and run, and prints the same", async () => {
-      const second = await build();
-      assert.deepEqual(registryMisses(second.entries), []);
-      const missed = second.entries.filter((entry) => entry.outcome === "miss");
-      assert.deepEqual(missed, [], JSON.stringify(missed));
-      assert.equal(second.run?.outcome, "hit", JSON.stringify(second.run));
-      const cmath = second.entries.find((entry) => entry.crate === "cmath");
-      assert.equal(cmath?.outcome, "hit", JSON.stringify(cmath));
-      assert.equal(second.printed, first.printed);
-      // explain sees nothing compiled, so no path of either checkout as a cause.
-      const explain = await runWarmup(["explain", "--last", "--json"], {
-        cwd: second.project,
-        env: second.env,
-      });
-      assert.equal(explain.code, 0, explain.stderr);
-      const report = JSON.parse(explain.stdout) as {
-        build: { compiled: number };
-        rootCauses: unknown[];
-      };
-      assert.equal(report.build.compiled, 0, explain.stdout);
-      assert.deepEqual(report.rootCauses, []);
-    });
+    await t.step(
+      "a second checkout is served every unit and run, and prints the same",
+      async () => {
+        const second = await build();
+        assert.deepEqual(registryMisses(second.entries), []);
+        const missed = second.entries.filter((entry) => entry.outcome === "miss");
+        assert.deepEqual(missed, [], JSON.stringify(missed));
+        assert.equal(second.run?.outcome, "hit", JSON.stringify(second.run));
+        const cmath = second.entries.find((entry) => entry.crate === "cmath");
+        assert.equal(cmath?.outcome, "hit", JSON.stringify(cmath));
+        assert.equal(second.printed, first.printed);
+        // explain sees nothing compiled, so no path of either checkout as a cause.
+        const explain = await runWarmup(["explain", "--last", "--json"], {
+          cwd: second.project,
+          env: second.env,
+        });
+        assert.equal(explain.code, 0, explain.stderr);
+        const report = JSON.parse(explain.stdout) as {
+          build: { compiled: number };
+          rootCauses: unknown[];
+        };
+        assert.equal(report.build.compiled, 0, explain.stdout);
+        assert.deepEqual(report.rootCauses, []);
+      },
+    );
 
     await t.step("a run is served only where what it names resolves the same", async () => {
       const { library, include } = await installZlibCopy(join(dir.path, "zlib-copy"));

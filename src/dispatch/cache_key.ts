@@ -5,8 +5,7 @@
  * linker and C library of this machine, and `-C target-cpu=native` what it resolves to here; how
  * diagnostics are rendered is left out (diagnostic_rendering.ts). A path into this build's target
  * dir (another package's OUT_DIR in `-L native=…`) is templated like any other, and what rustc may
- * read behind it (the libraries there) goes in by digest. The README's "Cache key" section mirrors
- * this file.
+ * read behind it (the libraries there) goes in by digest. docs/cache-key.md mirrors this file.
  * @module
  */
 
@@ -16,7 +15,7 @@ import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
 import { type LinkerIdentity, linksNatively } from "./machine_identity.ts";
 import { type NativeCpu, nativeCpuOptions } from "./native_cpu.ts";
-import { type PathRoots, TARGET_ROOT, toTemplate } from "./path_roots.ts";
+import { type PathRoots, TARGET_ROOT, toTemplate } from "../cache/path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 
 /**

@@ -14,7 +14,7 @@ import { sha256Hex } from "../digest.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
 import type { BundleMeta } from "../bundle/bundle.ts";
 import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
-import { currentDigest } from "./system_inputs.ts";
+import { currentDigest } from "./input_identity.ts";
 
 /** How many variants a key keeps; an older one beyond this is forgotten (and evicted by LRU). */
 export const MAX_VARIANTS = 4;
@@ -35,6 +35,19 @@ export interface InputContext {
   memo: DigestMemo;
 }
 
+/**
+ * An environment input as an entry records it: its value templated (a path of this build reads
+ * the same in every build), or no value when it was unset; {@linkcode whyInputsDiffer} compares
+ * a call's environment with it.
+ */
+export function recordedEnvDep(
+  name: string,
+  value: string | undefined,
+  roots: PathRoots,
+): VariantInputs["envDeps"][number] {
+  return value === undefined ? { name } : { name, value: toTemplate(value, roots) };
+}
+
 /** The identity of a variant: a digest of the inputs it was compiled from. */
 export function variantIdOf(inputs: VariantInputs): string {
   return sha256Hex(JSON.stringify([inputs.sources, inputs.envDeps]));
@@ -52,7 +65,7 @@ export function variantKeyOf(key: string, id: string): string {
 export function whyInputsDiffer(inputs: VariantInputs, context: InputContext): string | undefined {
   for (const source of inputs.sources) {
     const path = fromTemplate(source.path, context.roots);
-    // A source that is gone has changed, unless it was recorded missing (system_inputs.ts).
+    // A source that is gone has changed, unless it was recorded missing (input_identity.ts).
     if (currentDigest(path, context.memo) !== source.digest) return `source changed: ${path}`;
   }
   for (const dep of inputs.envDeps) {
