@@ -9,6 +9,9 @@ import { type Bundle, BundleError, packBundle } from "../../src/bundle/bundle.ts
 import { verifySigner } from "../../src/bundle/envelope.ts";
 import { generateKeyPair, readCacheKeys } from "../../src/bundle/keys.ts";
 
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
 function bundleFor(key: string): Bundle {
   return {
     meta: {

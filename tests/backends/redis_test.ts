@@ -3,8 +3,11 @@ import { createRedisStore } from "../../backends/redis.ts";
 import { startRedis } from "./_servers.ts";
 import { testKey, testOutages, testStore } from "./store_suite.ts";
 
-// The shared suite against one server that its test starts and stops.
-testStore("redis", async () => {
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
+// The shared suite against one server that outlives its cases (so a leaked socket fails one).
+await testStore("redis", async () => {
   const server = await startRedis({ password: "s3cret pass" });
   return {
     open: (namespace) => createRedisStore({ url: server.url, prefix: `test:${namespace}:` }),
@@ -32,9 +35,7 @@ testOutages("redis", {
   secrets: [PASSWORD, WRONG_PASSWORD],
 });
 
-const options = { sanitizeOps: false, sanitizeResources: false };
-
-Deno.test("redis: a database number and TTL are honoured", options, async () => {
+Deno.test("redis: a database number and TTL are honoured", async () => {
   await using redis = await startRedis();
   const inDb3 = createRedisStore({ url: redis.url.replace(/\/0$/, "/3"), ttlSeconds: 100 });
   const inDb0 = createRedisStore({ url: redis.url });
@@ -50,7 +51,7 @@ Deno.test("redis: a database number and TTL are honoured", options, async () => 
   await inDb0.close();
 });
 
-Deno.test("redis: a key that expired leaves no entry in list", options, async () => {
+Deno.test("redis: a key that expired leaves no entry in list", async () => {
   await using redis = await startRedis();
   const store = createRedisStore({ url: redis.url, ttlSeconds: 1 });
   const key = testKey("a");
@@ -64,7 +65,7 @@ Deno.test("redis: a key that expired leaves no entry in list", options, async ()
   await store.close();
 });
 
-Deno.test("redis: read-only use does not record last use", options, async () => {
+Deno.test("redis: read-only use does not record last use", async () => {
   await using redis = await startRedis();
   const writer = createRedisStore({ url: redis.url });
   const reader = createRedisStore({ url: redis.url, recordUse: false });
@@ -80,7 +81,7 @@ Deno.test("redis: read-only use does not record last use", options, async () => 
   await reader.close();
 });
 
-Deno.test("redis: a finished process exits at once, even without close()", options, async () => {
+Deno.test("redis: a finished process exits at once, even without close()", async () => {
   await using redis = await startRedis();
   const module = new URL("../../backends/redis.ts", import.meta.url).href;
   // An idle timeout of an hour: a connection or timer left holding the process would hold it
