@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { daemonRecords, isDaemonProcess } from "../src/daemon/paths.ts";
 import { ROOT, WARMUP_BIN } from "./_fixtures.ts";
+import { waitUntil } from "./_wait.ts";
 
 /** The front door the tests point RUSTC_WRAPPER at, built once from this checkout. */
 export const FRONT_DOOR: string = join(ROOT, ".tools", "frontdoor", "cargo-warmup");
@@ -61,11 +62,9 @@ export function stopDaemonsUnder(dir: string): Promise<number> {
 export async function stopDaemons(runtimeDirs: string[]): Promise<number> {
   const pids = runtimeDirs.flatMap(liveDaemons);
   for (const pid of pids) signal(pid, "SIGTERM");
-  for (let waited = 0; waited < 10_000; waited += 50) {
-    if (!pids.some(isDaemonProcess)) return pids.length;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  for (const pid of pids.filter(isDaemonProcess)) signal(pid, "SIGKILL");
+  const stopped = await waitUntil(() => !pids.some(isDaemonProcess), { timeoutMs: 10_000 })
+    .then(() => true, () => false);
+  if (!stopped) { for (const pid of pids.filter(isDaemonProcess)) signal(pid, "SIGKILL"); }
   return pids.length;
 }
 

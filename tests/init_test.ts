@@ -15,6 +15,7 @@ import {
   runCargo,
   runWarmup,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 import { warmupStatusLines } from "../src/warm/background.ts";
@@ -222,16 +223,15 @@ Deno.test("init --background returns at once and status reports the warm-up", as
   assert.match(running, /warm-up +running \(pid \d+, init --tier-file/);
   assert.match(running, /log: .*init-.*\.log/);
 
-  let state = await readWarmState(cacheDir);
-  for (let waited = 0; state?.phase !== "done" && waited < 240; waited++) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    state = await readWarmState(cacheDir);
-  }
-  assert.equal(state?.phase, "done", state?.log && await Deno.readTextFile(state.log));
+  const state = await waitUntil(async () => {
+    const state = await readWarmState(cacheDir);
+    return (state?.phase === "done" || state?.phase === "failed") && state;
+  }, { what: "the background warm-up to end", everyMs: 500, timeoutMs: 600_000 });
+  assert.equal(state.phase, "done", state.log && await Deno.readTextFile(state.log));
   const finished = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
     "\n",
   );
   assert.match(finished, /last warm-up init --tier-file .*finished .*warmed \d+ units/);
-  const log = await Deno.readTextFile(state!.log!);
+  const log = await Deno.readTextFile(state.log!);
   assert.match(log, /warmed \d+ units/);
 });

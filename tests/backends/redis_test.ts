@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createRedisStore } from "../../backends/redis.ts";
+import { waitUntil } from "../_wait.ts";
 import { startRedis } from "./_servers.ts";
 import { testKey, testOutages, testStore } from "./store_suite.ts";
 
@@ -58,7 +59,9 @@ Deno.test("redis: a key that expired leaves no entry in list", async () => {
   await store.put(key, new Uint8Array([1]));
   const ttl = Number(await redisCli(redis, "PTTL", `cargo-warmup:${key}`));
   assert.ok(ttl > 0 && ttl <= 1000, `PTTL ${ttl}`);
-  await waitUntil(async () => await redisCli(redis, "EXISTS", `cargo-warmup:${key}`) === "0");
+  await waitUntil(async () => await redisCli(redis, "EXISTS", `cargo-warmup:${key}`) === "0", {
+    what: "the key to expire",
+  });
   assert.notEqual(await redisCli(redis, "ZSCORE", "cargo-warmup:lru", key), "", "its LRU member");
   assert.deepEqual(await store.list(), []);
   assert.equal(await redisCli(redis, "ZCARD", "cargo-warmup:lru"), "0", "the LRU member is gone");
@@ -104,12 +107,4 @@ async function redisCli(redis: { port: number }, ...args: string[]): Promise<str
     .output();
   assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
   return new TextDecoder().decode(output.stdout).trim();
-}
-
-/** Polls `condition` until it holds; the deadline only bounds a hang. */
-async function waitUntil(condition: () => Promise<boolean>, deadlineMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + deadlineMs; !(await condition());) {
-    assert.ok(Date.now() < deadline, `still waiting after ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

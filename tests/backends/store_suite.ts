@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { type Store, StoreUnavailableError } from "../../backends/store.ts";
 import { createStoreLevels, type StoreLevels } from "../../backends/levels.ts";
+import { waitUntil } from "../_wait.ts";
 
 /** Opens a store on `namespace`; the same namespace reaches the same bundles. */
 export type StoreFactory = (namespace: string) => Promise<Store> | Store;
@@ -139,18 +140,17 @@ const CASES: Record<string, Case> = {
     // Read the older one until what the store records says it was used after the newer one was
     // written: at once where last use is kept to the millisecond, within a second on S3 (to the
     // second). A store that records no read, or a stale time, never gets there.
-    let reading = store;
-    for (const deadline = Date.now() + HANG_BOUND_MS;;) {
+    let reading: Store | undefined = store;
+    await waitUntil(async () => {
+      reading ??= await reopen();
       assert.deepEqual(await reading.get(older), new Uint8Array([1]));
       await reading.close(); // waits for last-use records written in the background
+      reading = undefined;
       const again = await reopen();
       const listed = await again.list().finally(() => again.close());
       const lastUsed = (key: string) => listed.find((entry) => entry.key === key)!.lastUsed;
-      if (lastUsed(older) > lastUsed(newer)) break;
-      assert.ok(Date.now() < deadline, `${lastUsed(older)} <= ${lastUsed(newer)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      reading = await reopen();
-    }
+      return lastUsed(older) > lastUsed(newer);
+    }, { what: "a last use after the newer put", everyMs: 50, timeoutMs: HANG_BOUND_MS });
   },
 
   async "health reports a working store"(store) {
