@@ -147,9 +147,10 @@ Deno.test("init --tier=1 fills the cache, serves a new project and is a no-op th
     const before = (await readDispatchLog(initLog)).length;
     const again = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });
     assert.equal(again.code, 0, again.stderr);
-    const after = (await readDispatchLog(initLog)).slice(before);
-    assert.deepEqual(registryMisses(after), []);
-    assert.ok(again.seconds < 30, `second init took ${again.seconds.toFixed(1)} s`);
+    // Not a single call: the warm-up record says every unit is stored, so no build runs (what a
+    // bound on its time stood for, without the clock).
+    assert.deepEqual(await readDispatchLog(initLog).then((log) => log.slice(before)), []);
+    assert.match(again.stdout, /^already warm: \d+ units cached for rustc .*, nothing to build$/m);
   });
 });
 
@@ -215,8 +216,8 @@ Deno.test("init --background returns at once and status reports the warm-up", as
     env,
   });
   assert.equal(init.code, 0, init.stderr);
-  assert.ok(init.seconds < 5, `--background took ${init.seconds.toFixed(1)} s`);
   assert.match(init.stdout, /started in the background \(pid \d+\)/);
+  // Returned at once, without the clock: the warm-up it started is still running.
   const running = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
     "\n",
   );
