@@ -1,7 +1,8 @@
 /**
  * A minimal Redis client speaking RESP2 over one `Deno.connect` socket: pipelined commands,
- * binary-safe values, short timeouts. The dispatcher starts once per rustc call, so a client that
- * loads in a millisecond matters more here than a full-featured one.
+ * binary-safe values, short timeouts. Small and without dependencies: a call served in a process
+ * of its own (no daemon yet, `CARGO_WARMUP_DAEMON=0`) and a manager command load it afresh, and
+ * its outages must look like every other store's (one warning, then local disk only).
  * @module
  */
 

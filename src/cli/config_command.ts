@@ -7,6 +7,7 @@
 import { type ConfigSource, describeSource, loadConfig } from "../config/config.ts";
 import { readField, type Setting, SETTINGS, type SettingValue } from "../config/settings.ts";
 import { formatSize } from "../config/size.ts";
+import { ENVIRONMENT_VARIABLES } from "../config/environment.ts";
 import { UsageError } from "./usage_error.ts";
 import { redactUrl } from "../redact_url.ts";
 
@@ -14,6 +15,9 @@ import { redactUrl } from "../redact_url.ts";
 function help(): string {
   const width = Math.max(...SETTINGS.map(({ key }) => key.length));
   const keys = SETTINGS.map(({ key, description }) => `  ${key.padEnd(width)}  ${description}`);
+  const yours = ENVIRONMENT_VARIABLES.filter(({ setBy }) => setBy === "you");
+  const nameWidth = Math.max(...yours.map(({ name }) => name.length));
+  const variables = yours.map(({ name, meaning }) => `  ${name.padEnd(nameWidth)}  ${meaning}`);
   return `Print the effective cargo-warmup configuration and where each value came from.
 
 Usage: cargo-warmup config [--json]
@@ -28,6 +32,9 @@ Options:
 Keys of [warmup], each also set by CARGO_WARMUP_ and the key in capitals with _ for . and -
 (max-size: CARGO_WARMUP_MAX_SIZE, redis.url: CARGO_WARMUP_REDIS_URL):
 ${keys.join("\n")}
+
+Environment only (no key sets them):
+${variables.join("\n")}
 `;
 }
 

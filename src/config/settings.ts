@@ -1,7 +1,8 @@
 /**
  * The one table of cargo-warmup's settings: each key of the `[warmup]` table with its type,
  * default, meaning and the field of {@linkcode WarmupConfig} it fills. Loading (config.ts), the
- * environment variables' names, `cargo-warmup config` and the README's table all follow from it.
+ * environment variables' names, `cargo-warmup config` and docs/configuration.md's table follow
+ * from it (tests/configuration_doc_test.ts holds the docs to it).
  * @module
  */
 
@@ -233,7 +234,7 @@ export function envVariableOf(key: ConfigKey): string {
 }
 
 /**
- * Every setting, in the order `cargo-warmup config` and the README list them.
+ * Every setting, in the order `cargo-warmup config` and docs/configuration.md list them.
  *
  * @example
  * ```ts

@@ -3,8 +3,8 @@
  * output, with every path replaced by a placeholder and every dependency artefact replaced by
  * the digest of the file actually on disk. A linked output (proc-macro, binary) also holds the
  * linker and C library of this machine, and `-C target-cpu=native` what it resolves to here; how
- * diagnostics are rendered is left out (diagnostic_rendering.ts). The README's "Cache key"
- * section mirrors this file.
+ * diagnostics are rendered is left out (diagnostic_rendering.ts). docs/cache-key.md mirrors this
+ * file.
  * @module
  */
 
