@@ -174,7 +174,7 @@ Deno.test("redis: a server that dies in the middle of a build does not fail it",
     }
   }
   const result = await finished;
-  await settleDaemons(runtimeDirFor(cacheDir), 5_000);
+  await settleDaemons(runtimeDirFor(cacheDir), 120_000);
   const stderr = new TextDecoder().decode(result.stderr);
   assert.equal(result.code, 0, stderr);
   assert.equal(await runBinary(join(project, "target/debug/template")), SEED003_OUTPUT);
