@@ -1,7 +1,12 @@
 // A call for the cache layer's unit tests: a request of one build whose stderr (where the cache's
 // warnings go) is kept for the test to read, with its runtime dir (the warn-once markers) in a
-// directory of the test's.
+// directory of the test's; and a cache on local disk opened for it as a build's first call would.
 
+import { join } from "node:path";
+import type { BundleMeta } from "../src/bundle/bundle.ts";
+import type { Cache } from "../src/cache/cache.ts";
+import { CacheSession } from "../src/cache/session.ts";
+import type { ArtefactRow } from "../src/index/index_db.ts";
 import { type DispatchRequest, PhaseClock } from "../src/dispatch/request.ts";
 
 /** A {@linkcode testCall}'s request and what it was told. */
@@ -43,4 +48,60 @@ export function testCall(
     afterReply: [],
   };
   return { request, stderr: () => stderr };
+}
+
+/** A cache opened by {@linkcode openTestCache}; dispose of it to close it. */
+export interface TestCache extends AsyncDisposable {
+  cache: Cache;
+  call: TestCall;
+  session: CacheSession;
+}
+
+/**
+ * The local cache `dir/cache` as a call of this process's build gets it from a session (its
+ * runtime dir `dir/run`, a private CARGO_HOME), with `env` added to the call's environment.
+ *
+ * @example
+ * ```ts ignore
+ * await using test = await openTestCache(dir.path);
+ * await storeEntry(entry, test.cache, test.call.request);
+ * ```
+ */
+export async function openTestCache(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<TestCache> {
+  const session = new CacheSession();
+  const call = testCall(join(dir, "run"), {
+    env: { CARGO_HOME: join(dir, "cargo-home"), CARGO_WARMUP_DIR: join(dir, "cache"), ...env },
+  });
+  const got = await session.cacheFor(call.request);
+  if (!("config" in got)) throw new Error(`No cache for the test: ${got.reason}`);
+  return {
+    cache: got.cache,
+    call,
+    session,
+    async [Symbol.asyncDispose]() {
+      session.release(call.request);
+      await session.close();
+    },
+  };
+}
+
+/** An index row for an entry of `meta`, as the dispatcher records one (values of a sample unit). */
+export function rowOfSample(meta: BundleMeta, size: number): ArtefactRow {
+  return {
+    key: meta.key,
+    crate: meta.crate,
+    version: meta.version,
+    kind: meta.kind,
+    crateTypes: "lib",
+    source: "registry+https://github.com/rust-lang/crates.io-index",
+    features: "",
+    profile: "dev",
+    target: "x86_64-unknown-linux-gnu",
+    rustc: "1.95.0",
+    size,
+    compileMs: meta.compileMs,
+  };
 }
