@@ -633,7 +633,7 @@ mod tests {
     fn a_frame_is_a_kind_a_big_endian_length_and_the_payload() {
         let mut bytes = Vec::new();
         write_frame(&mut bytes, FRAME_REQUEST, b"{}").unwrap();
-        assert_eq!(bytes, [b'Q', 0, 0, 0, 2, b'{', b'}']);
+        assert_eq!(bytes, [FRAME_REQUEST, 0, 0, 0, 2, b'{', b'}']);
         write_frame(&mut bytes, FRAME_STDERR, &[]).unwrap();
         let mut reader = Cursor::new(bytes);
         assert_eq!(read_frame(&mut reader), Some((FRAME_REQUEST, b"{}".to_vec())));
@@ -643,8 +643,10 @@ mod tests {
 
     #[test]
     fn a_truncated_or_oversized_frame_reads_as_none() {
-        assert_eq!(read_frame(&mut Cursor::new([b'O', 0, 0])), None, "a short header");
-        assert_eq!(read_frame(&mut Cursor::new([b'O', 0, 0, 0, 3, 1, 2])), None, "a short body");
+        let short_header = [FRAME_STDOUT, 0, 0];
+        assert_eq!(read_frame(&mut Cursor::new(short_header)), None, "a short header");
+        let short_body = [FRAME_STDOUT, 0, 0, 0, 3, 1, 2];
+        assert_eq!(read_frame(&mut Cursor::new(short_body)), None, "a short body");
         // Over the largest payload: refused from its header, before a byte of it is read.
         struct Endless(usize);
         impl Read for Endless {
@@ -655,7 +657,8 @@ mod tests {
         }
         let over = (MAX_PAYLOAD as u32 + 1).to_be_bytes();
         let mut body = Endless(0);
-        let mut frame = Cursor::new([b'O', over[0], over[1], over[2], over[3]]).chain(&mut body);
+        let header = [FRAME_STDOUT, over[0], over[1], over[2], over[3]];
+        let mut frame = Cursor::new(header).chain(&mut body);
         assert_eq!(read_frame(&mut frame), None, "over the largest payload");
         assert_eq!(body.0, 0, "read from a frame over the largest payload");
     }
