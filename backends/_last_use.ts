@@ -6,13 +6,17 @@
  */
 
 import type { StoredEntry } from "./store.ts";
+import { isCacheKey } from "./local_layout.ts";
 
 /** Where markers live, under the store's prefix. */
 export const USED_DIR = "used/";
 
 /** The marker writes of one store. */
 export interface LastUseMarkers {
-  /** Records a read of `key` (does nothing when the store does not record use). */
+  /**
+   * Records a read of `key` (does nothing when the store does not record use, or for a reserved
+   * name: only bundles are evicted by last use).
+   */
   touch(key: string): void;
   /** Waits for the marker writes in flight; never rejects. */
   settled(): Promise<void>;
@@ -38,7 +42,7 @@ export function lastUseMarkers(
   const background = new Set<Promise<void>>();
   return {
     touch(key) {
-      if (!recordUse) return;
+      if (!recordUse || !isCacheKey(key)) return;
       // Best effort: a client without write permission still reads.
       const marker = writeMarker(key).then(() => {}, () => {});
       background.add(marker);

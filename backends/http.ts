@@ -14,7 +14,7 @@ import { errorMessage } from "../src/error_message.ts";
 import { redactUrl } from "../src/redact_url.ts";
 import { fetchInFull, type FullResponse } from "./_fetch.ts";
 import { lastUseMarkers, USED_DIR, withMarkedUse } from "./_last_use.ts";
-import { assertCacheKey, isCacheKey } from "./local_layout.ts";
+import { assertStoreName, isCacheKey, isReservedName } from "./local_layout.ts";
 
 /** Options for {@linkcode createHttpStore}. */
 export interface HttpStoreOptions {
@@ -91,7 +91,7 @@ export function createHttpStore(options: HttpStoreOptions): Store {
   }
 
   const bundleName = (key: string) => {
-    assertCacheKey(key);
+    assertStoreName(key);
     return key;
   };
   const markers = lastUseMarkers(
@@ -100,10 +100,14 @@ export function createHttpStore(options: HttpStoreOptions): Store {
   );
 
   /**
-   * The files of the directory `name` as the server's JSON index gives them, or undefined when it
-   * gives none. Refused credentials and server errors are outages; any other answer: no listing.
+   * The files of the directory `name` named as `wanted` accepts (bundles by default), as the
+   * server's JSON index gives them, or undefined when it gives none. Refused credentials and
+   * server errors are outages; any other answer: no listing.
    */
-  async function listDirectory(name: string): Promise<Map<string, StoredEntry> | undefined> {
+  async function listDirectory(
+    name: string,
+    wanted: (file: string) => boolean = isCacheKey,
+  ): Promise<Map<string, StoredEntry> | undefined> {
     const response = await request("GET", name);
     check(response, (status) => status !== 401 && status < 500);
     if (response.status !== 200) return undefined;
@@ -116,7 +120,7 @@ export function createHttpStore(options: HttpStoreOptions): Store {
     if (!Array.isArray(index)) return undefined;
     const files = new Map<string, StoredEntry>();
     for (const item of index as Partial<IndexEntry>[]) {
-      if (item?.type !== "file" || typeof item.name !== "string" || !isCacheKey(item.name)) {
+      if (item?.type !== "file" || typeof item.name !== "string" || !wanted(item.name)) {
         continue;
       }
       files.set(item.name, {
@@ -166,6 +170,14 @@ export function createHttpStore(options: HttpStoreOptions): Store {
         used.set(key, marker.lastUsed);
       }
       return withMarkedUse(bundles.values(), used);
+    },
+
+    async listReserved(word) {
+      const files = await listDirectory(
+        "",
+        (name) => isReservedName(name) && name.startsWith(`${word}-`),
+      );
+      return [...files?.values() ?? []];
     },
 
     async health(): Promise<StoreHealth> {

@@ -221,6 +221,17 @@ export function createStoreLevels(
         return [...merged.values()];
       },
 
+      async listReserved(word) {
+        const merged = new Map<string, StoredEntry>();
+        for (const entry of await onRemote<StoredEntry[]>(build, [], (s) => s.listReserved(word))) {
+          merged.set(entry.key, entry);
+        }
+        for (const entry of await local.listReserved(word)) {
+          if (!merged.has(entry.key)) merged.set(entry.key, entry);
+        }
+        return [...merged.values()];
+      },
+
       async health(): Promise<StoreHealth> {
         const near = await local.health();
         if (remote === undefined) return near;

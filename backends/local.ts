@@ -5,9 +5,17 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
-import { bundlePathOf, isCacheKey, mirrorPathOf, stagingDirOf } from "./local_layout.ts";
+import {
+  bundlePathOf,
+  isCacheKey,
+  isReservedName,
+  mirrorPathOf,
+  reservedDirOf,
+  reservedPathOf,
+  stagingDirOf,
+} from "./local_layout.ts";
 import {
   hasMirror,
   type MirrorEntry,
@@ -69,7 +77,8 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
 export function createLocalStore(options: LocalStoreOptions): LocalStore {
   const bundlesDir = join(options.dir, "bundles");
   const tempDir = stagingDirOf(options.dir);
-  const pathOf = (key: string) => bundlePathOf(options.dir, key);
+  const pathOf = (key: string) =>
+    isReservedName(key) ? reservedPathOf(options.dir, key) : bundlePathOf(options.dir, key);
   const touch = (key: string) => {
     try {
       const now = new Date();
@@ -98,7 +107,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
       const path = pathOf(key);
       try {
         const bytes = Deno.readFileSync(path);
-        touch(key);
+        if (isCacheKey(key)) touch(key);
         return bytes;
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return undefined;
@@ -109,7 +118,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
     async put(key, bundle) {
       const path = pathOf(key);
       try {
-        await Deno.mkdir(join(bundlesDir, key.slice(0, 2)), { recursive: true });
+        await Deno.mkdir(dirname(path), { recursive: true });
         await Deno.mkdir(tempDir, { recursive: true });
         const temp = join(tempDir, `${key}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
         try {
@@ -136,7 +145,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
 
     async delete(key) {
       try {
-        removeMirror(options.dir, key);
+        if (isCacheKey(key)) removeMirror(options.dir, key);
         await Deno.remove(pathOf(key));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -163,6 +172,19 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
         }
       }
       await removeStaleTemporaries(tempDir);
+      return entries;
+    },
+
+    async listReserved(word) {
+      const dir = reservedDirOf(options.dir);
+      const entries: StoredEntry[] = [];
+      for (const name of await readDirNames(dir)) {
+        if (!isReservedName(name) || !name.startsWith(`${word}-`)) continue;
+        const info = await Deno.stat(join(dir, name)).catch(() => undefined);
+        if (info?.isFile) {
+          entries.push({ key: name, size: info.size, lastUsed: info.mtime?.getTime() ?? 0 });
+        }
+      }
       return entries;
     },
 

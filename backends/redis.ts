@@ -1,6 +1,7 @@
 /**
  * The Redis store: each bundle is one string value under `<prefix><key>`, and a sorted set
- * `<prefix>lru` scores every key by its last use so that gc can evict the oldest first.
+ * `<prefix>lru` scores every key by its last use so that gc can evict the oldest first. A reserved
+ * name's value lives under `<prefix><name>` too, outside the sorted set.
  * Imported only when the Redis backend is configured.
  * @module
  */
@@ -15,7 +16,7 @@ import {
   type RespValue,
 } from "./_resp.ts";
 import { errorMessage } from "../src/error_message.ts";
-import { assertCacheKey, isCacheKey } from "./local_layout.ts";
+import { assertStoreName, isCacheKey, isReservedName } from "./local_layout.ts";
 import { redactUrl } from "../src/redact_url.ts";
 
 /** Options for {@linkcode createRedisStore}. */
@@ -66,9 +67,11 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   let connecting: Promise<RespConnection> | undefined;
 
   const redisKey = (key: string) => {
-    assertCacheKey(key);
+    assertStoreName(key);
     return `${prefix}${key}`;
   };
+  /** Only bundles are scored by last use: gc evicts bundles. */
+  const scored = (key: string) => isCacheKey(key);
 
   /** Opens the connection and pipelines AUTH and SELECT in front of the first command. */
   function connection(): Promise<RespConnection> {
@@ -142,7 +145,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       const commands: (string | number)[][] = [["GET", name]];
       if (recordUse) {
         // XX: a miss must not leave a member behind for a key that does not exist.
-        commands.push(["ZADD", lruKey, "XX", Date.now(), key]);
+        if (scored(key)) commands.push(["ZADD", lruKey, "XX", Date.now(), key]);
         if (options.ttlSeconds) commands.push(["EXPIRE", name, options.ttlSeconds]);
       }
       const [value] = await run(commands);
@@ -151,7 +154,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
     async put(key, bundle) {
       const name = redisKey(key);
-      await run([["SET", name, bundle, ...expiry], ["ZADD", lruKey, Date.now(), key]]);
+      const set = ["SET", name, bundle, ...expiry];
+      await run(scored(key) ? [set, ["ZADD", lruKey, Date.now(), key]] : [set]);
     },
 
     async has(key) {
@@ -165,19 +169,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
     async list() {
       const startedAt = Date.now();
-      const keys: string[] = [];
-      let cursor = "0";
-      const match = `${escapeGlob(prefix)}*`;
-      do {
-        const [reply] = await run([["SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT]]);
-        const [next, batch] = Array.isArray(reply) ? reply : [];
-        cursor = replyText(next ?? null) ?? "0";
-        for (const item of Array.isArray(batch) ? batch : []) {
-          const key = replyText(item)?.slice(prefix.length);
-          if (key !== undefined && isCacheKey(key)) keys.push(key);
-        }
-      } while (cursor !== "0");
-      const unique = [...new Set(keys)];
+      const unique = await scanNames(isCacheKey, "");
       const replies = await run(
         unique.flatMap((key) => [["STRLEN", `${prefix}${key}`], ["ZSCORE", lruKey, key]]),
       );
@@ -192,6 +184,19 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       });
       await pruneExpiredMembers(new Set(entries.map((entry) => entry.key)), startedAt);
       return entries;
+    },
+
+    async listReserved(word) {
+      const names = await scanNames(
+        (name) => isReservedName(name) && name.startsWith(`${word}-`),
+        `${word}-`,
+      );
+      const sizes = await run(names.map((name) => ["STRLEN", `${prefix}${name}`]));
+      // Redis keeps no write time: a reserved name's is unknown (0), its size is what counts.
+      return names.flatMap((key, i) => {
+        const size = sizes[i];
+        return typeof size === "number" && size > 0 ? [{ key, size, lastUsed: 0 }] : [];
+      });
     },
 
     async health(): Promise<StoreHealth> {
@@ -210,6 +215,26 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       if (pending) (await pending.catch(() => undefined))?.close();
     },
   };
+
+  /**
+   * The names under the prefix and then `start` that `wanted` accepts (without the prefix), each
+   * once.
+   */
+  async function scanNames(wanted: (name: string) => boolean, start: string): Promise<string[]> {
+    const names: string[] = [];
+    let cursor = "0";
+    const match = `${escapeGlob(prefix + start)}*`;
+    do {
+      const [reply] = await run([["SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT]]);
+      const [next, batch] = Array.isArray(reply) ? reply : [];
+      cursor = replyText(next ?? null) ?? "0";
+      for (const item of Array.isArray(batch) ? batch : []) {
+        const name = replyText(item)?.slice(prefix.length);
+        if (name !== undefined && wanted(name)) names.push(name);
+      }
+    } while (cursor !== "0");
+    return [...new Set(names)];
+  }
 
   /** Keys that expired by TTL leave their LRU member behind; drop those. */
   async function pruneExpiredMembers(live: Set<string>, before: number): Promise<void> {

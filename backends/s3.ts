@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { errorMessage } from "../src/error_message.ts";
 import { fetchInFull, type FullResponse } from "./_fetch.ts";
 import { lastUseMarkers, USED_DIR, withMarkedUse } from "./_last_use.ts";
-import { assertCacheKey, isCacheKey } from "./local_layout.ts";
+import { assertStoreName, isCacheKey, isReservedName } from "./local_layout.ts";
 
 /** Static AWS credentials. */
 export interface AwsCredentials {
@@ -76,7 +76,7 @@ export function createS3Store(options: S3StoreOptions): Store {
   const objectUrl = (name: string) =>
     `${bucketUrl}/${name.split("/").map(encodeRfc3986).join("/")}`;
   const bundleName = (key: string) => {
-    assertCacheKey(key);
+    assertStoreName(key);
     return `${prefix}${key}`;
   };
 
@@ -170,6 +170,15 @@ export function createS3Store(options: S3StoreOptions): Store {
         }
       }
       return withMarkedUse(bundles.values(), used);
+    },
+
+    async listReserved(word) {
+      return (await listAll(`${prefix}${word}-`)).flatMap((object) => {
+        const name = object.key.slice(prefix.length);
+        return isReservedName(name)
+          ? [{ key: name, size: object.size, lastUsed: object.lastModified }]
+          : [];
+      });
     },
 
     async health(): Promise<StoreHealth> {

@@ -1,6 +1,8 @@
 /**
  * The storage interface every cache backend implements: a flat map from cache key to bundle bytes.
  * Integrity (content hash, signature) lives in the bundle itself, so a store only moves bytes.
+ * Beside the bundles, a store keeps what the cache puts under reserved names (`manifest-<64 hex>`,
+ * local_layout.ts): through the same get, put and delete, listed apart, never counted as bundles.
  * @module
  */
 
@@ -33,15 +35,21 @@ export interface Store {
   readonly kind: string;
   /** Where the store lives, for status lines: a directory, `redis://host:6379/0`, `s3://bucket/prefix`. */
   readonly location: string;
-  /** The bundle stored under `key`, or `undefined` when there is none. */
+  /** The bundle stored under `key` (or reserved name), or `undefined` when there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
   /** Stores `bundle` under `key`, replacing what was there; atomic for readers. */
   put(key: string, bundle: Uint8Array): Promise<void>;
   has(key: string): Promise<boolean>;
   /** Removes `key`; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
-  /** Every stored bundle with its size and last use. */
+  /** Every stored bundle with its size and last use (never what reserved names hold). */
   list(): Promise<StoredEntry[]>;
+  /**
+   * What is stored under the reserved names `<word>-…`, with its size and when it was written
+   * where the store knows (else 0); `key` holds the name. Empty where the store cannot list (an
+   * HTTP cache without a JSON index).
+   */
+  listReserved(word: string): Promise<StoredEntry[]>;
   health(): Promise<StoreHealth>;
   /** Releases connections; the store is not used afterwards. */
   close(): Promise<void>;

@@ -5,13 +5,15 @@
 import { join } from "node:path";
 import { S3RVER_CREDENTIALS, startNginx, startRedis, startS3 } from "../tests/backends/_servers.ts";
 import { startSlowLink } from "../tests/_slow_link.ts";
+import { runtimeDirFor } from "../tests/_daemons.ts";
+import { settleDaemons } from "../src/daemon/settle.ts";
 import { type BenchContext, project, warmupBuild, type Way } from "./ways.ts";
 
 /**
  * A cargo-warmup build served by a remote warmed by a sibling copy, with the local level of the
  * timed build empty: what a new CI runner or laptop sees. The sibling fills the remote through
- * `fillEnv`, the timed build reads it through `buildEnv` (a slow link's, or the same). The local
- * levels' names are short: the daemon's socket sits beside them, and a Unix socket's path longer
+ * `fillEnv`, the timed build reads it through `buildEnv` (a slow link's, or the same), the team
+ * manifest of the sibling's build first. The local levels' names are short: the daemon's socket sits beside them, and a Unix socket's path longer
  * than 107 bytes leaves the build to serve itself in-process, which is not what a row measures.
  */
 async function remoteBuild(
@@ -19,13 +21,11 @@ async function remoteBuild(
   fillEnv: Record<string, string>,
   buildEnv = fillEnv,
 ) {
-  await warmupBuild(
-    context,
-    await project(context, "sibling"),
-    join(context.work, "fill"),
-    "sibling.jsonl",
-    fillEnv,
-  );
+  const fillDir = join(context.work, "fill");
+  await warmupBuild(context, await project(context, "sibling"), fillDir, "sibling.jsonl", fillEnv);
+  // The sibling's calls settle (its stores and its team manifest written) before the timed build:
+  // a CI job that fills the team cache is done before the next job reads it.
+  await settleDaemons(runtimeDirFor(fillDir));
   return await warmupBuild(
     context,
     await project(context, "project"),

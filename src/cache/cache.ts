@@ -31,7 +31,8 @@ import { warnOncePerBuild } from "../dispatch/warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../journal/journal_tables.ts";
 import { journalBuildOf } from "../journal/record_call.ts";
-import { type StagedEntry, Stager } from "./staging.ts";
+import { type Prediction, type StagedEntry, Stager } from "./staging.ts";
+import { TeamManifests } from "./team_manifests.ts";
 import { WARMING_ENV } from "../warm/project_graphs.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
@@ -41,6 +42,12 @@ export const WARM_COUNTER_PREFIX = "warm:";
 export interface CacheOff {
   off: { topic: string; warning: string };
 }
+
+/**
+ * Fetches in flight at once when staging from a team manifest: every entry comes over the
+ * network, and a Redis connection pipelines them, an S3 or HTTP server answers them in parallel.
+ */
+const MANIFEST_PARALLEL_FETCHES = 16;
 
 /** How long a long-lived cache gathers index writes before it commits them in one go. */
 const BATCH_MS = 250;
@@ -74,6 +81,10 @@ export class Cache {
   readonly #keeper: SizeKeeper | undefined;
   /** Makes a starting build's entries ready ahead of it (long-lived caches only). */
   readonly #stager: Stager | undefined;
+  /** Team manifests on the shared level (long-lived caches with one only). */
+  readonly #manifests: TeamManifests | undefined;
+  /** Why a build's team manifest was refused, said at the build's next call. */
+  readonly #manifestRefusals = new Map<string, string>();
   readonly #pendingCounts: Record<string, number> = {};
   readonly #pendingHits: string[] = [];
   readonly #pendingCalls: JournalCall[] = [];
@@ -157,6 +168,15 @@ export class Cache {
       : undefined;
     this.memo = this.#digestMemo();
     this.rustcMemo = this.#rustcMemo();
+    this.#manifests = longLived && levels.remote !== undefined
+      ? new TeamManifests({
+        remote: () => levels.openRemote(),
+        writable: !levels.readOnly,
+        flush: () => levels.flush(),
+        keys: { signer: keys.signer, signingKey: keys.signingKey, trustedKeys: keys.trustedKeys },
+        rustcMemo: this.rustcMemo,
+      })
+      : undefined;
     this.#stager = longLived ? this.#newStager() : undefined;
     this.#dirIdentity = fileIdentity(config.dir);
   }
@@ -275,18 +295,29 @@ export class Cache {
    * Starts making ready what `request`'s build will probably ask for (staging.ts), once per build;
    * a warm-up's builds are not predicted.
    */
-  stageFor(request: DispatchRequest): void {
-    if (this.#stager && !request.env[WARMING_ENV]) this.#stager.startFor(request);
+  stageFor(request: DispatchRequest): Promise<void> {
+    const refused = this.#manifestRefusals.get(request.buildId);
+    if (refused !== undefined) {
+      this.#manifestRefusals.delete(request.buildId);
+      warnOncePerBuild(request, "manifest", refused);
+    }
+    if (!this.#stager || request.env[WARMING_ENV]) return Promise.resolve();
+    this.#manifests?.begin(request);
+    return this.#stager.startFor(request);
   }
 
-  /** What staging made ready of `slot` for `key` (taken out): its bundle, or its fetched bytes. */
-  takeStaged(slot: string, key: string): Promise<StagedEntry | undefined> {
-    return this.#stager?.take(slot, key) ?? Promise.resolve(undefined);
+  /**
+   * What staging made ready of `slot` for `key` (taken out) for a call of build `buildId`: its
+   * bundle, or its fetched bytes.
+   */
+  takeStaged(slot: string, key: string, buildId: string): Promise<StagedEntry | undefined> {
+    return this.#stager?.take(slot, key, buildId) ?? Promise.resolve(undefined);
   }
 
-  /** Adds a call to the build journal (written with the counters). */
-  journal(call: JournalCall): void {
+  /** Adds a call of `request` to the build journal (written with the counters). */
+  journal(call: JournalCall, request: DispatchRequest): void {
     this.#pendingCalls.push(call);
+    this.#manifests?.used(request, call);
   }
 
   /**
@@ -374,6 +405,7 @@ export class Cache {
   /** Settles when pending index writes are done and no eviction pass runs. */
   async settle(): Promise<void> {
     this.flush();
+    await this.#manifests?.publish(true);
     await this.#keeper?.idle();
   }
 
@@ -382,6 +414,7 @@ export class Cache {
     if (this.#closed) return;
     this.#closed = true;
     this.#stager?.close();
+    await this.#manifests?.close();
     await this.#keeper?.idle();
     this.flush();
     await this.#levels.close().catch(() => {});
@@ -408,10 +441,7 @@ export class Cache {
 
   #newStager(): Stager {
     return new Stager({
-      predict: (request) => {
-        const build = journalBuildOf(request);
-        return this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
-      },
+      predict: (request) => this.#predict(request),
       hot: (slot) => this.local.hasMirror(slot),
       fetcher: (request) => {
         const levels = this.#levels.forBuild(`staging-${request.buildId}`, () => {});
@@ -420,6 +450,28 @@ export class Cache {
       verify: (bytes, key) =>
         openEnvelope(bytes, key, { signingKey: this.signingKey, trustedKeys: this.trustedKeys }),
     });
+  }
+
+  /**
+   * What `request`'s build will ask for: what the last build of its project or Cargo.lock used, by
+   * the journal; else (a machine that never built it) the team manifest of its shape.
+   */
+  async #predict(request: DispatchRequest): Promise<Prediction> {
+    const build = journalBuildOf(request);
+    const entries =
+      this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
+    if (entries.length > 0 || this.#manifests === undefined) return { entries };
+    const manifest = await this.#manifests.fetchFor(request);
+    if (manifest === undefined) return { entries: [] };
+    if ("refused" in manifest) {
+      const location = this.#levels.remote?.location ?? "the shared level";
+      this.#manifestRefusals.set(
+        request.buildId,
+        `ignoring the team manifest of this build in ${location}: ${manifest.refused}`,
+      );
+      return { entries: [] };
+    }
+    return { entries: manifest.entries, parallel: MANIFEST_PARALLEL_FETCHES };
   }
 
   #digestMemo(): DigestMemo {

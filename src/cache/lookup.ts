@@ -90,7 +90,7 @@ async function readEntry(
   request: DispatchRequest,
 ): Promise<FoundEntry | { corrupt: true } | undefined> {
   // Made ready ahead of this call (staging.ts): verified and unpacked, or at least fetched.
-  const staged = await cache.takeStaged(slot, target.key);
+  const staged = await cache.takeStaged(slot, target.key, request.buildId);
   if (staged && "bundle" in staged && !target.refuse?.(staged.bundle)) {
     request.phases.done("staged");
     return { slot, content: staged.bundle, bundle: staged.bundle };
@@ -102,7 +102,8 @@ async function readEntry(
     return { slot, content: mirrored };
   }
   const bytes = staged && "bytes" in staged ? staged.bytes : await cache.get(slot, request);
-  request.phases.done("fetched");
+  // Fetched ahead of the call (and unpacked by it): staged too, as far as the log goes.
+  request.phases.done(staged && "bytes" in staged ? "staged" : "fetched");
   if (bytes === undefined) return undefined;
   try {
     // A variant's bundle was signed for the key it is a variant of.

@@ -1,8 +1,10 @@
 /**
  * Staging: when a build starts, the daemon makes ready the entries it will probably ask for,
  * before cargo asks. The prediction is the entries the last build of the same project (or
- * Cargo.lock) used, from the build journal. Each is fetched (from local disk, or the remote
- * level, several at a time), its envelope verified, and unpacked in a worker on the second core;
+ * Cargo.lock) used, from the build journal; on a machine whose journal has none (a CI job, a
+ * container), the team manifest of the build's shape (team_manifests.ts). Each is fetched (from
+ * local disk, or the remote level, several at a time, where it is then kept on local disk), its
+ * envelope verified, and unpacked in a worker on the second core;
  * the verified bundle waits in memory, bounded, until its call takes it, and is dropped unused
  * after a minute. A call whose
  * entry was staged only writes files; a wrong prediction costs background work only. Entries with
@@ -18,7 +20,7 @@ import { afterTimeout } from "../../backends/_timeout.ts";
 const MAX_STAGED_BYTES = 384 * 1024 * 1024;
 /** A staged bundle no call took within this long was a wrong guess. */
 const STAGED_TTL_MS = 60_000;
-/** Fetches in flight at once (a remote level's round trips overlap). */
+/** Fetches in flight at once, unless the prediction asks for more (a remote level's round trips overlap). */
 const PARALLEL_FETCHES = 8;
 /** At most this many entries are predicted for one build. */
 const MAX_PREDICTED = 2_000;
@@ -36,10 +38,18 @@ export interface PredictedEntry {
   key: string;
 }
 
+/** What a build will probably ask for. */
+export interface Prediction {
+  /** The entries, in the order the build will ask for them. */
+  entries: PredictedEntry[];
+  /** Fetches in flight at once: more where every entry comes over the network. */
+  parallel?: number;
+}
+
 /** What staging needs of its cache. */
 export interface StagingSource {
-  /** The entries the build of `request` will probably ask for, in the order it will. */
-  predict(request: DispatchRequest): PredictedEntry[];
+  /** What the build of `request` will probably ask for; may take a round trip to the remote. */
+  predict(request: DispatchRequest): Promise<Prediction>;
   /** Whether `slot` has a hot copy (not worth staging). */
   hot(slot: string): boolean;
   /**
@@ -77,6 +87,11 @@ export class Stager {
   #unpacking: { slot: string; done: Promise<void> } | undefined;
   readonly #staged = new Map<string, Staged>();
   readonly #builds = new Set<string>();
+  /**
+   * The entries each build's calls asked for while its prediction was on its way (a manifest
+   * fetched over the network while the first calls read their own): not fetched a second time.
+   */
+  readonly #askedBeforePrediction = new Map<string, Set<string>>();
   /** Bytes held: fetched (compressed) and staged (unpacked). */
   #heldBytes = 0;
   #worker: Unpacker | undefined | null;
@@ -86,35 +101,45 @@ export class Stager {
     this.#source = source;
   }
 
-  /** Starts staging for `request`'s build, once per build. Never throws, never waits. */
-  startFor(request: DispatchRequest): void {
-    if (this.#builds.has(request.buildId)) return;
+  /**
+   * Starts staging for `request`'s build, once per build. Never throws, never waits: resolves
+   * when the prediction is queued (for tests and `daemon status`; callers need not wait).
+   */
+  startFor(request: DispatchRequest): Promise<void> {
+    if (this.#builds.has(request.buildId)) return Promise.resolve();
     if (this.#builds.size >= MAX_BUILDS) this.#builds.clear();
     this.#builds.add(request.buildId);
-    let predicted: PredictedEntry[];
-    try {
-      predicted = this.#source.predict(request).slice(0, MAX_PREDICTED);
-    } catch {
-      return; // staging is an optimisation: no journal, no staging
-    }
+    const asked = new Set<string>();
+    this.#askedBeforePrediction.set(request.buildId, asked);
+    return this.#source.predict(request)
+      .then((prediction) => this.#queue(request, prediction, asked))
+      .catch(() => {}) // staging is an optimisation: no prediction, no staging
+      .finally(() => this.#askedBeforePrediction.delete(request.buildId));
+  }
+
+  #queue(request: DispatchRequest, prediction: Prediction, asked: ReadonlySet<string>): void {
     const known = (slot: string) =>
       this.#queued.has(slot) || this.#fetching.has(slot) || this.#fetched.has(slot) ||
-      this.#staged.has(slot) || this.#unpacking?.slot === slot;
-    const wanted = predicted.filter(({ slot }) => !known(slot) && !this.#source.hot(slot));
+      this.#staged.has(slot) || this.#unpacking?.slot === slot || asked.has(slot);
+    const wanted = prediction.entries.slice(0, MAX_PREDICTED)
+      .filter(({ slot }) => !known(slot) && !this.#source.hot(slot));
     if (wanted.length === 0 || this.#unpacker() === undefined) return;
     for (const entry of wanted) this.#queued.set(entry.slot, entry);
     const fetch = this.#source.fetcher(request);
-    for (let i = 0; i < PARALLEL_FETCHES; i++) void this.#fetchLane(fetch);
+    const lanes = Math.min(prediction.parallel ?? PARALLEL_FETCHES, wanted.length);
+    for (let i = 0; i < lanes; i++) void this.#fetchLane(fetch);
     this.#expiry ??= setInterval(() => this.#dropExpired(), STAGED_TTL_MS / 4);
     Deno.unrefTimer(this.#expiry);
   }
 
   /**
    * What is staged of `slot` for `key`, taken out (a build asks for an entry once), or undefined:
-   * then the caller reads the entry itself. Waits for a fetch in flight or the unpack under way.
+   * then the caller (a call of build `buildId`) reads the entry itself. Waits for a fetch in
+   * flight or the unpack under way.
    */
-  async take(slot: string, key: string): Promise<StagedEntry | undefined> {
+  async take(slot: string, key: string, buildId: string): Promise<StagedEntry | undefined> {
     this.#queued.delete(slot);
+    this.#askedBeforePrediction.get(buildId)?.add(slot);
     await within(this.#fetching.get(slot), MAX_WAIT_MS);
     if (this.#unpacking?.slot === slot) await within(this.#unpacking.done, MAX_WAIT_MS);
     const staged = this.#staged.get(slot);
@@ -139,6 +164,7 @@ export class Stager {
   close(): void {
     clearInterval(this.#expiry);
     this.#queued.clear();
+    this.#askedBeforePrediction.clear();
     this.#fetched.clear();
     this.#staged.clear();
     this.#heldBytes = 0;

@@ -13,6 +13,7 @@ import {
 } from "../size_cap.ts";
 import { errorMessage } from "../error_message.ts";
 import { openIndex } from "../index/index_db.ts";
+import { pruneManifests } from "../cache/manifest_gc.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { formatBytes } from "../units.ts";
 import { parseSize } from "../config/size.ts";
@@ -27,7 +28,8 @@ Options:
   --max-size SIZE          Cap for the local cache, like 500M or 2G (default: the configured
                            max-size, 10G unless set)
   --remote-max-size SIZE   Also prune the configured Redis, S3 or HTTP cache to this size, by
-                           last use (an HTTP cache only where it lists its entries)
+                           last use (an HTTP cache only where it lists its entries), and its
+                           team manifests whose entries are mostly gone
   --dry-run                Say what would be evicted, evict nothing
   -h, --help        Print this help`;
 
@@ -66,6 +68,13 @@ export async function runGc(argv: string[]): Promise<number> {
     if (remoteCap !== undefined && cache.remote) {
       const result = await evictToCap(cache.remote, remoteCap, { dryRun });
       report(dryRun, "remote", cache.remote.location, remoteCap, result);
+      // Judged by what is left (after a dry run, the entries it would evict still count).
+      const present = new Set((await cache.remote.list()).map((entry) => entry.key));
+      const manifests = await pruneManifests(cache.remote, present, { dryRun });
+      console.log(
+        `team manifests: ${dryRun ? "would remove" : "removed"} ${manifests.removed}, ` +
+          `kept ${manifests.kept} in ${cache.remote.location}`,
+      );
     }
     if (!dryRun) {
       // The bundles are what gc keeps in bounds; an index it cannot update now only lists rows

@@ -42,7 +42,7 @@ export function recordCall(
     phases: request.phases.ended,
   });
   if (cache === undefined) return;
-  cache.journal({ ...journalBuildOf(request), started: Date.now() - ms, ms, ...record });
+  cache.journal({ ...journalBuildOf(request), started: Date.now() - ms, ms, ...record }, request);
 }
 
 /** What a call the cache cannot parse compiles, from its arguments, for the journal. */

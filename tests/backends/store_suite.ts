@@ -192,9 +192,34 @@ const CASES: Record<string, Case> = {
     assert.equal((await store.list()).length, keys.length + 1);
   },
 
+  async "a reserved name is kept apart from the bundles"(store, reopen) {
+    const bundleKey = testKey();
+    const name = `manifest-${testKey()}`;
+    await store.put(bundleKey, new Uint8Array([1]));
+    await store.put(name, new Uint8Array([7, 7, 7]));
+    assert.deepEqual(await store.get(name), new Uint8Array([7, 7, 7]));
+    assert.equal(await store.has(name), true);
+    // Read again, then listed by another client: a read records no use of a reserved name.
+    await store.close();
+    const again = await reopen();
+    try {
+      assert.deepEqual((await again.list()).map((entry) => entry.key), [bundleKey]);
+      const reserved = await again.listReserved("manifest");
+      assert.deepEqual(reserved.map((entry) => [entry.key, entry.size]), [[name, 3]]);
+      assert.deepEqual(await again.listReserved("other"), []);
+      await again.delete(name);
+      assert.equal(await again.get(name), undefined);
+      assert.deepEqual((await again.list()).map((entry) => entry.key), [bundleKey]);
+    } finally {
+      await again.close();
+    }
+  },
+
   async "an invalid key is refused"(store) {
     await assert.rejects(() => store.get("../etc/passwd"), TypeError);
     await assert.rejects(() => store.put("ABC", new Uint8Array(1)), TypeError);
+    await assert.rejects(() => store.put(`Manifest-${testKey()}`, new Uint8Array(1)), TypeError);
+    await assert.rejects(() => store.get(`manifest/${testKey()}`), TypeError);
   },
 };
 
