@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { CacheSession, type ConfiguredCache } from "../src/cache/session.ts";
 import { testCall } from "./_call.ts";
 import { tempDir } from "./_fixtures.ts";
+import { waitUntil } from "./_wait.ts";
 
 /** A call of build `buildId` whose cache is `cacheDir`, in the test's `dir`. */
 function callFor(
@@ -125,7 +126,9 @@ Deno.test("sweep closes idle caches, and beyond four the least recently used", a
       const call = callFor(dir.path, cacheDir);
       assertConfigured(await session.cacheFor(call.request));
       session.release(call.request);
-      await new Promise((resolve) => setTimeout(resolve, 2)); // each used at its own time
+      // Each used at its own time: the next one a clock tick later.
+      const usedAt = Date.now();
+      await waitUntil(() => Date.now() > usedAt, { everyMs: 1 });
     }
     // One still in use is never closed, however many are open.
     const busy = callFor(dir.path, dirs[0]!);
