@@ -7,7 +7,9 @@ import type { BundleMeta } from "../src/bundle/bundle.ts";
 import type { Cache } from "../src/cache/cache.ts";
 import { CacheSession } from "../src/cache/session.ts";
 import type { ArtefactRow } from "../src/index/index_db.ts";
-import { type DispatchRequest, PhaseClock } from "../src/dispatch/request.ts";
+import { Builds } from "../src/cache/build_of.ts";
+import { PhaseClock } from "../src/cache/call.ts";
+import type { DispatchRequest } from "../src/dispatch/request.ts";
 
 /** A {@linkcode testCall}'s request and what it was told. */
 export interface TestCall {
@@ -29,7 +31,7 @@ export interface TestCall {
  */
 export function testCall(
   runtimeDir: string,
-  options: { buildId?: number; env?: Record<string, string> } = {},
+  options: { buildId?: number; env?: Record<string, string>; builds?: Builds } = {},
 ): TestCall {
   let stderr = "";
   const decoder = new TextDecoder();
@@ -40,6 +42,7 @@ export function testCall(
     cwd: "/",
     cargoCwd: "/",
     buildId: String(options.buildId ?? Deno.pid),
+    builds: options.builds ?? new Builds(),
     stdout: { write: () => Promise.resolve() },
     // Kept as written, so that a warning is there as soon as the cache has given it.
     stderr: { write: (bytes) => Promise.resolve(void (stderr += decoder.decode(bytes))) },
@@ -73,6 +76,7 @@ export async function openTestCache(
 ): Promise<TestCache> {
   const session = new CacheSession();
   const call = testCall(join(dir, "run"), {
+    builds: session.builds,
     env: { CARGO_HOME: join(dir, "cargo-home"), CARGO_WARMUP_DIR: join(dir, "cache"), ...env },
   });
   const got = await session.cacheFor(call.request);

@@ -4,7 +4,7 @@
 // see assertNoDaemonsUnder).
 
 import { join } from "node:path";
-import { daemonRecords, isDaemonProcess } from "../src/daemon/paths.ts";
+import { daemonRecords, isDaemonProcess } from "../src/runtime_dir.ts";
 import { ROOT, WARMUP_BIN } from "./_fixtures.ts";
 import { waitUntil } from "./_wait.ts";
 

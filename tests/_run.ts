@@ -122,6 +122,11 @@ export interface WarmupEnvOptions {
    * only those cached, as before workspace caching was on by default. "default": not set.
    */
   workspace?: "0" | "1" | "incremental" | "default";
+  /**
+   * Whether dependencies are placed in a new target dir before cargo looks (src/place/); default
+   * off, so that tests about calls see every call, as before placing was on by default.
+   */
+  place?: boolean;
 }
 
 /**
@@ -149,6 +154,7 @@ export function warmupEnv(options: WarmupEnvOptions): Record<string, string> {
       ? {}
       : { CARGO_WARMUP_WORKSPACE: options.workspace ?? "0" }),
     ...(options.log === undefined ? {} : { CARGO_WARMUP_LOG: options.log }),
+    ...(options.place ? {} : { CARGO_WARMUP_PLACE: "0" }),
   };
 }
 

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encodeFrame, FRAME, FrameReader } from "../src/daemon/frames.ts";
-import { daemonFiles } from "../src/daemon/paths.ts";
-import { versionTag } from "../src/frontdoor/build.ts";
+import { daemonFiles } from "../src/runtime_dir.ts";
+import { versionTag } from "../src/version.ts";
 import { cleanEnv, liveDaemons, runWarmup, tempDir, waitUntil, WARMUP_BIN } from "./_harness.ts";
 
 const TAG = versionTag(WARMUP_BIN);

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { encodeFrame, FRAME, type Frame, FrameReader } from "../src/daemon/frames.ts";
-import { daemonFiles } from "../src/daemon/paths.ts";
-import { versionTag } from "../src/frontdoor/build.ts";
+import { daemonFiles } from "../src/runtime_dir.ts";
+import { versionTag } from "../src/version.ts";
 import {
   cleanEnv,
   copyFixture,

@@ -21,7 +21,7 @@ import {
   warmupEnv,
 } from "./_harness.ts";
 import { openIndex } from "../src/index/index_db.ts";
-import type { JournalCall } from "../src/journal/journal_tables.ts";
+import type { JournalCall } from "../src/index/journal_tables.ts";
 import { renderReport, reportTotals } from "../src/journal/report_html.ts";
 import { openInBrowser, REPORT_FILE } from "../src/cli/report.ts";
 

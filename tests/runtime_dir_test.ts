@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { daemonFiles, whyRuntimeDirRefused } from "../src/daemon/paths.ts";
-import { versionTag } from "../src/frontdoor/build.ts";
+import { daemonFiles, whyRuntimeDirRefused } from "../src/runtime_dir.ts";
+import { versionTag } from "../src/version.ts";
 import { tempDir } from "./_fixtures.ts";
 
 Deno.test("a runtime directory too deep for the socket is refused, saying why", async () => {

@@ -10,7 +10,7 @@ import type { Bundle } from "../src/bundle/bundle.ts";
 import { storeEntry } from "../src/cache/store_entry.ts";
 import { sha256Hex } from "../src/digest.ts";
 import { expectedOutputs } from "../src/dispatch/outputs.ts";
-import { pathRootsOf } from "../src/dispatch/path_roots.ts";
+import { pathRootsOf } from "../src/cache/path_roots.ts";
 import { parseRustcArgs } from "../src/dispatch/rustc_args.ts";
 import { serveHit } from "../src/dispatch/serve_hit.ts";
 import type { Unit } from "../src/dispatch/unit.ts";

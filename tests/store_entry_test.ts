@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { openBundle } from "../src/bundle/bundle.ts";
 import { type NewEntry, storeEntry } from "../src/cache/store_entry.ts";
-import { variantIdOf, variantKeyOf } from "../src/dispatch/variants.ts";
+import { variantIdOf, variantKeyOf } from "../src/cache/variants.ts";
 import { openTestCache, rowOfSample, type TestCache } from "./_call.ts";
 import { tempDir } from "./_fixtures.ts";
 import { SAMPLE_KEY as KEY, sampleBundle } from "./_sample_bundle.ts";

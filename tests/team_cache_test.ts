@@ -28,6 +28,8 @@ import { settleDaemons } from "../src/daemon/settle.ts";
 
 interface Build {
   project: string;
+  /** The build's local level (its daemon's runtime dir is beside it). */
+  cacheDir: string;
   code: number;
   stderr: string;
   entries: DispatchLogEntry[];
@@ -40,14 +42,13 @@ async function buildSeed003(work: string, extraEnv: Record<string, string>): Pro
   const project = await copyFixture("seed003", join(work, `seed003-${id}`));
   const cargoHome = await createCargoHome(join(work, "cargo-home"));
   const log = join(work, `dispatch-${id}.jsonl`);
-  const env = {
-    ...warmupEnv({ cacheDir: join(work, `local-${id}`), cargoHome, log }),
-    ...extraEnv,
-  };
+  const cacheDir = join(work, `local-${id}`);
+  const env = { ...warmupEnv({ cacheDir, cargoHome, log }), ...extraEnv };
   const result = await runCargo(["build", "--locked"], { cwd: project, env });
   const output = result.code === 0 ? await runBinary(join(project, "target/debug/template")) : "";
   return {
     project,
+    cacheDir,
     code: result.code,
     stderr: result.stderr,
     entries: await readDispatchLog(log),
@@ -131,6 +132,14 @@ Deno.test("redis: a server that dies in the middle of a build does not fail it",
     stored.size,
     "every unit of the build is in Redis",
   );
+  // Project B must fetch each unit as cargo asks for it, not stage them all from A's team manifest
+  // before the kill (a fresh machine's staging: tests/fresh_machine_test.ts).
+  await settleDaemons(runtimeDirFor(a.cacheDir), 5_000);
+  const manifests = createRedisStore({ url: redis.url, prefix: "cargo-warmup:" });
+  const published = await manifests.listReserved("manifest");
+  assert.equal(published.length, 1, "project A published its build's manifest");
+  for (const { key } of published) await manifests.delete(key);
+  await manifests.close();
 
   // Project B: a fresh copy with an empty local cache, so every unit is a fetch from Redis.
   const project = await copyFixture("seed003", join(dir.path, "seed003-b"));

@@ -1,11 +1,11 @@
-// Unit tests of variants (src/dispatch/variants.ts): which recorded inputs match, and which older
+// Unit tests of variants (src/cache/variants.ts): which recorded inputs match, and which older
 // variants a newly stored entry keeps listing.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { BundleMeta } from "../src/bundle/bundle.ts";
 import { sha256Hex } from "../src/digest.ts";
-import { pathRootsOf } from "../src/dispatch/path_roots.ts";
+import { pathRootsOf } from "../src/cache/path_roots.ts";
 import {
   matchingOlderVariant,
   MAX_VARIANTS,
@@ -13,7 +13,7 @@ import {
   variantKeyOf,
   variantsAfter,
   whyInputsDiffer,
-} from "../src/dispatch/variants.ts";
+} from "../src/cache/variants.ts";
 import { tempDir } from "./_fixtures.ts";
 import { sampleMeta } from "./_sample_bundle.ts";
 

@@ -79,6 +79,7 @@ fn main() {
         replay_build_script(real);
     }
     let args: Vec<OsString> = env::args_os().skip(1).collect();
+    // A compiler call by the rule of isCompiler in src/cli/main.ts.
     let is_compiler = args.first().and_then(|a| a.to_str()).map_or(false, is_compiler_call);
     if !is_compiler {
         // Manager commands (`cargo warmup status` …) belong to the program itself; without it,
@@ -91,11 +92,7 @@ fn main() {
         );
         exit(1);
     }
-    let daemon_off = matches!(
-        env::var("CARGO_WARMUP_DAEMON").as_deref(),
-        Ok("0") | Ok("false") | Ok("off") | Ok("no")
-    );
-    if daemon_off {
+    if daemon_off() {
         serve_in_process(&args);
     }
     let dir = runtime_dir();
@@ -125,6 +122,15 @@ fn is_compiler_call(first: &str) -> bool {
         && (first.contains('/') || name.contains("rustc") || name.contains("clippy-driver"))
 }
 
+/// Whether CARGO_WARMUP_DAEMON turns the daemon off, by the words every switch uses
+/// (envFlag in src/config/settings.ts): then every call serves itself in a process of its own.
+fn daemon_off() -> bool {
+    matches!(
+        env::var("CARGO_WARMUP_DAEMON").as_deref(),
+        Ok("0") | Ok("false") | Ok("no") | Ok("off")
+    )
+}
+
 /// The real binary when this program was started as a registry crate's build script (cargo runs
 /// `build-script-*`; src/dispatch/replayer.ts put this front door there and the real binary beside
 /// it), else None.
@@ -142,13 +148,9 @@ fn replayed_build_script() -> Option<PathBuf> {
 fn replay_build_script(real: PathBuf) -> ! {
     let mut args: Vec<OsString> = vec![real.clone().into_os_string()];
     args.extend(env::args_os().skip(1));
-    let daemon_off = matches!(
-        env::var("CARGO_WARMUP_DAEMON").as_deref(),
-        Ok("0") | Ok("false") | Ok("off") | Ok("no")
-    );
     let dir = runtime_dir();
     let socket = dir.join(format!("daemon-{}.sock", TAG));
-    let stream = (!daemon_off && private_dir(&dir) && owned_by_us(&socket))
+    let stream = (!daemon_off() && private_dir(&dir) && owned_by_us(&socket))
         .then(|| UnixStream::connect(&socket).ok())
         .flatten();
     let (stream, request) = match (stream, request_json(&args)) {
@@ -360,7 +362,7 @@ fn die(what: &str, error: &io::Error) -> ! {
 }
 
 /// CARGO_WARMUP_RUNTIME_DIR, else $XDG_RUNTIME_DIR/cargo-warmup, else /tmp/cargo-warmup-<uid>
-/// (the same rule as src/daemon/paths.ts).
+/// (the same rule as src/runtime_dir.ts).
 fn runtime_dir() -> PathBuf {
     match env::var_os("CARGO_WARMUP_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir),
