@@ -6,7 +6,7 @@
 
 import { StoreUnavailableError } from "./store.ts";
 import { errorMessage } from "../src/error_message.ts";
-import { afterTimeout } from "./_timeout.ts";
+import { afterTimeout } from "../src/timeout.ts";
 
 /** A response with its body read to the end. */
 export interface FullResponse {

@@ -7,7 +7,7 @@
  */
 
 import { errorMessage } from "../src/error_message.ts";
-import { afterTimeout } from "./_timeout.ts";
+import { afterTimeout } from "../src/timeout.ts";
 
 /** A reply: simple string, integer, bulk bytes, array, or `null` for a nil bulk or array. */
 export type RespValue = string | number | Uint8Array | null | RespValue[];

@@ -12,6 +12,7 @@ import type { LocalStore } from "./local.ts";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import { StoreUnavailableError } from "./store.ts";
 import { errorMessage } from "../src/error_message.ts";
+import { writeFileAtomicSync } from "../src/write_atomic.ts";
 
 /** A remote opened on first need: `kind` and `location` are known before its code is loaded. */
 export interface LazyStore {
@@ -288,9 +289,7 @@ function outageRecorded(
 
 function recordOutage(file: string, location: string, build: string, detail: string): void {
   try {
-    const temp = `${file}.${Deno.pid}.${crypto.randomUUID()}.tmp`;
-    Deno.writeTextFileSync(temp, JSON.stringify({ location, build, at: Date.now(), detail }));
-    Deno.renameSync(temp, file);
+    writeFileAtomicSync(file, JSON.stringify({ location, build, at: Date.now(), detail }));
   } catch {
     // Only an optimisation: without the record, the next process tries the remote again.
   }

@@ -9,47 +9,24 @@ import { dirname, join } from "node:path";
 import type { Store, StoredEntry, StoreHealth } from "./store.ts";
 import {
   bundlePathOf,
+  hotCopyPathOf,
   isCacheKey,
   isReservedName,
-  mirrorPathOf,
   reservedDirOf,
   reservedPathOf,
   stagingDirOf,
 } from "./local_layout.ts";
-import {
-  hasMirror,
-  type MirrorEntry,
-  type MirrorSource,
-  type MirrorTrust,
-  readMirror,
-  removeMirror,
-  writeMirror,
-} from "./local_mirror.ts";
 import { StoreUnavailableError } from "./store.ts";
-import type { Bundle } from "../src/bundle/bundle.ts";
 import { errorMessage } from "../src/error_message.ts";
 
-export type { MirrorEntry, MirrorTrust };
-
 /**
- * The local store: a {@linkcode Store} plus what only local disk can do, the unpacked mirror
- * beside each bundle (local_mirror.ts) that a hit copies from, and marking an entry used when
- * its mirror served it (the bundle's mtime is its last use: gc evicts by it).
+ * The local store: a {@linkcode Store} plus what only local disk can do: marking an entry used
+ * when its hot copy served it (the bundle's mtime is its last use: gc evicts by it). The hot
+ * copies (src/cache/hot_copy.ts) live beside the bundles where local_layout.ts puts them; the
+ * store removes an entry's with its bundle and counts their bytes in its listing.
  */
 export interface LocalStore extends Store {
   readonly kind: "local";
-  /** The mirror of `key`, or undefined (a void one is removed); see local_mirror.ts. */
-  readMirror(key: string, signedOnly: boolean): MirrorEntry | undefined;
-  /** Whether `key` has a mirror (valid or not: {@linkcode readMirror} tells). One stat. */
-  hasMirror(key: string): boolean;
-  /** Mirrors a bundle just stored or verified under `slot`, copying its outputs from `outputs`. */
-  writeMirror(
-    slot: string,
-    bundle: Omit<Bundle, "files">,
-    outputs: ReadonlyArray<MirrorSource>,
-    trust: MirrorTrust,
-  ): void;
-  removeMirror(key: string): void;
   /** Marks `key` used now, without reading it. */
   touch(key: string): void;
 }
@@ -91,12 +68,6 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
   return {
     kind: "local",
     location: options.dir,
-
-    readMirror: (key, signedOnly) => readMirror(options.dir, key, signedOnly),
-    hasMirror: (key) => hasMirror(options.dir, key),
-    writeMirror: (slot, bundle, outputs, trust) =>
-      writeMirror(options.dir, slot, bundle, outputs, trust),
-    removeMirror: (key) => removeMirror(options.dir, key),
 
     touch,
 
@@ -145,7 +116,10 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
 
     async delete(key) {
       try {
-        if (isCacheKey(key)) removeMirror(options.dir, key);
+        // Its hot copy goes with it (and is no longer served: see src/cache/hot_copy.ts).
+        if (isCacheKey(key)) {
+          await Deno.remove(hotCopyPathOf(options.dir, key), { recursive: true }).catch(() => {});
+        }
         await Deno.remove(pathOf(key));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
@@ -162,7 +136,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
           if (!isCacheKey(key)) continue;
           const info = await Deno.stat(join(bundlesDir, shard, name)).catch(() => undefined);
           if (!info?.isFile) continue;
-          const hotSize = await treeSize(mirrorPathOf(options.dir, key));
+          const hotSize = await treeSize(hotCopyPathOf(options.dir, key));
           entries.push({
             key,
             size: info.size + hotSize,

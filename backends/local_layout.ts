@@ -1,8 +1,8 @@
 /**
- * Where the local store keeps things: each bundle under `bundles/`, and beside it (see
- * local_mirror.ts) an unpacked copy under `unpacked/` that hits copy from without
- * decompressing. Both are named by cache key and evicted together. The cache-key format itself
- * lives here too, for every store, and the reserved names a store keeps beside its bundles.
+ * Where the local store keeps things: each bundle under `bundles/`, and beside it its hot copy
+ * (src/cache/hot_copy.ts) under `unpacked/`, that hits copy from without decompressing. Both are
+ * named by cache key and evicted together. The cache-key format itself lives here too, for every
+ * store, and the reserved names a store keeps beside its bundles.
  * @module
  */
 
@@ -64,8 +64,8 @@ export function bundlePathOf(dir: string, key: string): string {
   return join(dir, "bundles", key.slice(0, 2), `${key}.tzst`);
 }
 
-/** The unpacked copy (a directory) of `key` in the cache directory `dir`. */
-export function mirrorPathOf(dir: string, key: string): string {
+/** The hot copy (a directory) of `key` in the cache directory `dir`. */
+export function hotCopyPathOf(dir: string, key: string): string {
   assertCacheKey(key);
   return join(dir, "unpacked", key.slice(0, 2), key);
 }

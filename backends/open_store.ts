@@ -13,8 +13,40 @@ import {
   type StoreLevels,
   type StoreLevelsOptions,
 } from "./levels.ts";
-import { HTTP_TOKEN_VARIABLE, type WarmupConfig } from "../src/config/config.ts";
 import { redactUrl } from "../src/redact_url.ts";
+
+/**
+ * The environment variable of the HTTP cache's bearer token. Like AWS credentials it is not a
+ * setting: a token never belongs in a `.cargo/config.toml` that may be committed.
+ */
+export const HTTP_TOKEN_VARIABLE = "CARGO_WARMUP_HTTP_TOKEN";
+
+/**
+ * What the levels are built from: the configuration's store settings, handed down by whoever
+ * read the configuration (src/config/), with the remote's own settings where it has one.
+ */
+export type StoreSettings =
+  & {
+    /** The local cache directory. */
+    dir: string;
+    /** Read from the remote, never write to it. */
+    readOnly: boolean;
+  }
+  & (
+    | { backend: "local" }
+    | { backend: "redis"; redis: { url: string; prefix: string; ttlSeconds?: number | undefined } }
+    | {
+      backend: "s3";
+      s3: {
+        bucket: string;
+        region: string;
+        endpoint?: string | undefined;
+        pathStyle?: boolean | undefined;
+        prefix: string;
+      };
+    }
+    | { backend: "http"; http: { url: string } }
+  );
 
 /** Options for {@linkcode openStore}. */
 export interface OpenStoreOptions {
@@ -27,47 +59,42 @@ export interface OpenStoreOptions {
 }
 
 /**
- * The levels `config` asks for: local disk, with the configured remote (if any) behind it. Close
+ * The levels `settings` ask for: local disk, with the configured remote (if any) behind it. Close
  * them when done: that waits for remote writes still running.
  *
  * @example
  * ```ts
  * import { openStore } from "./open_store.ts";
- * import { loadConfig } from "../src/config/config.ts";
  * const dir = await Deno.makeTempDir();
- * const { config } = await loadConfig({ cwd: dir, env: { CARGO_HOME: dir, CARGO_WARMUP_DIR: dir } });
- * const store = openStore(config);
+ * const store = openStore({ backend: "local", dir, readOnly: false });
  * console.log(store.kind); // "local"
  * await store.close();
  * ```
  */
 export function openStore(
-  config: WarmupConfig,
+  settings: StoreSettings,
   options: OpenStoreOptions = {},
 ): StoreLevels {
-  const local = createLocalStore({ dir: config.dir });
-  return createStoreLevels(local, remoteOf(config, options), {
-    readOnly: config.readOnly,
-    outageFile: join(config.dir, "remote-outage.json"),
+  const local = createLocalStore({ dir: settings.dir });
+  return createStoreLevels(local, remoteOf(settings, options), {
+    readOnly: settings.readOnly,
+    outageFile: join(settings.dir, "remote-outage.json"),
     ...(options.warn ? { warn: options.warn } : {}),
     ...(options.admitRemote ? { admitRemote: options.admitRemote } : {}),
   });
 }
 
-/**
- * The configured remote as a lazy store, or `undefined` for the local backend. `config` came from
- * loadConfig, which already refused a remote backend without its URL or bucket.
- */
+/** The configured remote as a lazy store, or `undefined` for the local backend. */
 function remoteOf(
-  config: WarmupConfig,
+  settings: StoreSettings,
   options: OpenStoreOptions = {},
 ): LazyStore | undefined {
-  const recordUse = !config.readOnly;
-  switch (config.backend) {
+  const recordUse = !settings.readOnly;
+  switch (settings.backend) {
     case "local":
       return undefined;
     case "redis": {
-      const { url, prefix, ttlSeconds } = config.redis;
+      const { url, prefix, ttlSeconds } = settings.redis;
       return {
         kind: "redis",
         location: redactUrl(url),
@@ -83,7 +110,7 @@ function remoteOf(
       };
     }
     case "s3": {
-      const { bucket, region, endpoint, pathStyle, prefix } = config.s3;
+      const { bucket, region, endpoint, pathStyle, prefix } = settings.s3;
       return {
         kind: "s3",
         location: `s3://${bucket}/${prefix}` + (endpoint ? ` at ${new URL(endpoint).origin}` : ""),
@@ -102,7 +129,7 @@ function remoteOf(
       };
     }
     case "http": {
-      const { url } = config.http;
+      const { url } = settings.http;
       const token = (options.env ?? Deno.env.toObject())[HTTP_TOKEN_VARIABLE];
       return {
         kind: "http",

@@ -89,7 +89,11 @@ export async function warmupBuild(
   extraEnv: Record<string, string> = {},
 ): Promise<Measurement> {
   const log = join(context.work, logName);
-  const env = { ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log }), ...extraEnv };
+  // As users get it: dependencies placed in a new target dir before cargo looks.
+  const env = {
+    ...warmupEnv({ cacheDir, cargoHome: context.cargoHome, log, place: true }),
+    ...extraEnv,
+  };
   const result = await build(context, dir, env);
   return {
     seconds: result.seconds,
@@ -255,6 +259,15 @@ const warmAllHot: Way = {
   measure: (context) => warmedBySibling(context, { CARGO_WARMUP_HOT_SIZE: "10G" }),
 };
 
+// The same build with placing off: every dependency goes through a call, as before units were
+// placed in target/ before cargo looks (src/place/).
+const warmUnplaced: Way = {
+  id: "warm-unplaced",
+  label: "cargo-warmup (daemon), warmed by a sibling, place = false",
+  baselines: ["floor", "warm"],
+  measure: (context) => warmedBySibling(context, { CARGO_WARMUP_PLACE: "0" }),
+};
+
 // The same build on a daemon the build itself starts (a CI container with the cache restored).
 const warmFreshDaemon: Way = {
   // A short id: the scratch dir is named after it, and the daemon's socket path must fit 107 bytes.
@@ -400,6 +413,7 @@ export const WAYS: Way[] = [
   sccache,
   warm,
   warmAllHot,
+  warmUnplaced,
   warmFreshDaemon,
   warmInProcess,
   secondMachine,

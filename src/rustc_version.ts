@@ -4,6 +4,8 @@
  * @module
  */
 
+import { runTool } from "./processes.ts";
+
 /** What `rustc -vV` says about the compiler. */
 export interface RustcVersion {
   /** `release:`, e.g. "1.95.0"; "unknown" when absent. */
@@ -49,7 +51,8 @@ export async function queryRustcVersion(env: Record<string, string>): Promise<Ru
 
 /**
  * What `rustc` prints to stdout for a query (`-vV`, `--print sysroot`), run with exactly `env`
- * (from `cwd`, where a rust-toolchain file may choose the toolchain); rejects when it fails.
+ * (from `cwd`, where a rust-toolchain file may choose the toolchain); rejects when it fails or
+ * does not answer in time (processes.ts).
  */
 export async function askRustc(
   rustc: string,
@@ -57,13 +60,7 @@ export async function askRustc(
   env: Record<string, string>,
   cwd?: string,
 ): Promise<string> {
-  const output = await new Deno.Command(rustc, {
-    args,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    ...(cwd === undefined ? {} : { cwd }),
-  }).output();
+  const output = await runTool(rustc, args, env, cwd);
   if (!output.success) throw new Error(`"${rustc} ${args.join(" ")}" failed`);
-  return new TextDecoder().decode(output.stdout);
+  return output.stdout;
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cacheKeyOf, type KeyInputs } from "../src/dispatch/cache_key.ts";
 import type { DigestMemo } from "../src/index/file_digest.ts";
-import { pathRootsOf } from "../src/dispatch/path_roots.ts";
+import { pathRootsOf } from "../src/cache/path_roots.ts";
 import { parseRustcArgs } from "../src/dispatch/rustc_args.ts";
 import type { RustcIdentityRow } from "../src/index/index_db.ts";
 import type { LinkerIdentity } from "../src/dispatch/machine_identity.ts";

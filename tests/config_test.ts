@@ -254,6 +254,7 @@ const WRITTEN: Record<ConfigKey, { toml: string; variable: string }> = {
   "workspace": { toml: "true", variable: "true" },
   "projects": { toml: "0", variable: "0" },
   "auto-rewarm": { toml: "true", variable: "1" },
+  "place": { toml: "false", variable: "0" },
   "redis.url": { toml: '"redis://cache"', variable: "redis://cache" },
   "redis.prefix": { toml: '"r:"', variable: "r:" },
   "redis.ttl": { toml: "3600", variable: "3600" },
@@ -279,6 +280,7 @@ Deno.test("config: every key lands in its own field, from a file and from its va
     workspace: true,
     projects: 0,
     autoRewarm: true,
+    place: false,
     redis: { url: "redis://cache", prefix: "r:", ttlSeconds: 3600 },
     s3: {
       bucket: "team",
@@ -435,5 +437,8 @@ Deno.test('config: workspace is "incremental" by default, true, false or "increm
   assert.equal(await workspaceOf("incremental"), "incremental");
   assert.equal(await workspaceOf("0"), false);
   assert.equal(await workspaceOf("1"), true);
-  await assert.rejects(() => workspaceOf("yes"), /must be true, false or "incremental"/);
+  // A variable says yes or no by the words of every switch (envFlag).
+  assert.equal(await workspaceOf("yes"), true);
+  assert.equal(await workspaceOf("off"), false);
+  await assert.rejects(() => workspaceOf("maybe"), /must be true, false or "incremental"/);
 });

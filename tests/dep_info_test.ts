@@ -1,7 +1,7 @@
 // Tests for dep-info parsing and the path templates that make restored files point here.
 import assert from "node:assert/strict";
 import { parseDepInfo } from "../src/dispatch/dep_info.ts";
-import { fromTemplate, pathRootsOf, toTemplate } from "../src/dispatch/path_roots.ts";
+import { fromTemplate, pathRootsOf, toTemplate } from "../src/cache/path_roots.ts";
 
 Deno.test("dep-info lists sources and env-deps", () => {
   const info = parseDepInfo(

@@ -20,6 +20,7 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { skipUnless } from "./_skip.ts";
 
 /** A fixture copied to a fresh path and built through cargo-warmup. */
 interface CachedBuild {
@@ -185,7 +186,7 @@ Deno.test("a corrupt bundle is dropped and replaced, never served", async () => 
   assert.equal(after.entries.find((e) => e.key === itoa.key)?.outcome, "hit");
 });
 
-Deno.test("an unpacked mirror changed on disk is not served, and the bundle serves instead", async () => {
+Deno.test("a hot copy changed on disk is not served, and the bundle serves instead", async () => {
   await using dir = await tempDir();
   const cacheDir = await copySharedWarmCache(join(dir.path, "cache"));
   // Room for every hot copy: the probe build's hits from bundles leave one each.
@@ -193,12 +194,12 @@ Deno.test("an unpacked mirror changed on disk is not served, and the bundle serv
     CARGO_WARMUP_HOT_SIZE: "1G",
   });
   // A library the daemon keeps a hot copy of.
-  const mirrorOf = (key: string) => join(cacheDir, "unpacked", key.slice(0, 2), key);
+  const hotCopyOf = (key: string) => join(cacheDir, "unpacked", key.slice(0, 2), key);
   const hotLib = probe.entries.find((e) =>
-    e.kind === "lib" && e.key && existsSync(join(mirrorOf(e.key), "out.rlib"))
+    e.kind === "lib" && e.key && existsSync(join(hotCopyOf(e.key), "out.rlib"))
   );
   assert.ok(hotLib?.key, "no library of seed003 has a hot copy");
-  const rlib = join(mirrorOf(hotLib.key), "out.rlib");
+  const rlib = join(hotCopyOf(hotLib.key), "out.rlib");
   const tampered = await Deno.readFile(rlib);
   tampered[tampered.length - 1]! ^= 0xff;
   await Deno.writeFile(rlib, tampered);
@@ -330,7 +331,7 @@ async function mountTinyDisk(dir: string, megabytes: number): Promise<boolean> {
   return mount.success;
 }
 
-// Decided up front, by mounting once: where mounting is refused the test shows as ignored.
+// Decided up front, by mounting once: where mounting is refused the test is skipped, saying why.
 const canMount = await (async () => {
   const probe = await Deno.makeTempDir({ prefix: "cargo-warmup-mount-probe-" });
   try {
@@ -342,9 +343,15 @@ const canMount = await (async () => {
   }
 })();
 
+const FULL_DISK =
+  "a full disk under the cache never fails the build, and what was stored still serves";
 Deno.test({
-  name: "a full disk under the cache never fails the build, and what was stored still serves",
-  ignore: !canMount,
+  name: FULL_DISK,
+  ignore: skipUnless(
+    canMount,
+    FULL_DISK,
+    "it mounts a tmpfs, and mount is refused here (root needed)",
+  ),
   async fn() {
     await using dir = await tempDir();
     const cacheDir = join(dir.path, "tiny");

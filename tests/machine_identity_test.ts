@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { libcOf, linkerIdentity } from "../src/dispatch/machine_identity.ts";
-import type { RustcIdentityMemo } from "../src/dispatch/rustc_identity.ts";
+import type { RustcIdentityMemo } from "../src/index/index_db.ts";
 import type { RustcIdentityRow } from "../src/index/index_db.ts";
 import { ROOT, tempDir } from "./_fixtures.ts";
 

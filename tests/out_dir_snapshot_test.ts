@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { restoreOutDir, snapshotOutDir } from "../src/dispatch/out_dir_snapshot.ts";
-import type { PathRoots } from "../src/dispatch/path_roots.ts";
+import type { PathRoots } from "../src/cache/path_roots.ts";
 import { tempDir } from "./_fixtures.ts";
 
 const OUT_DIR_ENV = "@@WARMUP_OUT_DIR_ENV@@";

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { assignLanes, renderReport, reportTotals } from "../src/journal/report_html.ts";
-import type { JournalBuild, JournalCall } from "../src/journal/journal_tables.ts";
+import type { JournalBuild, JournalCall } from "../src/index/journal_tables.ts";
 
 const BUILD: JournalBuild = {
   id: "4242@1700000000",

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runKeyOf, runRootsOf } from "../src/dispatch/run_key.ts";
 import type { DigestMemo } from "../src/index/file_digest.ts";
-import type { RustcIdentityMemo } from "../src/dispatch/rustc_identity.ts";
+import type { RustcIdentityMemo } from "../src/index/index_db.ts";
 import type { RustcIdentityRow } from "../src/index/index_db.ts";
 import { tempDir } from "./_fixtures.ts";
 

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLocalStore } from "../backends/local.ts";
 import { bundlePathOf } from "../backends/local_layout.ts";
-import { evictToCap, trimHotCopies } from "../src/size_cap.ts";
+import { evictToCap } from "../src/cache/size_cap.ts";
+import { readHotCopy, trimHotCopies, writeHotCopy } from "../src/cache/hot_copy.ts";
 import {
   bytesUnder,
   copyFixture,
@@ -18,8 +19,9 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { sampleMeta } from "./_sample_bundle.ts";
 
-/** What the entries of a cache take: bundles and their unpacked mirrors. */
+/** What the entries of a cache take: bundles and their hot copies. */
 async function entryBytes(cacheDir: string): Promise<number> {
   return await bytesUnder(join(cacheDir, "bundles")) + await bytesUnder(join(cacheDir, "unpacked"));
 }
@@ -92,19 +94,8 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   // Written last used first: only the last use set below orders them.
   for (const key of [c, b, a]) {
     await store.put(key, new Uint8Array(100));
-    const meta = {
-      format: 1 as const,
-      key,
-      crate: "x",
-      version: "1.0.0",
-      kind: "lib" as const,
-      outputs: [{ role: "rlib" as const, digest: "0" }],
-      sources: [],
-      envDeps: [],
-      compileMs: 1,
-      createdAt: "2026-11-23T00:00:00Z",
-    };
-    store.writeMirror(key, { meta, stdout: "", stderr: "" }, [
+    const meta = sampleMeta({ key });
+    writeHotCopy(dir.path, key, { meta, stdout: "", stderr: "" }, [
       { role: "rlib", bytes: new Uint8Array(10_000) },
     ], "unsigned");
   }
@@ -112,11 +103,11 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   const entries = await store.list();
   assert.ok(entries.every((entry) => (entry.hotSize ?? 0) >= 10_000), "each has a hot copy");
   const hotOf = (key: string) => entries.find((entry) => entry.key === key)!.hotSize!;
-  const result = trimHotCopies(store, entries, hotOf(c) + hotOf(a), { protect: new Set([a]) });
+  const result = trimHotCopies(dir.path, entries, hotOf(c) + hotOf(a), { protect: new Set([a]) });
   assert.equal(result.evicted, 1);
-  assert.ok(store.readMirror(a, false), "in use: kept although least recently used");
-  assert.equal(store.readMirror(b, false), undefined);
-  assert.ok(store.readMirror(c, false));
+  assert.ok(readHotCopy(dir.path, a, false), "in use: kept although least recently used");
+  assert.equal(readHotCopy(dir.path, b, false), undefined);
+  assert.ok(readHotCopy(dir.path, c, false));
   assert.equal(await store.has(b), true, "its bundle stays: a hit decompresses it");
 });
 

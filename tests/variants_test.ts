@@ -1,11 +1,11 @@
-// Unit tests of variants (src/dispatch/variants.ts): which recorded inputs match, and which older
+// Unit tests of variants (src/cache/variants.ts): which recorded inputs match, and which older
 // variants a newly stored entry keeps listing.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { BundleMeta } from "../src/bundle/bundle.ts";
 import { sha256Hex } from "../src/digest.ts";
-import { pathRootsOf } from "../src/dispatch/path_roots.ts";
+import { pathRootsOf } from "../src/cache/path_roots.ts";
 import {
   matchingOlderVariant,
   MAX_VARIANTS,
@@ -13,26 +13,19 @@ import {
   variantKeyOf,
   variantsAfter,
   whyInputsDiffer,
-} from "../src/dispatch/variants.ts";
+} from "../src/cache/variants.ts";
 import { tempDir } from "./_fixtures.ts";
+import { sampleMeta } from "./_sample_bundle.ts";
 
 function metaWith(greeting: string, variants?: BundleMeta["variants"]): BundleMeta {
-  return {
-    format: 1,
-    key: "k".repeat(64),
-    crate: "outdir-probe",
-    version: "0.1.0",
-    kind: "lib",
-    outputs: [],
+  return sampleMeta({
     sources: [{
       path: "@@WARMUP_OUT_DIR_ENV@@/greeting.rs",
       digest: sha256Hex(new TextEncoder().encode(greeting)),
     }],
     envDeps: [{ name: "GREETING_STYLE", value: "plain" }],
-    compileMs: 10,
-    createdAt: "2026-11-23T00:00:00Z",
     ...(variants ? { variants } : {}),
-  };
+  });
 }
 
 const recordOf = (meta: BundleMeta) => ({

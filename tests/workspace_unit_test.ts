@@ -8,7 +8,7 @@ import {
   workspacePolicyOf,
   workspaceSourceOf,
 } from "../src/dispatch/workspace_unit.ts";
-import { pathRootsOf } from "../src/dispatch/path_roots.ts";
+import { pathRootsOf } from "../src/cache/path_roots.ts";
 import { parseRustcArgs, type RustcArgs } from "../src/dispatch/rustc_args.ts";
 import { tempDir } from "./_fixtures.ts";
 

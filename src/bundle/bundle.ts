@@ -43,7 +43,7 @@ const ZSTD_CHUNK = 1 << 22;
 
 /** What an output file is to cargo; a bundle stores each output under `out.<role>`. */
 export type OutputRole = "rlib" | "rmeta" | "dylib" | "bin" | "out-dir";
-/** Every role a bundle (or its unpacked mirror) may hold: anything else is refused. */
+/** Every role a bundle (or its hot copy) may hold: anything else is refused. */
 export const OUTPUT_ROLES: ReadonlySet<string> = new Set<OutputRole>([
   "rlib",
   "rmeta",
@@ -77,7 +77,7 @@ export interface BundleMeta {
   exitCode?: number;
   /**
    * Older variants of the same key (other inputs, stored under their own slots), newest first;
-   * see src/dispatch/variants.ts.
+   * see src/cache/variants.ts.
    */
   variants?: Array<{ id: string } & Pick<BundleMeta, "sources" | "envDeps">>;
   /**

@@ -6,9 +6,11 @@
  * @module
  */
 
-import { HTTP_TOKEN_VARIABLE, loadConfig, type WarmupConfig } from "../config/config.ts";
+import { HTTP_TOKEN_VARIABLE } from "../../backends/open_store.ts";
+import { loadConfig } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import { sha256Hex } from "../digest.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
+import type { CacheCall } from "./call.ts";
 
 /** Environment that can change the configuration of a build. */
 const CONFIG_ENV = /^(CARGO_WARMUP_|CARGO_HOME$|HOME$|AWS_REGION$|AWS_DEFAULT_REGION$)/;
@@ -27,7 +29,7 @@ export class BuildConfigs {
   }
 
   /** The configuration of `request`'s build; rejects when a configuration file is malformed. */
-  configOf(request: DispatchRequest): Promise<WarmupConfig> {
+  configOf(request: CacheCall): Promise<WarmupConfig> {
     const load = () =>
       loadConfig({ cwd: request.cargoCwd, env: request.env }).then((loaded) => loaded.config);
     if (!this.#remember) return load();
@@ -55,6 +57,7 @@ export function cacheIdentity(config: WarmupConfig, env: Record<string, string>)
     : config.backend === "http"
     ? [env[HTTP_TOKEN_VARIABLE] ?? ""]
     : [];
-  const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, ...store } = config;
+  const { workspace: _, projects: _projects, autoRewarm: _autoRewarm, place: _place, ...store } =
+    config;
   return sha256Hex(JSON.stringify([store, credentials]));
 }

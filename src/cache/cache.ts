@@ -9,10 +9,11 @@
 
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
-import type { MirrorSource } from "../../backends/local_mirror.ts";
+import { hasHotCopy, type HotCopySource, MIN_HOT_BYTES, writeHotCopy } from "./hot_copy.ts";
 import type { StoreLevels } from "../../backends/levels.ts";
 import type { Store } from "../../backends/store.ts";
-import type { WarmupConfig } from "../config/config.ts";
+import { WARMING_ENV } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { BundleError, openEnvelope, verifySigner } from "../bundle/envelope.ts";
 import {
@@ -21,19 +22,17 @@ import {
   readCacheKeys,
   type TrustedKeys,
 } from "../bundle/keys.ts";
-import { createSizeKeeper, MIN_HOT_BYTES, type SizeKeeper } from "../size_cap.ts";
+import { createSizeKeeper, type SizeKeeper } from "./size_cap.ts";
 import { errorMessage } from "../error_message.ts";
-import type { ArtefactRow, RustcIdentityRow } from "../index/index_db.ts";
+import type { ArtefactRow, RustcIdentityMemo, RustcIdentityRow } from "../index/index_db.ts";
 import type { DigestMemo } from "../index/file_digest.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import type { CacheCall } from "./call.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
-import type { JournalCall } from "../journal/journal_tables.ts";
-import { journalBuildOf } from "../journal/record_call.ts";
+import type { JournalCall } from "../index/journal_tables.ts";
 import { type Prediction, type StagedEntry, Stager } from "./staging.ts";
 import { TeamManifests } from "./team_manifests.ts";
-import { WARMING_ENV } from "../warm/project_graphs.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
 export const WARM_COUNTER_PREFIX = "warm:";
@@ -64,7 +63,7 @@ export class Cache {
   readonly signer: BundleSigner | undefined;
   /** Ed25519 public keys: a bundle signed with Ed25519 is served only when one of them signed it. */
   readonly trustedKeys: TrustedKeys | undefined;
-  /** The local level, which also keeps the hot copies. */
+  /** The local level (the hot copies live beside its bundles: hot_copy.ts). */
   readonly local: LocalStore;
   /** File digests by path and stat signature (in memory too, for a long-lived cache). */
   readonly memo: DigestMemo;
@@ -90,8 +89,10 @@ export class Cache {
   readonly #pendingCalls: JournalCall[] = [];
   // Digests are written in one transaction: a miss remembers one for every source file.
   readonly #unwrittenDigests: Array<[string, string, string]> = [];
-  #batch: ReturnType<typeof setTimeout> | undefined;
-  readonly #inFlight = new Map<string, Promise<void>>();
+  /** Cancels the batch's timer, while one waits. */
+  #batch: (() => void) | undefined;
+  /** Stores being written, by key (see {@linkcode Cache.storing}). */
+  readonly #inFlight = new Map<string, Set<Promise<void>>>();
   /** How many calls are reading or writing each entry right now. */
   readonly #busy = new Map<string, number>();
   /** The directory this cache uses, as opened (device and inode), to notice it replaced. */
@@ -112,7 +113,7 @@ export class Cache {
    */
   static async open(
     config: WarmupConfig,
-    firstRequest: DispatchRequest,
+    firstRequest: CacheCall,
     longLived: boolean,
   ): Promise<Cache | CacheOff> {
     let keys: CacheKeys = {};
@@ -240,7 +241,7 @@ export class Cache {
   }
 
   /** The stored bundle, or undefined on a miss or an unreachable store (which warns). */
-  async get(key: string, request: DispatchRequest): Promise<Uint8Array | undefined> {
+  async get(key: string, request: CacheCall): Promise<Uint8Array | undefined> {
     this.#index.warnIfUnavailable(request);
     try {
       return await this.#levelsFor(request).get(key);
@@ -259,7 +260,7 @@ export class Cache {
     key: string,
     bundle: Uint8Array,
     row: ArtefactRow,
-    request: DispatchRequest,
+    request: CacheCall,
   ): Promise<void> {
     await this.#levelsFor(request).put(key, bundle);
     this.#index.use(request, (db) => db.recordArtefact(row));
@@ -267,13 +268,13 @@ export class Cache {
   }
 
   /** Removes a bad bundle, where the store allows. */
-  async drop(key: string, request: DispatchRequest): Promise<void> {
+  async drop(key: string, request: CacheCall): Promise<void> {
     await this.#levelsFor(request).delete(key).catch(() => {});
     this.#index.use(request, (db) => db.forgetArtefact(key));
   }
 
   /** Counts a hit in the index; resolves to the recorded compile time when known. */
-  recordHit(key: string, request: DispatchRequest): number | undefined {
+  recordHit(key: string, request: CacheCall): number | undefined {
     if (!this.#longLived) return this.#index.use(request, (db) => db.recordHit(key));
     this.#pendingHits.push(key);
     return undefined;
@@ -283,7 +284,7 @@ export class Cache {
    * Adds to the status counters (written when the request ends). A warm-up's calls count apart
    * (`warm:` names): `status`'s hits and misses are the user's builds'.
    */
-  count(deltas: Record<string, number>, request: DispatchRequest): void {
+  count(deltas: Record<string, number>, request: CacheCall): void {
     const prefix = request.env[WARMING_ENV] ? WARM_COUNTER_PREFIX : "";
     for (const [name, delta] of Object.entries(deltas)) {
       const counter = prefix + name;
@@ -295,7 +296,7 @@ export class Cache {
    * Starts making ready what `request`'s build will probably ask for (staging.ts), once per build;
    * a warm-up's builds are not predicted.
    */
-  stageFor(request: DispatchRequest): Promise<void> {
+  stageFor(request: CacheCall): Promise<void> {
     const refused = this.#manifestRefusals.get(request.buildId);
     if (refused !== undefined) {
       this.#manifestRefusals.delete(request.buildId);
@@ -315,7 +316,7 @@ export class Cache {
   }
 
   /** Adds a call of `request` to the build journal (written with the counters). */
-  journal(call: JournalCall, request: DispatchRequest): void {
+  journal(call: JournalCall, request: CacheCall): void {
     this.#pendingCalls.push(call);
     this.#manifests?.used(request, call);
   }
@@ -325,16 +326,21 @@ export class Cache {
    * wait for it: in the daemon the next build may ask for the entry while it is being written.
    */
   storing(key: string, store: Promise<void>): Promise<void> {
-    const settled = store.catch(() => {}).finally(() => {
-      if (this.#inFlight.get(key) === settled) this.#inFlight.delete(key);
+    const settled: Promise<void> = store.catch(() => {}).finally(() => {
+      const writes = this.#inFlight.get(key);
+      writes?.delete(settled);
+      if (writes?.size === 0) this.#inFlight.delete(key);
     });
-    this.#inFlight.set(key, settled);
+    const writes = this.#inFlight.get(key) ?? new Set();
+    writes.add(settled);
+    this.#inFlight.set(key, writes);
     return settled;
   }
 
-  /** Settles once no store of `key` is in flight. */
+  /** Settles once no store of `key` in flight now is (a held-back one runs a miss's inside it). */
   whenStored(key: string): Promise<void> {
-    return this.#inFlight.get(key) ?? Promise.resolve();
+    const writes = this.#inFlight.get(key);
+    return writes === undefined ? Promise.resolve() : Promise.all(writes).then(() => {});
   }
 
   /** Runs `work` on the entry `key` (reading or writing it); meanwhile it is never evicted. */
@@ -355,7 +361,11 @@ export class Cache {
    * fits the hot budget. Only a long-lived cache keeps the hot set bounded, so only it writes
    * them; without one, hits unpack the bundle: slower, never wrong.
    */
-  mirror(slot: string, bundle: Omit<Bundle, "files">, outputs: ReadonlyArray<MirrorSource>): void {
+  writeHotCopy(
+    slot: string,
+    bundle: Omit<Bundle, "files">,
+    outputs: ReadonlyArray<HotCopySource>,
+  ): void {
     const keeper = this.#keeper;
     if (!keeper) return;
     try {
@@ -365,8 +375,8 @@ export class Cache {
         0,
       );
       if (bytes < MIN_HOT_BYTES || !keeper.admitsHot(bytes)) return;
-      this.local.writeMirror(slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
-      keeper.mirrored(bytes);
+      writeHotCopy(this.dir, slot, bundle, outputs, this.signingKey ? "signed" : "unsigned");
+      keeper.hotCopyWritten(bytes);
     } catch {
       // a later hit on this entry unpacks its bundle instead
     }
@@ -378,13 +388,13 @@ export class Cache {
    */
   async endRequest(): Promise<void> {
     if (!this.#longLived) this.flush();
-    else this.#batch ??= setTimeout(() => this.flush(), BATCH_MS);
+    else this.#batch ??= afterTimeout(BATCH_MS, () => this.flush());
     await this.#levels.flush();
   }
 
   /** Writes everything pending in the index now (never into an index deleted meanwhile). */
   flush(): void {
-    clearTimeout(this.#batch);
+    this.#batch?.();
     this.#batch = undefined;
     this.#index.reopenIfReplaced();
     this.#writeDigests();
@@ -425,7 +435,7 @@ export class Cache {
    * The levels as `request`'s build sees them: its own remote outage memory and warnings; local
    * disk alone for a call whose entries stay there.
    */
-  #levelsFor(request: DispatchRequest): Store {
+  #levelsFor(request: CacheCall): Store {
     if (request.localOnly) return this.#levels.local;
     return this.#levels.forBuild(
       request.buildId,
@@ -442,7 +452,7 @@ export class Cache {
   #newStager(): Stager {
     return new Stager({
       predict: (request) => this.#predict(request),
-      hot: (slot) => this.local.hasMirror(slot),
+      hot: (slot) => hasHotCopy(this.dir, slot),
       fetcher: (request) => {
         const levels = this.#levels.forBuild(`staging-${request.buildId}`, () => {});
         return (slot) => levels.get(slot).catch(() => undefined);
@@ -456,8 +466,8 @@ export class Cache {
    * What `request`'s build will ask for: what the last build of its project or Cargo.lock used, by
    * the journal; else (a machine that never built it) the team manifest of its shape.
    */
-  async #predict(request: DispatchRequest): Promise<Prediction> {
-    const build = journalBuildOf(request);
+  async #predict(request: CacheCall): Promise<Prediction> {
+    const build = request.builds.journalBuildOf(request);
     const entries =
       this.#index.use(undefined, (db) => db.journal.entriesOfLastBuild(build), true) ?? [];
     if (entries.length > 0 || this.#manifests === undefined) return { entries };

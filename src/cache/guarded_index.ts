@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import { errorMessage } from "../error_message.ts";
 import { type IndexDb, isBrokenIndexError, openIndex, setAsideIndex } from "../index/index_db.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import { warnedThisBuild, warnOncePerBuild } from "../dispatch/warn_once.ts";
+import type { CacheCall } from "./call.ts";
+import { warnedThisBuild, warnOncePerBuild } from "./warn_once.ts";
 
 const INDEX_FAULT = "index";
 /** After a locked or broken index, a long-lived session tries it again this much later. */
@@ -22,7 +22,7 @@ export type GuardedIndex = ReturnType<typeof guardedIndex>;
  * The index, opened lazily and given up when it is locked or broken (warned once per build),
  * then tried again after {@linkcode INDEX_RETRY_MS} by a long-lived session.
  */
-export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
+export function guardedIndex(dir: string, firstRequest: CacheCall) {
   let index: IndexDb | undefined;
   /** The files the open index is, to notice when they are deleted or replaced under us. */
   let opened: string | undefined;
@@ -51,7 +51,7 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
     }
     return index;
   };
-  const fault = (request: DispatchRequest | undefined, error: unknown, quiet: boolean) => {
+  const fault = (request: CacheCall | undefined, error: unknown, quiet: boolean) => {
     try {
       index?.close();
     } catch {
@@ -82,7 +82,7 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
   return {
     /** Runs `action` on the index; a fault is warned to `request` and yields undefined. */
     use<T>(
-      request: DispatchRequest | undefined,
+      request: CacheCall | undefined,
       action: (db: IndexDb) => T,
       quiet = false,
     ): T | undefined {
@@ -97,7 +97,7 @@ export function guardedIndex(dir: string, firstRequest: DispatchRequest) {
     },
     // Said at the first lookup, not at open: cargo hides the stderr of its `-vV` and `--print`
     // queries, and a warning spent there would never be seen.
-    warnIfUnavailable(request: DispatchRequest) {
+    warnIfUnavailable(request: CacheCall) {
       open();
       for (const message of setAside.splice(0)) {
         warnOncePerBuild(request, "index-set-aside", message);

@@ -8,15 +8,16 @@
  */
 
 import { type Bundle, BundleError, openBundle, type OutputRole } from "../bundle/bundle.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
+import type { CacheCall } from "./call.ts";
 import {
   type InputContext,
   matchingOlderVariant,
   variantKeyOf,
   whyInputsDiffer,
-} from "../dispatch/variants.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+} from "./variants.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import type { Cache } from "./cache.ts";
+import { readHotCopy } from "./hot_copy.ts";
 
 /** A cached entry ready to restore: outputs as bytes (a bundle) or as files (a hot copy). */
 export type EntryContent = Omit<Bundle, "files"> & {
@@ -55,7 +56,7 @@ export interface LookupTarget {
 export async function lookup(
   target: LookupTarget,
   cache: Cache,
-  request: DispatchRequest,
+  request: CacheCall,
 ): Promise<Lookup> {
   const newest = await readEntry(target.key, target, cache, request);
   if (newest === undefined) return {};
@@ -87,7 +88,7 @@ async function readEntry(
   slot: string,
   target: LookupTarget,
   cache: Cache,
-  request: DispatchRequest,
+  request: CacheCall,
 ): Promise<FoundEntry | { corrupt: true } | undefined> {
   // Made ready ahead of this call (staging.ts): verified and unpacked, or at least fetched.
   const staged = await cache.takeStaged(slot, target.key, request.buildId);
@@ -95,11 +96,11 @@ async function readEntry(
     request.phases.done("staged");
     return { slot, content: staged.bundle, bundle: staged.bundle };
   }
-  const mirrored = cache.local.readMirror(slot, cache.signingKey !== undefined);
-  if (mirrored && mirrored.meta.key === target.key && !target.refuse?.(mirrored)) {
+  const hot = readHotCopy(cache.dir, slot, cache.signingKey !== undefined);
+  if (hot && hot.meta.key === target.key && !target.refuse?.(hot)) {
     cache.local.touch(slot);
     request.phases.done("unpacked");
-    return { slot, content: mirrored };
+    return { slot, content: hot };
   }
   const bytes = staged && "bytes" in staged ? staged.bytes : await cache.get(slot, request);
   // Fetched ahead of the call (and unpacked by it): staged too, as far as the log goes.

@@ -13,12 +13,15 @@
  * @module
  */
 
-import type { WarmupConfig } from "../config/config.ts";
+import { cacheDisabled } from "../config/settings.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import { errorMessage } from "../error_message.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import type { CacheCall } from "./call.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import { BuildConfigs, cacheIdentity } from "./build_config.ts";
 import { Cache, type CacheOff } from "./cache.ts";
+import { HeldStores } from "./settled_store.ts";
+import { Builds } from "./build_of.ts";
 
 /** A call's cache and the configuration it was opened for. */
 export interface ConfiguredCache {
@@ -66,9 +69,13 @@ export class CacheSession {
   /** Caches replaced on disk, closed once quiet. */
   readonly #retired = new Set<Cache>();
   /** Which cache each call holds, to let go of it when the call ends. */
-  readonly #held = new WeakMap<DispatchRequest, Cache>();
+  readonly #held = new WeakMap<CacheCall, Cache>();
   readonly #configs: BuildConfigs;
   readonly #longLived: boolean;
+  /** Stores held back until the builds are over (settled_store.ts). */
+  readonly heldStores = new HeldStores();
+  /** What is known of the builds this session serves (each call reaches it). */
+  readonly builds = new Builds();
 
   constructor(options: CacheSessionOptions = {}) {
     this.#longLived = options.longLived ?? false;
@@ -79,7 +86,7 @@ export class CacheSession {
    * The cache `request`'s build is configured for, or why it goes without one (warned once per
    * build when the cache is off by a fault).
    */
-  async cacheFor(request: DispatchRequest): Promise<ConfiguredCache | WithoutCache> {
+  async cacheFor(request: CacheCall): Promise<ConfiguredCache | WithoutCache> {
     let config: WarmupConfig;
     try {
       config = await this.#configs.configOf(request);
@@ -105,15 +112,14 @@ export class CacheSession {
     }
     opened.enter();
     this.#held.set(request, opened);
-    const disabled = request.env.CARGO_WARMUP_DISABLE;
-    if (disabled === "1" || disabled === "true") return { reason: "cache disabled", cache: opened };
+    if (cacheDisabled(request.env)) return { reason: "cache disabled", cache: opened };
     // The first call of a build starts making the rest of it ready.
     opened.stageFor(request);
     return { cache: opened, config };
   }
 
   /** Ends `request`'s use of its cache (every call that asked for one, when it is done). */
-  release(request: DispatchRequest): void {
+  release(request: CacheCall): void {
     const cache = this.#held.get(request);
     if (cache === undefined) return;
     this.#held.delete(request);
@@ -180,7 +186,7 @@ export class CacheSession {
   #open(
     identity: string,
     config: WarmupConfig,
-    request: DispatchRequest,
+    request: CacheCall,
   ): Promise<Cache | CacheOff> {
     let cache = this.#caches.get(identity);
     if (cache === undefined) {
@@ -206,6 +212,7 @@ export class CacheSession {
   }
 
   async close(): Promise<void> {
+    this.heldStores.close();
     const caches = [...this.#caches.values(), ...this.#retired];
     this.#caches.clear();
     this.#opened.clear();

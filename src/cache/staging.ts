@@ -13,8 +13,8 @@
  */
 
 import type { Bundle } from "../bundle/bundle.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import { afterTimeout } from "../../backends/_timeout.ts";
+import type { CacheCall } from "./call.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** Staged bundles held at once, in unpacked bytes. */
 const MAX_STAGED_BYTES = 384 * 1024 * 1024;
@@ -49,14 +49,14 @@ export interface Prediction {
 /** What staging needs of its cache. */
 export interface StagingSource {
   /** What the build of `request` will probably ask for; may take a round trip to the remote. */
-  predict(request: DispatchRequest): Promise<Prediction>;
+  predict(request: CacheCall): Promise<Prediction>;
   /** Whether `slot` has a hot copy (not worth staging). */
   hot(slot: string): boolean;
   /**
    * What reads stored bytes for `request`'s build (local level, then remote), quietly: an outage
    * is for the build's own calls to meet and report, and staging's view of it is its own.
    */
-  fetcher(request: DispatchRequest): (slot: string) => Promise<Uint8Array | undefined>;
+  fetcher(request: CacheCall): (slot: string) => Promise<Uint8Array | undefined>;
   /** The payload of `bytes` once its envelope is verified for `key`; throws if it is not. */
   verify(bytes: Uint8Array, key: string): Promise<Uint8Array>;
 }
@@ -105,7 +105,7 @@ export class Stager {
    * Starts staging for `request`'s build, once per build. Never throws, never waits: resolves
    * when the prediction is queued (for tests and `daemon status`; callers need not wait).
    */
-  startFor(request: DispatchRequest): Promise<void> {
+  startFor(request: CacheCall): Promise<void> {
     if (this.#builds.has(request.buildId)) return Promise.resolve();
     if (this.#builds.size >= MAX_BUILDS) this.#builds.clear();
     this.#builds.add(request.buildId);
@@ -117,7 +117,7 @@ export class Stager {
       .finally(() => this.#askedBeforePrediction.delete(request.buildId));
   }
 
-  #queue(request: DispatchRequest, prediction: Prediction, asked: ReadonlySet<string>): void {
+  #queue(request: CacheCall, prediction: Prediction, asked: ReadonlySet<string>): void {
     const known = (slot: string) =>
       this.#queued.has(slot) || this.#fetching.has(slot) || this.#fetched.has(slot) ||
       this.#staged.has(slot) || this.#unpacking?.slot === slot || asked.has(slot);

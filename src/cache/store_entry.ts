@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MirrorSource } from "../../backends/local_mirror.ts";
+import { type HotCopySource, removeHotCopy } from "./hot_copy.ts";
 import {
   type Bundle,
   BundleError,
@@ -17,9 +17,9 @@ import {
 } from "../bundle/bundle.ts";
 import { errorMessage } from "../error_message.ts";
 import type { ArtefactRow } from "../index/index_db.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import { variantIdOf, variantKeyOf, variantsAfter } from "../dispatch/variants.ts";
-import { warnOncePerBuild } from "../dispatch/warn_once.ts";
+import type { CacheCall } from "./call.ts";
+import { variantIdOf, variantKeyOf, variantsAfter } from "./variants.ts";
+import { warnOncePerBuild } from "./warn_once.ts";
 import type { Cache } from "./cache.ts";
 
 /** An entry to store under `key`. */
@@ -37,14 +37,14 @@ export interface NewEntry {
   /** The lookup found a stale entry in the key's slot: it stays, as an older variant. */
   replacesStale: boolean;
   /** The files to make the entry's hot copy from, when it may have one. */
-  hotCopyFrom?: ReadonlyArray<MirrorSource>;
+  hotCopyFrom?: ReadonlyArray<HotCopySource>;
 }
 
 /** Stores `entry`; resolves once it is stored or given up (never rejects). */
 export async function storeEntry(
   entry: NewEntry,
   cache: Cache,
-  request: DispatchRequest,
+  request: CacheCall,
 ): Promise<void> {
   try {
     const bundle = await entry.collect();
@@ -62,9 +62,9 @@ export async function storeEntry(
     });
     request.phases.done("packed");
     // The slot's hot copy is of the entry this one replaces.
-    if (displaced) cache.local.removeMirror(entry.key);
+    if (displaced) removeHotCopy(cache.dir, entry.key);
     await cache.put(entry.key, bytes, entry.rowOf(bundle.meta, bytes.length), request);
-    if (entry.hotCopyFrom) cache.mirror(entry.key, bundle, entry.hotCopyFrom);
+    if (entry.hotCopyFrom) cache.writeHotCopy(entry.key, bundle, entry.hotCopyFrom);
   } catch (error) {
     warnOncePerBuild(
       request,
@@ -84,7 +84,7 @@ async function keepAsVariant(
   key: string,
   rowOf: NewEntry["rowOf"],
   cache: Cache,
-  request: DispatchRequest,
+  request: CacheCall,
 ): Promise<BundleMeta | undefined> {
   const bytes = await cache.get(key, request);
   if (bytes === undefined) return undefined;

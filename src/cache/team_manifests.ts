@@ -11,11 +11,10 @@
 
 import type { Store } from "../../backends/store.ts";
 import { BundleError, type EnvelopeOptions } from "../bundle/envelope.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { RustcIdentityMemo } from "../dispatch/rustc_identity.ts";
-import { rustcIdentity } from "../dispatch/rustc_identity.ts";
-import type { JournalCall } from "../journal/journal_tables.ts";
-import { journalBuildOf } from "../journal/record_call.ts";
+import type { CacheCall } from "./call.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
+import type { JournalCall } from "../index/journal_tables.ts";
 import { type BuildShape, cargoArgvOf, cargoShapeOf, shapingEnvOf } from "./build_shape.ts";
 import {
   type ManifestEntry,
@@ -81,7 +80,7 @@ export class TeamManifests {
    * Begins following `request`'s build at its first call: its shape is worked out from that
    * call, as every machine's first call of the same build sees it.
    */
-  begin(request: DispatchRequest): void {
+  begin(request: CacheCall): void {
     this.#recordOf(request);
   }
 
@@ -90,7 +89,7 @@ export class TeamManifests {
    * is none, the build has no shape (no Cargo.lock) or the level cannot be read (the build's own
    * calls meet and report that).
    */
-  async fetchFor(request: DispatchRequest): Promise<FetchedManifest | undefined> {
+  async fetchFor(request: CacheCall): Promise<FetchedManifest | undefined> {
     try {
       const shape = await this.#recordOf(request).shape;
       if (shape === undefined) return undefined;
@@ -106,7 +105,7 @@ export class TeamManifests {
   }
 
   /** Notes an entry `request`'s build was served or stored (from the journal's record of it). */
-  used(request: DispatchRequest, call: JournalCall): void {
+  used(request: CacheCall, call: JournalCall): void {
     if (!this.#level.writable || request.localOnly || call.warming) return;
     if (call.key === undefined || (call.outcome !== "hit" && call.outcome !== "miss")) return;
     const record = this.#recordOf(request);
@@ -182,8 +181,8 @@ export class TeamManifests {
   }
 
   /** The record of `request`'s build, begun at its first call (which works out its shape). */
-  #recordOf(request: DispatchRequest): BuildRecord {
-    const { build } = journalBuildOf(request);
+  #recordOf(request: CacheCall): BuildRecord {
+    const { build } = request.builds.journalBuildOf(request);
     let record = this.#builds.get(build);
     if (record === undefined) {
       if (this.#builds.size >= MAX_BUILDS) {
@@ -207,10 +206,10 @@ export class TeamManifests {
 
 /** The shape of `request`'s build (build_shape.ts); undefined without a Cargo.lock. */
 async function shapeOf(
-  request: DispatchRequest,
+  request: CacheCall,
   memo: RustcIdentityMemo,
 ): Promise<BuildShape | undefined> {
-  const { lockfile, warming } = journalBuildOf(request);
+  const { lockfile, warming } = request.builds.journalBuildOf(request);
   if (lockfile === "" || warming) return undefined;
   const rustc = await rustcIdentity(request.rustc, request.env, memo);
   return {

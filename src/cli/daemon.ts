@@ -12,12 +12,13 @@ import {
   ensurePrivateDir,
   isDaemonProcess,
   runtimeDirOf,
-} from "../daemon/paths.ts";
-import { programPath, versionTag } from "../frontdoor/build.ts";
+} from "../runtime_dir.ts";
+import { programPath, versionTag } from "../version.ts";
 import { queryDaemonStatus } from "../daemon/query_status.ts";
 import { formatBytes } from "../units.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
+import { afterTimeout } from "../timeout.ts";
 
 export const DAEMON_HELP = `Manage the warm-cache daemon that serves builds.
 
@@ -94,7 +95,7 @@ async function startDaemon(runtimeDir: string, tag: string): Promise<number> {
   child.unref();
   for (let waited = 0; waited < 10_000; waited += 50) {
     if (await answers(socket)) return 0;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise<void>((resolve) => afterTimeout(50, resolve));
   }
   console.error(`error: the daemon did not start; see ${daemonFiles(runtimeDir, tag).log}`);
   return 1;
@@ -128,7 +129,7 @@ async function stopDaemons(runtimeDir: string, tag: string | undefined): Promise
       console.log(`stopped ${running.length} daemon(s)`);
       return 0;
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise<void>((resolve) => afterTimeout(50, resolve));
   }
   console.error("error: a daemon did not stop within 35 s");
   return 1;

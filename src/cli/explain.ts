@@ -9,11 +9,11 @@
 import { openManagedCache } from "./open_cache.ts";
 import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { runtimeDirOf } from "../daemon/paths.ts";
+import { runtimeDirOf } from "../runtime_dir.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { formatUtcTime } from "../units.ts";
 import { UsageError } from "./usage_error.ts";
-import type { JournalBuild, JournalCall, JournalTables } from "../journal/journal_tables.ts";
+import type { JournalBuild, JournalCall, JournalTables } from "../index/journal_tables.ts";
 import { candidateBuilds, noBuildMessage } from "../journal/pick_build.ts";
 import {
   type BuildExplanation,

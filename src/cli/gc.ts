@@ -4,13 +4,8 @@
  * @module
  */
 
-import {
-  type EvictionResult,
-  evictToCap,
-  hotBudgetOf,
-  indexBytes,
-  trimHotCopies,
-} from "../size_cap.ts";
+import { type EvictionResult, evictToCap, indexBytes } from "../cache/size_cap.ts";
+import { hotBudgetOf, trimHotCopies } from "../cache/hot_copy.ts";
 import { errorMessage } from "../error_message.ts";
 import { openIndex } from "../index/index_db.ts";
 import { pruneManifests } from "../cache/manifest_gc.ts";
@@ -63,7 +58,7 @@ export async function runGc(argv: string[]): Promise<number> {
     report(dryRun, "local", cache.local.location, cap, evicted);
     const entries = await cache.local.list();
     const { hotCap } = hotBudgetOf(cache.config.hotSize, entries);
-    const trimmed = trimHotCopies(cache.local, entries, hotCap, { dryRun });
+    const trimmed = trimHotCopies(cache.config.dir, entries, hotCap, { dryRun });
     report(dryRun, "hot copies", cache.local.location, hotCap, trimmed);
     if (remoteCap !== undefined && cache.remote) {
       const result = await evictToCap(cache.remote, remoteCap, { dryRun });

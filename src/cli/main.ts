@@ -25,6 +25,7 @@ Commands:
   daemon    Run, start, stop or show the warm-cache daemon (run|start|stop|status)
   frontdoor Build the native RUSTC_WRAPPER that talks to the daemon; print its path
   keygen    Make an Ed25519 key pair for the writers a team cache trusts (--out DIR)
+  prepare   Place the dependencies an earlier build of this Cargo.lock used in target/
 
 Options:
   -h, --help       Print help (also: cargo-warmup <command> --help)
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   daemon: async () => (await import("./daemon.ts")).runDaemonCommand,
   frontdoor: async () => (await import("./frontdoor.ts")).runFrontDoorCommand,
   keygen: async () => (await import("./keygen.ts")).runKeygen,
+  prepare: async () => (await import("./prepare.ts")).runPrepare,
 };
 
 /** Runs the program with `argv`; resolves to the process exit code. */
@@ -85,7 +87,11 @@ async function manage(argv: string[]): Promise<number> {
   }
 }
 
-/** Cargo passes the compiler as the first argument: a path, or a name like `rustc`. */
+/**
+ * Cargo passes the compiler as the first argument: a path, or a name like `rustc`. The one rule
+ * of "is this a compiler call": the front door (src/frontdoor/cargo_warmup.rs) and the launcher
+ * (bin/cargo-warmup), which decide before this program runs, spell it the same in their languages.
+ */
 function isCompiler(arg: string): boolean {
   if (arg.startsWith("-") || arg in COMMANDS || arg === "warmup" || arg === "help") return false;
   const name = basename(arg);

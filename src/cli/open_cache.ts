@@ -7,7 +7,8 @@
 import { openStore } from "../../backends/open_store.ts";
 import type { LocalStore } from "../../backends/local.ts";
 import type { Store } from "../../backends/store.ts";
-import { loadConfig, type WarmupConfig } from "../config/config.ts";
+import { loadConfig } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 
 /** The configured cache, opened for a manager command. */
 export interface ManagedCache {

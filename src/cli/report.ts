@@ -5,17 +5,18 @@
  * @module
  */
 
-import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { findProgram } from "../processes.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { openIndex } from "../index/index_db.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { runtimeDirOf } from "../daemon/paths.ts";
+import { runtimeDirOf } from "../runtime_dir.ts";
 import { parseFlags } from "./parse_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { candidateBuilds, noBuildMessage } from "../journal/pick_build.ts";
 import { renderReport } from "../journal/report_html.ts";
-import { workspaceRootFrom } from "../warm/project_graphs.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
 
 /** The page's file name in its default directory. */
 export const REPORT_FILE = "cargo-warmup-report.html";
@@ -132,7 +133,7 @@ export function openInBrowser(
     .filter((words) => words[0]);
   commands.push([Deno.build.os === "darwin" ? "open" : "xdg-open"]);
   for (const [name, ...args] of commands) {
-    const program = findProgram(name!, env.PATH ?? "");
+    const program = findProgram(name!, env);
     if (program === undefined) continue;
     const withUrl = args.some((arg) => arg.includes("%s"))
       ? args.map((arg) => arg.replaceAll("%s", url))
@@ -151,21 +152,4 @@ export function openInBrowser(
     }
   }
   return undefined;
-}
-
-function findProgram(name: string, pathList: string): string | undefined {
-  if (name.includes("/")) return isExecutable(name) ? name : undefined;
-  for (const dir of pathList.split(delimiter).filter(isAbsolute)) {
-    if (isExecutable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    const stat = Deno.statSync(path);
-    return stat.isFile && ((stat.mode ?? 0o111) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
 }

@@ -11,13 +11,13 @@ import {
   isDaemonProcess,
   runtimeDirOf,
   whyRuntimeDirRefused,
-} from "../daemon/paths.ts";
+} from "../runtime_dir.ts";
 import { settleDaemons } from "../daemon/settle.ts";
-import { versionTag } from "../frontdoor/build.ts";
+import { versionTag } from "../version.ts";
 import type { Store, StoredEntry } from "../../backends/store.ts";
 import { type IndexDb, openIndex } from "../index/index_db.ts";
 import { errorMessage } from "../error_message.ts";
-import { hotBudgetOf } from "../size_cap.ts";
+import { hotBudgetOf } from "../cache/hot_copy.ts";
 import { openManagedCache } from "./open_cache.ts";
 import { warmupStatusLines } from "../warm/background.ts";
 import { formatBytes, formatDuration } from "../units.ts";
@@ -85,6 +85,8 @@ export interface StatusReport {
   warmed: { compiled: number; served: number };
   /** The part of `hits` and `misses` that were workspace and path crates (`[warmup] workspace`). */
   workspace: { hits: number; misses: number };
+  /** Units placed in new target dirs before cargo looked (src/place/), and their bytes. */
+  placed: { units: number; bytes: number; placings: number };
   notCacheable: number;
   notCacheableReasons: Record<string, number>;
   corrupt: number;
@@ -169,6 +171,11 @@ export async function statusReport(
           served: counters[`${WARM_COUNTER_PREFIX}hits`] ?? 0,
         },
         workspace: { hits: counters.workspace_hits ?? 0, misses: counters.workspace_misses ?? 0 },
+        placed: {
+          units: counters.placed_units ?? 0,
+          bytes: counters.placed_bytes ?? 0,
+          placings: counters.placings ?? 0,
+        },
         notCacheable: counters.not_cacheable ?? 0,
         notCacheableReasons: reasons,
         corrupt: counters.corrupt ?? 0,
@@ -289,6 +296,12 @@ function renderStatus(report: StatusReport): string {
       `  workspace  ${workspace.hits} hits, ${workspace.misses} misses, hit rate ${
         rateOf(workspace)
       } (your own crates)`,
+    );
+  }
+  if (report.placed.placings > 0) {
+    lines.push(
+      `placed       ${report.placed.units} units (${formatBytes(report.placed.bytes)}) in ` +
+        `${report.placed.placings} new target dirs before cargo looked (never asked for)`,
     );
   }
   lines.push(

@@ -29,7 +29,7 @@ export interface EnvironmentVariable {
 export const ENVIRONMENT_VARIABLES: readonly EnvironmentVariable[] = [
   {
     name: "CARGO_WARMUP_DISABLE",
-    meaning: "1 or true: this build runs without the cache, as if there were no wrapper",
+    meaning: "1, true, yes or on: this build runs without the cache, as if there were no wrapper",
     setBy: "you",
   },
   {

@@ -15,7 +15,7 @@ import type {
   RedisSettings,
   S3Settings,
   WarmupConfig,
-} from "./config.ts";
+} from "./warmup_config.ts";
 
 /** A value as the configuration holds it. */
 export type SettingValue = string | number | boolean | readonly string[];
@@ -146,6 +146,13 @@ const TABLE = [
     description: "Start init --rewarm when a build first uses a new rustc",
   },
   {
+    key: "place",
+    type: "boolean",
+    field: "place",
+    default: true,
+    description: "Place the dependencies a build of the same Cargo.lock used in a new target dir",
+  },
+  {
     key: "redis.url",
     type: "redis-url",
     field: "redis.url",
@@ -271,6 +278,8 @@ export function parseSetting(
   const bad = (expected: string): never => {
     throw new TypeError(`must be ${expected}`);
   };
+  // A variable says yes or no as every switch of the environment does (envFlag).
+  const flag = fromEnv && typeof raw === "string" ? envFlag(raw) : undefined;
   switch (setting.type) {
     case "string":
       return typeof raw === "string" && raw !== "" ? raw : bad("a non-empty string");
@@ -291,13 +300,10 @@ export function parseSetting(
         : bad(`"local", "redis", "s3" or "http"`);
     case "boolean":
       if (typeof raw === "boolean") return raw;
-      if (fromEnv && (raw === "true" || raw === "1")) return true;
-      if (fromEnv && (raw === "false" || raw === "0")) return false;
-      return bad("true or false");
+      return flag ?? bad("true or false");
     case "workspace":
       if (typeof raw === "boolean" || raw === "incremental") return raw;
-      if (fromEnv && (raw === "true" || raw === "1")) return true;
-      if (fromEnv && (raw === "false" || raw === "0")) return false;
+      if (flag !== undefined) return flag;
       return bad(`true, false or "incremental"`);
     case "size":
       if (typeof raw === "number" && Number.isSafeInteger(raw) && raw > 0) return raw;
@@ -383,4 +389,38 @@ export function readField(config: WarmupConfig, field: ConfigField): SettingValu
   let holder = config as unknown as Record<string, unknown>;
   for (const name of path.slice(0, -1)) holder = holder[name] as Record<string, unknown>;
   return holder[path.at(-1)!] as SettingValue | undefined;
+}
+
+// How an environment variable says yes or no: one rule for every switch, the settings' booleans
+// set through the environment (`CARGO_WARMUP_READ_ONLY=1`), `CARGO_WARMUP_DISABLE` and
+// `CARGO_WARMUP_DAEMON`. The front door (src/frontdoor/cargo_warmup.rs) and the launcher
+// (bin/cargo-warmup) read `CARGO_WARMUP_DAEMON` by the same words.
+
+const FLAG_YES = new Set(["1", "true", "yes", "on"]);
+const FLAG_NO = new Set(["0", "false", "no", "off"]);
+
+/**
+ * True or false when `value` says so, undefined when it says neither (unset, empty, other words).
+ *
+ * @example
+ * ```ts
+ * import { envFlag } from "./settings.ts";
+ * console.log(envFlag("1"), envFlag("off"), envFlag(undefined)); // true false undefined
+ * ```
+ */
+export function envFlag(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (FLAG_YES.has(value)) return true;
+  if (FLAG_NO.has(value)) return false;
+  return undefined;
+}
+
+/** Whether `CARGO_WARMUP_DAEMON` turns the daemon off: every call then serves itself. */
+export function daemonOff(env: Record<string, string | undefined>): boolean {
+  return envFlag(env.CARGO_WARMUP_DAEMON) === false;
+}
+
+/** Whether `CARGO_WARMUP_DISABLE` turns the cache off for this build. */
+export function cacheDisabled(env: Record<string, string | undefined>): boolean {
+  return envFlag(env.CARGO_WARMUP_DISABLE) === true;
 }

@@ -6,18 +6,17 @@
  * @module
  */
 
-import { dispatch, type RustcRunner } from "../dispatch/dispatch.ts";
+import { dispatch } from "../dispatch/dispatch.ts";
+import type { RustcRunner } from "../dispatch/through_cache.ts";
 import { dispatchRun, isBuildScriptRun } from "../dispatch/build_script_run.ts";
-import {
-  cwdOfProcess,
-  type DispatchRequest,
-  orderedSink,
-  PhaseClock,
-} from "../dispatch/request.ts";
+import { cwdOfProcess, type DispatchRequest } from "../dispatch/request.ts";
+import type { Builds } from "../cache/build_of.ts";
+import { orderedSink, PhaseClock } from "../cache/call.ts";
 import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
 import { encodeFrame, FRAME, type Frame, FrameReader } from "./frames.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** A client that has not sent its request by then is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -107,7 +106,7 @@ export async function serveConnection(
       if (frame === undefined) gaveUp = true;
     });
     const deadline = Date.now() + clientTimeoutMs(wire.env);
-    const request = requestOf(wire, (type, text) => {
+    const request = requestOf(wire, session.builds, (type, text) => {
       // Said after the client left (a store that failed): the daemon's log keeps it.
       if (!clientGone) return sendFrame(type, text);
       log(new TextDecoder().decode(text).trimEnd());
@@ -161,9 +160,9 @@ async function readRequest(
   reader: FrameReader,
   tag: string,
 ): Promise<WireRequest | "settle" | "status" | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel: (() => void) | undefined;
   const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), REQUEST_TIMEOUT_MS);
+    cancel = afterTimeout(REQUEST_TIMEOUT_MS, () => resolve(undefined));
   });
   let frame;
   try {
@@ -171,7 +170,7 @@ async function readRequest(
   } catch (error) {
     return errorMessage(error);
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
   if (frame === undefined) return "no request frame";
   if (frame.type === FRAME.settle) return "settle";
@@ -209,6 +208,7 @@ function isWireRequest(value: unknown): value is WireRequest {
 
 function requestOf(
   wire: WireRequest,
+  builds: Builds,
   write: (type: string, bytes: Uint8Array) => Promise<void>,
 ): DispatchRequest {
   const [rustc, ...argv] = wire.argv as [string, ...string[]];
@@ -219,6 +219,7 @@ function requestOf(
     cwd: wire.cwd,
     cargoCwd: cwdOfProcess(wire.ppid) ?? wire.cwd,
     buildId: String(wire.ppid),
+    builds,
     stdout: { write: (bytes) => write(FRAME.stdout, bytes) },
     stderr: { write: (bytes) => write(FRAME.stderr, bytes) },
     phases: new PhaseClock(),

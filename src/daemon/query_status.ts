@@ -6,6 +6,7 @@
 
 import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
 import type { DaemonStatus } from "./server.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /**
  * The state of the daemon listening on `socket`, or undefined when none answers within
@@ -16,7 +17,7 @@ export async function queryDaemonStatus(
   timeoutMs = 10_000,
 ): Promise<DaemonStatus | undefined> {
   let conn: Deno.Conn | undefined;
-  const timer = setTimeout(() => conn?.close(), timeoutMs);
+  const cancel = afterTimeout(timeoutMs, () => conn?.close());
   try {
     conn = await Deno.connect({ transport: "unix", path: socket });
     await conn.write(encodeFrame(FRAME.status, ""));
@@ -27,7 +28,7 @@ export async function queryDaemonStatus(
   } catch {
     return undefined;
   } finally {
-    clearTimeout(timer);
+    cancel();
     try {
       conn?.close();
     } catch {

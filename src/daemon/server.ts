@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { storeAllPending } from "../dispatch/settled_store.ts";
+import { captureFinishedBuilds } from "../place/capture.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";
@@ -19,7 +19,8 @@ import {
   daemonRecords,
   ensurePrivateDir,
   isDaemonProcess,
-} from "./paths.ts";
+} from "../runtime_dir.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** How often the daemon checks its idle time and that its socket is still its own. */
 const TICK_MS = 2_000;
@@ -134,6 +135,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
           others = [...inFlight].filter((request) => !waiters.has(request));
         }
         await session.settle();
+        // A script that built and then prepares a copy finds its build captured.
+        await captureFinishedBuilds();
       };
       requests++;
       const served: Promise<void> = serveConnection(
@@ -161,8 +164,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   log(`stopping (${stopping ?? "listener closed"}), ${inFlight.size} request(s) in flight`);
   await Promise.race([
     // Stores held back until the builds were over are written now, if there is time.
-    Promise.all(inFlight).then(storeAllPending),
-    new Promise((resolve) => setTimeout(resolve, DRAIN_MS)),
+    Promise.all(inFlight).then(() => session.heldStores.storeAll()),
+    new Promise<void>((resolve) => afterTimeout(DRAIN_MS, resolve)),
   ]);
   await session.close().catch(() => {});
   if (socketStillOurs(files.socket, socketIno)) await Deno.remove(files.socket).catch(() => {});

@@ -5,7 +5,8 @@
  */
 
 import { encodeFrame, FRAME, FrameReader } from "./frames.ts";
-import { daemonFiles, daemonRecords, isDaemonProcess } from "./paths.ts";
+import { daemonFiles, daemonRecords, isDaemonProcess } from "../runtime_dir.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /**
  * Asks every live daemon in `runtimeDir` to answer once nothing else is in flight; resolves when
@@ -20,7 +21,7 @@ export async function settleDaemons(runtimeDir: string, timeoutMs = 30_000): Pro
 
 async function settleOne(socket: string, timeoutMs: number): Promise<void> {
   let conn: Deno.Conn | undefined;
-  const timer = setTimeout(() => conn?.close(), timeoutMs);
+  const cancel = afterTimeout(timeoutMs, () => conn?.close());
   try {
     conn = await Deno.connect({ transport: "unix", path: socket });
     await conn.write(encodeFrame(FRAME.settle, ""));
@@ -28,7 +29,7 @@ async function settleOne(socket: string, timeoutMs: number): Promise<void> {
   } catch {
     // no daemon there after all, or it went away: nothing in flight either way
   } finally {
-    clearTimeout(timer);
+    cancel();
     try {
       conn?.close();
     } catch {

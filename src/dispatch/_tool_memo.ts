@@ -5,11 +5,9 @@
  * @module
  */
 
-import { delimiter, isAbsolute, join, resolve } from "node:path";
-import type { RustcIdentityMemo } from "./rustc_identity.ts";
-
-/** A tool that does not answer in this long is a fault (the call compiles without the cache). */
-const TOOL_TIMEOUT_MS = 20_000;
+import { resolve } from "node:path";
+import { findProgram } from "../processes.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** What this process already knows or is finding out, by probe. */
 const known = new Map<string, Promise<string>>();
@@ -69,24 +67,17 @@ export function resolveProgram(
   cwd: string,
 ): FoundProgram | undefined {
   if (program.includes("/")) return programAt(resolve(cwd, program));
-  const pathList = env.PATH ?? "";
-  const searchKey = `${program}\0${pathList}`;
+  const searchKey = `${program}\0${env.PATH ?? ""}`;
   const known = searches.get(searchKey);
   if (known && known.passed.every(([dir, mtime]) => mtimeOf(dir) === mtime)) {
     const again = known.path === undefined ? undefined : programAt(known.path);
     if (again !== undefined || known.path === undefined) return again;
   }
   const passed: Array<[string, number | undefined]> = [];
-  for (const dir of pathList.split(delimiter).filter((dir) => isAbsolute(dir))) {
-    passed.push([dir, mtimeOf(dir)]);
-    const found = programAt(join(dir, program));
-    if (found !== undefined) {
-      searches.set(searchKey, { path: found.path, passed });
-      return found;
-    }
-  }
-  searches.set(searchKey, { path: undefined, passed });
-  return undefined;
+  const path = findProgram(program, env, cwd, (dir) => passed.push([dir, mtimeOf(dir)]));
+  const found = path === undefined ? undefined : programAt(path);
+  searches.set(searchKey, { path: found?.path, passed });
+  return found;
 }
 
 /** PATH searches of this process: what each found, and the directories it looked in. */
@@ -112,36 +103,6 @@ function mtimeOf(dir: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** What a tool printed, and whether it succeeded. */
-export interface ToolOutput {
-  success: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `program` with exactly `env` and no input; rejects only when it cannot be run at all. */
-export async function runTool(
-  program: string,
-  args: string[],
-  env: Record<string, string>,
-  cwd: string,
-): Promise<ToolOutput> {
-  const output = await new Deno.Command(program, {
-    args,
-    env,
-    clearEnv: true,
-    cwd,
-    stdin: "null",
-    signal: AbortSignal.timeout(TOOL_TIMEOUT_MS),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    success: output.success,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
 }
 
 /**

@@ -2,8 +2,8 @@
  * Build-script runs served from the cache: when cargo runs a registry crate's build script, the
  * replayer (replayer.ts) hands the run to the daemon, which restores the script's OUT_DIR and
  * prints its stdout and stderr as the script did (a hit), or lets the client run the real script
- * and stores what it printed and wrote (a miss). Read top to bottom: key, lookup, checks,
- * restore; or run, checks, store.
+ * and stores what it printed and wrote (a miss): one kind of call on the one path through the
+ * cache (through_cache.ts), which supplies its key, its restore and what a run leaves to store.
  *
  * Never a wrong replay: a run whose directives point outside OUT_DIR and the package (a
  * `rustc-link-search` into /usr/lib found by pkg-config, an absolute include dir) depends on the
@@ -24,19 +24,28 @@ import { cargoHomeOf } from "../config/cargo_home.ts";
 import { digestFile } from "../index/file_digest.ts";
 import { sha256Hex } from "../digest.ts";
 import { errorMessage } from "../error_message.ts";
-import { type RustcRunner, withoutCacheOnFault } from "./dispatch.ts";
-import { recordCall } from "../journal/record_call.ts";
-import type { Recipe } from "../journal/journal_tables.ts";
-import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import {
+  type CallKind,
+  type KeyedCall,
+  type NotCacheable,
+  type RustcRunner,
+  throughCache,
+  withoutCacheOnFault,
+} from "./through_cache.ts";
+import type { Recipe } from "../index/journal_tables.ts";
+import { fromTemplate, type PathRoots, toTemplate } from "../cache/path_roots.ts";
+import { recordedEnvDep } from "../cache/variants.ts";
+import { writeText } from "../cache/call.ts";
+import type { DispatchRequest } from "./request.ts";
 import { REAL_BUILD_SCRIPT } from "./replayer.ts";
 import { runKeyOf, runRootsOf } from "./run_key.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import { sourceIdentity } from "./source_identity.ts";
-import { refuseIfAbandoned } from "./serve_hit.ts";
+import { type HitOutcome, refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
+import { noteRunForPlacing } from "../place/capture.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
 const MAX_WATCHED_FILES = 5_000;
@@ -47,7 +56,7 @@ export function isBuildScriptRun(request: DispatchRequest): boolean {
 }
 
 /** One keyed build-script run. */
-interface Run {
+interface Run extends KeyedCall {
   key: string;
   crate: string;
   version: string;
@@ -67,94 +76,67 @@ interface Run {
  * runs the real script there) and stores it. Resolves to the exit code. A fault of the cache
  * runs the real script.
  */
-export async function dispatchRun(
+export function dispatchRun(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  try {
-    return await withoutCacheOnFault(
-      request,
-      runner,
-      "running the build script",
-      (guarded) => runThroughCache(session, request, guarded),
-    );
-  } finally {
-    session.release(request);
-  }
+  return withoutCacheOnFault(
+    session,
+    request,
+    runner,
+    "running the build script",
+    (guarded) => throughCache(buildScriptRun(session, request), request, guarded),
+  );
 }
 
-async function runThroughCache(
-  session: CacheSession,
-  request: DispatchRequest,
-  runner: RustcRunner,
-): Promise<number | undefined> {
-  const crate = request.env.CARGO_PKG_NAME ?? "";
-  const prepared = await prepareRun(session, request);
-  if ("reason" in prepared) {
-    recordCall(request, prepared.cache, {
-      crate,
-      version: request.env.CARGO_PKG_VERSION ?? "",
-      kind: "build-run",
-      outcome: "not-cacheable",
-      reason: prepared.reason,
-    });
-    await prepared.cache?.endRequest();
-    return await runner.passthrough();
-  }
-  const { run, cache } = prepared;
-  const logRun = { crate, version: run.version, kind: "build-run", key: run.key };
-
-  await cache.whenStored(run.key);
-  const lookup = await cache.using(run.key, () => serveRun(run, cache, request));
-  if (lookup.served) {
-    const { slot, savedMs, bytes } = lookup;
-    recordCall(request, cache, { ...logRun, outcome: "hit", slot, savedMs, bytes });
-    await cache.endRequest();
-    return 0;
-  }
-  await cache.endRequest();
-  if (request.abandoned?.()) {
-    // The client runs the script by itself; nothing of this call may reach the build any more.
-    recordCall(request, cache, { ...logRun, outcome: "not-cacheable", reason: "client gone" });
-    return undefined;
-  }
-  // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
-  const result = await runner.compile(true);
-  const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
-  await runner.compiled?.();
-  const uncacheable = snapshot && "uncacheable" in snapshot
-    ? snapshot.uncacheable
-    : result.code === 0
-    ? whyDirectivesUncacheable(result.stdout, run)
-    : "build script failed";
-  recordCall(request, cache, {
-    ...logRun,
-    outcome: "miss",
-    rustcMs: Math.round(result.elapsedMs),
-    recipe: run.recipe,
-    ...(lookup.reason || uncacheable ? { reason: uncacheable ?? lookup.reason } : {}),
-  });
-  cache.count({ misses: 1, run_misses: 1 }, request);
-  if (uncacheable === undefined && snapshot && "blob" in snapshot) {
-    await cache.using(
-      run.key,
-      () =>
-        cache.storing(
-          run.key,
-          storeRun(run, result, snapshot.blob, cache, request, lookup.stale === true),
-        ),
-    );
-  }
-  await cache.endRequest();
-  return result.code;
+/**
+ * A build-script run as one kind of call through the cache: keyed from the script and its
+ * environment (run_key.ts), restored as its OUT_DIR and printed output, stored from a snapshot of
+ * OUT_DIR taken before the client goes on.
+ */
+function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKind<Run> {
+  return {
+    kindOf: () => "build-run",
+    countsNotCacheable: false,
+    prepare: () => prepareRun(session, request),
+    row: () => ({ kind: "build-run" }),
+    recipe: (run) => run.recipe,
+    restore: (run, cache) => serveRun(run, cache, request),
+    served: (run, cache) =>
+      noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request),
+    // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
+    holds: () => true,
+    collect: (run, cache, result, stale) => {
+      const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
+      const uncacheable = snapshot && "uncacheable" in snapshot
+        ? snapshot.uncacheable
+        : result.code === 0
+        ? whyDirectivesUncacheable(result.stdout, run)
+        : "build script failed";
+      if (uncacheable !== undefined || !snapshot || !("blob" in snapshot)) {
+        return uncacheable === undefined ? {} : { reason: uncacheable };
+      }
+      return {
+        store: () => {
+          noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
+          return cache.using(
+            run.key,
+            () =>
+              cache.storing(run.key, storeRun(run, result, snapshot.blob, cache, request, stale)),
+          );
+        },
+      };
+    },
+    missCounts: () => ({ misses: 1, run_misses: 1 }),
+  };
 }
 
 /** Keys a run, or says why it is not cached. */
 async function prepareRun(
   session: CacheSession,
   request: DispatchRequest,
-): Promise<{ run: Run; cache: Cache } | { reason: string; cache?: Cache }> {
+): Promise<{ unit: Run; cache: Cache } | NotCacheable> {
   const { env } = request;
   const configured = await session.cacheFor(request);
   if ("reason" in configured) return configured;
@@ -175,7 +157,7 @@ async function prepareRun(
     rustcMemo: cache.rustcMemo,
   });
   return {
-    run: {
+    unit: {
       key,
       crate: env.CARGO_PKG_NAME,
       version: env.CARGO_PKG_VERSION ?? "",
@@ -208,10 +190,7 @@ async function serveRun(
   run: Run,
   cache: Cache,
   request: DispatchRequest,
-): Promise<
-  | { served: true; slot: string; savedMs: number; bytes: number }
-  | { served: false; reason?: string; stale?: true }
-> {
+): Promise<HitOutcome> {
   const context = { roots: run.roots, env: run.env, memo: cache.memo };
   const label = `${run.crate} ${run.version}'s build script`;
   const { found, ...missed } = await lookup(
@@ -288,12 +267,7 @@ function storeRun(
     }
     const envDeps = directives
       .filter(([, kind]) => kind === "rerun-if-env-changed")
-      .map(([, , name]) => {
-        const value = run.env[name!];
-        return value === undefined
-          ? { name: name! }
-          : { name: name!, value: toTemplate(value, run.roots) };
-      });
+      .map(([, , name]) => recordedEnvDep(name!, run.env[name!], run.roots));
     const meta: BundleMeta = {
       format: 1,
       key: run.key,

@@ -14,7 +14,7 @@ import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import type { RustcIdentityRow } from "../index/index_db.ts";
 import { type LinkerIdentity, linksNatively } from "./machine_identity.ts";
 import { type NativeCpu, nativeCpuOptions } from "./native_cpu.ts";
-import { type PathRoots, toTemplate } from "./path_roots.ts";
+import { type PathRoots, toTemplate } from "../cache/path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 
 /**

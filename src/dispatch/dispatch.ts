@@ -1,6 +1,7 @@
 /**
- * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A cacheable
- * call whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs and its
+ * RUSTC_WRAPPER mode: cargo runs `cargo-warmup <rustc> <args…>` for every crate. A crate compile
+ * is one kind of call on the one path through the cache (through_cache.ts): a cacheable call
+ * whose key is in the store is restored (a hit, serve_hit.ts); otherwise rustc runs and its
  * outputs are stored (a miss, store_miss.ts). Who runs rustc is the caller's business (a
  * {@linkcode RustcRunner}): this process, or the daemon's client, which holds cargo's jobserver
  * and streams rustc's output itself. Nothing the cache does may fail the build: every cache fault
@@ -9,50 +10,45 @@
  */
 
 import { errorMessage } from "../error_message.ts";
+import {
+  type CallKind,
+  type RustcRunner,
+  throughCache,
+  withoutCacheOnFault,
+} from "./through_cache.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
+import { daemonOff } from "../config/settings.ts";
 import { cacheKeyOf } from "./cache_key.ts";
-import { expectedOutputs, unitKindOf } from "./outputs.ts";
-import { kindOfCall, recipeOf, recordCall, stemOf } from "../journal/record_call.ts";
-import { pathRootsOf } from "./path_roots.ts";
+import { depInfoPath, expectedOutputs, outputStem, unitKindOf } from "./outputs.ts";
+import { kindOfCall, recipeOf } from "./record_call.ts";
+import { pathRootsOf } from "../cache/path_roots.ts";
 import { type DispatchRequest, requestOfThisProcess } from "./request.ts";
 import { parseRustcArgs } from "./rustc_args.ts";
-import { rustcIdentity } from "./rustc_identity.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
 import { linkerIdentity, linkerOf, linksNatively } from "./machine_identity.ts";
 import { nativeCpuOf } from "./native_cpu.ts";
-import { runRustcPassthrough, runRustcRecorded, type RustcRun } from "./run_rustc.ts";
+import { runRustcPassthrough, runRustcRecorded } from "./run_rustc.ts";
 import { serveHit } from "./serve_hit.ts";
 import type { Cache } from "../cache/cache.ts";
 import { CacheSession } from "../cache/session.ts";
 import { sourceIdentity } from "./source_identity.ts";
 import { storeCompiled, storeFailure } from "./store_miss.ts";
-import { beforeLookup, storeWhenSettled } from "./settled_store.ts";
+import type { HeldStore } from "../cache/settled_store.ts";
 import { isDeterministicProbeFailure } from "./failed_probe.ts";
 import type { Unit } from "./unit.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
-import { runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
+import { runtimeDirOf, whyRuntimeDirRefused } from "../runtime_dir.ts";
 import { installReplayer, willReplay } from "./replayer.ts";
-import type { WarmupConfig } from "../config/config.ts";
+import type { WarmupConfig } from "../config/warmup_config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
-
-/** Runs rustc for a call the cache did not serve. */
-export interface RustcRunner {
-  /** Runs rustc untouched (not cacheable); resolves to its exit code, if known. */
-  passthrough(): Promise<number | undefined>;
-  /**
-   * Runs rustc, streaming its output to cargo and keeping a copy to store. With `hold`, the
-   * daemon's client waits after it (until {@linkcode compiled}) before cargo hears it finished.
-   */
-  compile(hold?: boolean): Promise<RustcRun>;
-  /** After a held {@linkcode compile}: what rustc wrote is final, the client may go. */
-  compiled?(): Promise<void>;
-}
+import { noteCompileForPlacing } from "../place/capture.ts";
 
 /** Serves one call from this process: the dispatcher when no daemon serves it. */
 export async function dispatchInProcess(rustc: string, argv: string[]): Promise<number> {
-  const request = requestOfThisProcess(rustc, argv);
   const session = new CacheSession();
+  const request = requestOfThisProcess(rustc, argv, session.builds);
   const runner: RustcRunner = {
     passthrough: () => runRustcPassthrough(rustc, argv),
     compile: () => runRustcRecorded(rustc, argv, request),
@@ -70,156 +66,124 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
  * Runs one call through the cache: served, or compiled by `runner` and stored. Resolves to the
  * exit code (undefined when the runner could not tell it, i.e. the client ran rustc itself).
  */
-export async function dispatch(
+export function dispatch(
   session: CacheSession,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
-  try {
-    return await withoutCacheOnFault(
-      request,
-      runner,
-      "compiling without the cache",
-      (guarded) => dispatchThroughCache(session, request, guarded),
-    );
-  } finally {
-    session.release(request);
-  }
+  return withoutCacheOnFault(
+    session,
+    request,
+    runner,
+    "compiling without the cache",
+    (guarded) => throughCache(crateCompile(session, request), request, guarded),
+  );
 }
 
 /**
- * Runs `work` with `runner`; a bug or fault in the cache costs the cache, never the build: it
- * warns (`fallback` says what happens instead) and runs the tool itself, unless it already ran.
+ * A crate compile as one kind of call through the cache: keyed from rustc's arguments, restored
+ * by serve_hit.ts, stored by store_miss.ts (a deterministic failure too); an incremental
+ * workspace library's store held back until the builds are over (settled_store.ts).
  */
-export async function withoutCacheOnFault(
-  request: DispatchRequest,
-  runner: RustcRunner,
-  fallback: string,
-  work: (runner: RustcRunner) => Promise<number | undefined>,
-): Promise<number | undefined> {
-  let ran = false;
-  try {
-    return await work({
-      ...runner,
-      compile: (hold) => {
-        ran = true;
-        return runner.compile(hold);
-      },
-    });
-  } catch (error) {
-    const detail = error instanceof Error ? error.stack ?? error.message : String(error);
-    warnOncePerBuild(request, "internal", `internal error, ${fallback}: ${detail}`);
-    if (ran) return undefined;
-    return await runner.passthrough();
-  }
+function crateCompile(session: CacheSession, request: DispatchRequest): CallKind<Unit> {
+  /** The build's `auto-rewarm` setting, once the call is keyed. */
+  let autoRewarm = false;
+  return {
+    kindOf: () => kindOfCall(request.argv),
+    countsNotCacheable: true,
+    notCacheable: async () => {
+      // Cargo asks this before it looks at a new target dir: its units are placed first.
+      if (isVersionProbe(request)) {
+        await (await import("../place/on_probe.ts")).placeOnProbe(session, request);
+      }
+    },
+    prepare: async () => {
+      const prepared = await prepareUnit(session, request);
+      if ("reason" in prepared) return prepared;
+      const { unit, cache, config } = prepared;
+      autoRewarm = config.autoRewarm;
+      request.phases.done("keyed");
+      if (request.via === "in-process") warnIfRuntimeDirRefused(request);
+      // Once per build, after cargo has its answer: the project, for a later `init --rewarm`.
+      request.afterReply.push(() =>
+        recordProjectOfBuild(cache.dir, request, unit.rustcRelease, config.projects)
+      );
+      return { unit, cache };
+    },
+    row: (unit) => ({ kind: unitKindOf(unit.args), stem: outputStem(unit.args) }),
+    recipe: (unit) => unit.recipe(),
+    // The daemon may be holding this very entry back.
+    beforeLookup: (unit) =>
+      session.heldStores.beforeLookup(heldStoreOf(unit, request), request.buildId),
+    restore: (unit, cache) => serveHit(unit, cache, request),
+    served: (unit, cache, hit) => {
+      installReplayer(unit, cache.dir);
+      if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
+      if (!hit.exitCode) noteCompileForPlacing(unit, cache, request);
+    },
+    beforeRun: async (unit, cache) => {
+      const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, autoRewarm);
+      if (notice) warnOncePerBuild(request, "toolchain", notice.message);
+    },
+    // A build script's client waits for its replayer; every other miss goes at once.
+    holds: (unit, cache) => willReplay(unit, cache.dir),
+    collect: (unit, cache, run, stale) => {
+      if (run.code !== 0) {
+        const failure = isDeterministicProbeFailure(unit, run);
+        return {
+          reason: "compile failed",
+          ...(failure && {
+            store: () =>
+              cache.using(
+                unit.key,
+                () => cache.storing(unit.key, storeFailure(unit, run, cache, request)),
+              ),
+          }),
+        };
+      }
+      // Before cargo runs a build script it just compiled: the run goes through the cache too.
+      const realBinary = installReplayer(unit, cache.dir);
+      const stored = realBinary === undefined ? unit : {
+        ...unit,
+        outputs: unit.outputs.map((output) =>
+          output.role === "bin" ? { ...output, path: realBinary } : output
+        ),
+      };
+      return {
+        store: () => {
+          noteCompileForPlacing(unit, cache, request);
+          return session.heldStores.storeWhenSettled(
+            heldStoreOf(unit, request),
+            cache,
+            request,
+            () =>
+              // Not evicted between its bundle and its hot copy.
+              cache.using(
+                unit.key,
+                () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, stale)),
+              ),
+          );
+        },
+      };
+    },
+    missCounts: (unit) => ({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) }),
+  };
 }
 
-async function dispatchThroughCache(
-  session: CacheSession,
-  request: DispatchRequest,
-  runner: RustcRunner,
-): Promise<number | undefined> {
-  const { env, phases } = request;
-  const prepared = await prepareUnit(session, request);
-  if ("reason" in prepared) {
-    prepared.cache?.count(
-      { not_cacheable: 1, [`not_cacheable:${prepared.reason}`]: 1 },
-      request,
-    );
-    // In a process of its own the compile has run by now, and its time is in the record; the
-    // daemon hands it back to its client and never learns how long it took.
-    const code = await runner.passthrough();
-    const journal = prepared.cache ?? prepared.journal;
-    recordCall(request, journal, {
-      crate: env.CARGO_PKG_NAME ?? env.CARGO_CRATE_NAME ?? "",
-      version: env.CARGO_PKG_VERSION ?? "",
-      kind: kindOfCall(request.argv),
-      outcome: "not-cacheable",
-      reason: prepared.reason,
-    });
-    await journal?.endRequest();
-    return code;
-  }
-  const { unit, cache, config } = prepared;
-  phases.done("keyed");
-  if (request.via === "in-process") warnIfRuntimeDirRefused(request);
-  // Once per build, after cargo has its answer: the project, for a later `init --rewarm`.
-  request.afterReply.push(() =>
-    recordProjectOfBuild(cache.dir, request, unit.rustcRelease, config.projects)
-  );
-  const logUnit = {
-    crate: unit.crate,
-    version: unit.version,
-    kind: unitKindOf(unit.args),
+/**
+ * How the held-back stores (settled_store.ts) know `unit`'s store: it waits for the builds to be
+ * over when it is an incremental compile of a workspace library (a developer's edit loop) in the
+ * daemon, which outlives the build; one waits per crate and target dir, by its first output.
+ */
+function heldStoreOf(unit: Unit, request: DispatchRequest): HeldStore {
+  return {
     key: unit.key,
-    stem: stemOf(unit.args),
+    slot: unit.outputs[0]?.path ?? unit.key,
+    files: [...unit.outputs.map((output) => output.path), depInfoPath(unit.args)].flatMap((path) =>
+      path === undefined ? [] : [path]
+    ),
+    waits: request.via === "daemon" && unit.fromWorkspace && unit.args.codegen.has("incremental"),
   };
-
-  // The daemon may still be writing this very entry for the build before, or holding it back.
-  await beforeLookup(unit, request.buildId);
-  await cache.whenStored(unit.key);
-  const lookup = await cache.using(unit.key, () => serveHit(unit, cache, request));
-  if (lookup.served) {
-    installReplayer(unit, cache.dir);
-    if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
-    const { slot, savedMs, bytes } = lookup;
-    recordCall(request, cache, {
-      ...logUnit,
-      outcome: "hit",
-      slot,
-      savedMs,
-      bytes,
-      ...(lookup.exitCode ? { reason: "failed probe" } : {}),
-    });
-    await cache.endRequest();
-    return lookup.exitCode ?? 0;
-  }
-  // The cache's own writes are done before rustc runs: a dependent keys on them.
-  await cache.endRequest();
-  if (request.abandoned?.()) {
-    // The client compiles by itself; nothing of this call may reach the build any more.
-    recordCall(request, cache, { ...logUnit, outcome: "not-cacheable", reason: "client gone" });
-    return undefined;
-  }
-  const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, config.autoRewarm);
-  if (notice) warnOncePerBuild(request, "toolchain", notice.message);
-  // A build script's client waits for its replayer; every other miss goes at once.
-  const run = await runner.compile(willReplay(unit, cache.dir));
-  phases.done("compiled");
-  // Before cargo runs a build script it just compiled: the run goes through the cache too.
-  const realBinary = run.code === 0 ? installReplayer(unit, cache.dir) : undefined;
-  await runner.compiled?.();
-  recordCall(request, cache, {
-    ...logUnit,
-    outcome: "miss",
-    rustcMs: Math.round(run.elapsedMs),
-    recipe: unit.recipe(),
-    ...(lookup.reason ? { reason: lookup.reason } : {}),
-    ...(run.code ? { reason: "compile failed" } : {}),
-  });
-  cache.count({ misses: 1, ...(unit.fromWorkspace ? { workspace_misses: 1 } : {}) }, request);
-  if (run.code !== 0 && isDeterministicProbeFailure(unit, run)) {
-    await cache.using(
-      unit.key,
-      () => cache.storing(unit.key, storeFailure(unit, run, cache, request)),
-    );
-  }
-  if (run.code === 0) {
-    // Not evicted between its bundle and its unpacked mirror.
-    const stored = realBinary === undefined ? unit : {
-      ...unit,
-      outputs: unit.outputs.map((output) =>
-        output.role === "bin" ? { ...output, path: realBinary } : output
-      ),
-    };
-    await storeWhenSettled(unit, cache, request, () =>
-      cache.using(
-        unit.key,
-        () => cache.storing(unit.key, storeCompiled(stored, run, cache, request, lookup.stale)),
-      ));
-  }
-  await cache.endRequest();
-  return run.code;
 }
 
 /**
@@ -227,7 +191,7 @@ async function dispatchThroughCache(
  * off and every call in a process of its own: slower, and worth saying once per build.
  */
 function warnIfRuntimeDirRefused(request: DispatchRequest): void {
-  if (/^(0|false|off|no)$/.test(request.env.CARGO_WARMUP_DAEMON ?? "")) return;
+  if (daemonOff(request.env)) return;
   const refused = whyRuntimeDirRefused(runtimeDirOf(request.env));
   if (refused === undefined) return;
   warnOncePerBuild(
@@ -281,7 +245,7 @@ async function prepareUnit(
     if ("unsupported" in outputs) return { reason: outputs.unsupported, cache };
     const roots = pathRootsOf({
       outDir: args.outDir,
-      outputStem: args.crateName + args.extraFilename,
+      outputStem: outputStem(args),
       extraFilename: args.extraFilename,
       manifestDir,
       outDirEnv: env.OUT_DIR,
@@ -344,4 +308,9 @@ async function prepareUnit(
     );
     return { reason: "key error", cache };
   }
+}
+
+/** Cargo's version probe (`rustc -vV`), asked for no crate. */
+function isVersionProbe(request: DispatchRequest): boolean {
+  return request.argv.length === 1 && request.argv[0] === "-vV" && !request.env.CARGO_PKG_NAME;
 }

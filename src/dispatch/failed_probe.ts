@@ -17,7 +17,7 @@ import type { BundleMeta } from "../bundle/bundle.ts";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath } from "./outputs.ts";
-import { toTemplate } from "./path_roots.ts";
+import { toTemplate } from "../cache/path_roots.ts";
 import type { RustcRun } from "./run_rustc.ts";
 import type { Unit } from "./unit.ts";
 

@@ -8,9 +8,10 @@
  */
 
 import { sha256Hex, statSignature } from "../digest.ts";
-import { type FoundProgram, remembered, resolveProgram, runTool } from "./_tool_memo.ts";
+import { type FoundProgram, remembered, resolveProgram } from "./_tool_memo.ts";
+import { runTool } from "../processes.ts";
 import type { RustcArgs } from "./rustc_args.ts";
-import type { RustcIdentityMemo } from "./rustc_identity.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** The linker of a linked output, as its key holds it. */
 export interface LinkerIdentity {

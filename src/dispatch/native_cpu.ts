@@ -7,9 +7,10 @@
  */
 
 import { statSignature } from "../digest.ts";
-import { bootId, remembered, resolveProgram, runTool } from "./_tool_memo.ts";
+import { bootId, remembered, resolveProgram } from "./_tool_memo.ts";
+import { runTool } from "../processes.ts";
 import type { RustcArgs } from "./rustc_args.ts";
-import type { RustcIdentityMemo } from "./rustc_identity.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** A native CPU as rustc resolves it. */
 export interface NativeCpu {

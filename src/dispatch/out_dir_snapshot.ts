@@ -10,7 +10,7 @@
  */
 
 import { dirname, join, relative } from "node:path";
-import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
+import { fromTemplate, type PathRoots, toTemplate } from "../cache/path_roots.ts";
 
 /** Beyond these, a run is not worth caching (and a blob claiming more is refused). */
 const MAX_FILES = 20_000;

@@ -14,8 +14,11 @@ export interface ExpectedOutput {
   path: string;
 }
 
-/** The unit kind of a cacheable invocation. */
-export function unitKindOf(args: RustcArgs): UnitKind {
+/**
+ * What an invocation compiles: a build script, a proc macro, a binary, a library, or only its
+ * metadata (`cargo check`). The journal names every call's kind by it, cacheable or not.
+ */
+export function unitKindOf(args: Pick<RustcArgs, "crateName" | "crateTypes" | "emit">): UnitKind {
   if (args.crateName.startsWith("build_script_")) return "build-script";
   if (args.crateTypes.includes("proc-macro")) return "proc-macro";
   if (args.crateTypes.includes("bin")) return "bin";

@@ -8,7 +8,8 @@
  */
 
 import { dirname, join } from "node:path";
-import { defaultFrontDoorPath, versionTag } from "../frontdoor/build.ts";
+import { defaultFrontDoorPath } from "../frontdoor/build.ts";
+import { versionTag } from "../version.ts";
 import type { Unit } from "./unit.ts";
 
 /** The real build-script binary's name beside the replayer; the front door looks for it. */

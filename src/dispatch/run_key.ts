@@ -16,8 +16,9 @@ import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import { resolveProgram } from "./_tool_memo.ts";
 import { libcOf } from "./machine_identity.ts";
 import { cNativeFlags, cNativeOf } from "./native_cpu.ts";
-import { type PathRoots, toTemplate } from "./path_roots.ts";
-import { rustcIdentity, type RustcIdentityMemo } from "./rustc_identity.ts";
+import { type PathRoots, toTemplate } from "../cache/path_roots.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
+import type { RustcIdentityMemo } from "../index/index_db.ts";
 
 /** Bumped whenever the recipe changes meaning. */
 const RUN_FORMAT = "cargo-warmup-run-1";

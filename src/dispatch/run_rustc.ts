@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { OutputSink } from "./request.ts";
+import type { OutputSink } from "../cache/call.ts";
 
 /** What a compilation printed and how it ended. */
 export interface RustcRun {

@@ -13,10 +13,11 @@ import type { Cache } from "../cache/cache.ts";
 import { type EntryContent, type FoundEntry, lookup } from "../cache/lookup.ts";
 import { whyRenderedDifferently } from "./diagnostic_rendering.ts";
 import { depInfoPath } from "./outputs.ts";
-import { fromTemplate } from "./path_roots.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import { fromTemplate } from "../cache/path_roots.ts";
+import { writeText } from "../cache/call.ts";
+import type { DispatchRequest } from "./request.ts";
 import type { Unit } from "./unit.ts";
-import { warnOncePerBuild } from "./warn_once.ts";
+import { warnOncePerBuild } from "../cache/warn_once.ts";
 
 /** How a lookup ended: served, or why not, and whether it found a stale entry in the key's slot. */
 export type HitOutcome =
@@ -101,7 +102,7 @@ async function restoreEntry(
     // again by then): the next hit on this entry copies instead of unpacking.
     const sources = [...bundle.files].map(([role, bytes]) => ({ role, bytes }));
     request.afterReply.push(() =>
-      void cache.using(slot, () => Promise.resolve(cache.mirror(slot, bundle, sources)))
+      void cache.using(slot, () => Promise.resolve(cache.writeHotCopy(slot, bundle, sources)))
     );
   }
   phases.done("recorded");

@@ -14,7 +14,8 @@ import type { Cache } from "../cache/cache.ts";
 import { storeEntry } from "../cache/store_entry.ts";
 import { parseDepInfo } from "./dep_info.ts";
 import { depInfoPath, type ExpectedOutput, unitKindOf } from "./outputs.ts";
-import { toTemplate } from "./path_roots.ts";
+import { toTemplate } from "../cache/path_roots.ts";
+import { recordedEnvDep } from "../cache/variants.ts";
 import type { DispatchRequest } from "./request.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import type { RustcRun } from "./run_rustc.ts";
@@ -155,11 +156,7 @@ async function bundleOutputs(
     path: toTemplate(path, unit.roots),
     digest: digestFile(path, memo),
   }));
-  const envDeps = depInfo.envDeps.map((dep) =>
-    dep.value === undefined
-      ? { name: dep.name }
-      : { name: dep.name, value: toTemplate(dep.value, unit.roots) }
-  );
+  const envDeps = depInfo.envDeps.map((dep) => recordedEnvDep(dep.name, dep.value, unit.roots));
 
   const bundle: Bundle = {
     meta: {

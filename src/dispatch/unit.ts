@@ -6,8 +6,8 @@
 
 import type { RustcArgs } from "./rustc_args.ts";
 import type { ExpectedOutput } from "./outputs.ts";
-import type { PathRoots } from "./path_roots.ts";
-import type { Recipe } from "../journal/journal_tables.ts";
+import type { PathRoots } from "../cache/path_roots.ts";
+import type { Recipe } from "../index/journal_tables.ts";
 
 /** One cacheable invocation with everything a hit or a miss needs. */
 export interface Unit {

@@ -10,7 +10,7 @@
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { digestFile, type DigestMemo } from "../index/file_digest.ts";
 import { filesUnder } from "./files_under.ts";
-import { type PathRoots, toTemplate } from "./path_roots.ts";
+import { type PathRoots, toTemplate } from "../cache/path_roots.ts";
 import type { RustcArgs } from "./rustc_args.ts";
 import { exists } from "../stat_checks.ts";
 

@@ -7,25 +7,10 @@
  */
 
 import { dirname, join } from "node:path";
-import { sha256Hex } from "../digest.ts";
 import { isFile } from "../stat_checks.ts";
-import { VERSION } from "../version.ts";
+import { programPath, versionTag } from "../version.ts";
 
 const SOURCE = new URL("./cargo_warmup.rs", import.meta.url);
-
-/** The program manager calls and in-process fallbacks run: the launcher or the compiled binary. */
-export function programPath(): string {
-  return Deno.env.get("CARGO_WARMUP_EXE") ?? Deno.execPath();
-}
-
-/**
- * The version tag of this program with `program` as its entry: the release, and a digest of the
- * front door's source and the program's path (two checkouts never share a daemon).
- */
-export function versionTag(program: string = programPath()): string {
-  const source = Deno.readTextFileSync(SOURCE);
-  return `${VERSION}-${sha256Hex(JSON.stringify([source, program])).slice(0, 12)}`;
-}
 
 /** Options for {@linkcode buildFrontDoor}. */
 export interface BuildFrontDoorOptions {

@@ -7,7 +7,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import { JOURNAL_SCHEMA, JournalTables, type Recipe } from "../journal/journal_tables.ts";
+import { JOURNAL_SCHEMA, JournalTables, type Recipe } from "./journal_tables.ts";
 
 // 2: the build journal's tables (journal_tables.ts).
 const SCHEMA_VERSION = 2;
@@ -72,6 +72,12 @@ export interface RustcIdentityRow {
   identity: string;
   host: string;
   release: string;
+}
+
+/** Where identities are remembered between dispatcher runs: the index, and a long-lived cache's memory. */
+export interface RustcIdentityMemo {
+  lookup(probe: string): RustcIdentityRow | undefined;
+  remember(probe: string, row: RustcIdentityRow): void;
 }
 
 /** How SQLite describes a file that is not a database, or a damaged one. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { JournalCall, JournalTables } from "./journal_tables.ts";
+import type { JournalCall, JournalTables } from "../index/journal_tables.ts";
 import { type Difference, differencesOf } from "./recipe_diff.ts";
 
 /** What a call is, as a user names it. */

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { workspaceRootFrom } from "../warm/project_graphs.ts";
-import type { JournalBuild, JournalTables } from "./journal_tables.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
+import type { JournalBuild, JournalTables } from "../index/journal_tables.ts";
 
 /** How the build was asked for. */
 export interface BuildChoice {

@@ -7,7 +7,7 @@
  */
 
 import { formatBytes, formatDuration, formatUtcTime } from "../units.ts";
-import type { JournalBuild, JournalCall } from "./journal_tables.ts";
+import type { JournalBuild, JournalCall } from "../index/journal_tables.ts";
 
 /** What a build's calls add up to. */
 export interface ReportTotals {

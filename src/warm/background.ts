@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { isRunning } from "../processes.ts";
 import { openIndex, parseIndexTime } from "../index/index_db.ts";
 import { formatDuration } from "../units.ts";
 import { RECENT_DAYS } from "./rewarm.ts";
@@ -13,6 +14,7 @@ import { progressLine, readWarmState, statePath, type WarmState } from "./progre
 import { warmDir } from "./warm_dir.ts";
 import { queryRustcVersion } from "../rustc_version.ts";
 import { warmForLine } from "./warm_for.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** Environment variable telling a detached child where its log is (and that it is the child). */
 export const BACKGROUND_LOG_ENV = "CARGO_WARMUP_INIT_LOG";
@@ -95,12 +97,12 @@ export async function lockWarmup(
   try {
     // Deno has no try-lock; a lock that is not granted at once means another warm-up runs.
     const locking = file.lock(true);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancel: (() => void) | undefined;
     const granted = await Promise.race([
       locking.then(() => true),
-      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 200)),
+      new Promise<false>((resolve) => cancel = afterTimeout(200, () => resolve(false))),
     ]);
-    clearTimeout(timer);
+    cancel?.();
     if (!granted) {
       onWait(await readWarmState(cacheDir));
       await locking;
@@ -109,16 +111,6 @@ export async function lockWarmup(
   } catch (error) {
     file.close();
     throw error;
-  }
-}
-
-/** Whether process `pid` is alive (Linux: its /proc entry exists). */
-export function isRunning(pid: number): boolean {
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -11,7 +11,7 @@ import type { GroupBuild, WarmGroup } from "./plan.ts";
 import type { ProgressReporter } from "./progress.ts";
 import { cargoReason } from "./plan.ts";
 import { queryRustcVersion } from "../rustc_version.ts";
-import { WARMING_ENV } from "./project_graphs.ts";
+import { WARMING_ENV } from "../config/config.ts";
 
 /** How the warm-up went. */
 export interface BuildOutcome {

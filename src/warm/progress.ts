@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { formatDuration } from "../units.ts";
 import { warmDir } from "./warm_dir.ts";
+import { writeFileAtomicSync } from "../write_atomic.ts";
 
 /** What `warm/state.json` holds. */
 export interface WarmState {
@@ -155,9 +156,7 @@ export class ProgressReporter {
     this.#state.updatedAt = new Date().toISOString();
     try {
       Deno.mkdirSync(warmDir(this.#cacheDir), { recursive: true });
-      const path = statePath(this.#cacheDir);
-      Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(this.#state, null, 2) + "\n");
-      Deno.renameSync(`${path}.tmp`, path);
+      writeFileAtomicSync(statePath(this.#cacheDir), JSON.stringify(this.#state, null, 2) + "\n");
     } catch {
       // The state file only feeds `status`; a read-only cache dir must not stop the warm-up.
     }

@@ -14,7 +14,10 @@
 import { dirname, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../digest.ts";
 import { isFile } from "../stat_checks.ts";
+import { workspaceRootFrom } from "../workspace_root.ts";
+import { WARMING_ENV } from "../config/config.ts";
 import { warmDir } from "./warm_dir.ts";
+import { writeFileAtomicSync } from "../write_atomic.ts";
 
 /** What is remembered of one project. */
 export interface ProjectRecord {
@@ -35,9 +38,6 @@ export interface ProjectRecord {
 export interface RecordedProject extends ProjectRecord {
   tree: string;
 }
-
-/** Set in the environment of the warm-up's own builds: their scratch projects are not recorded. */
-export const WARMING_ENV = "CARGO_WARMUP_WARMING";
 
 /** Beyond this many manifests (or this deep), a tree is not worth copying on a build. */
 const MAX_MANIFESTS = 300;
@@ -100,8 +100,7 @@ export function recordProjectOfBuild(
       rustc: rustcRelease,
     };
     writeTree(root, dir);
-    Deno.writeTextFileSync(join(dir, "project.json.tmp"), JSON.stringify(record) + "\n");
-    Deno.renameSync(join(dir, "project.json.tmp"), join(dir, "project.json"));
+    writeFileAtomicSync(join(dir, "project.json"), JSON.stringify(record) + "\n");
     if (previous === undefined) pruneProjects(cacheDir, limit);
   } catch {
     // Remembering is a convenience for a later re-warm; the build goes on either way.
@@ -182,18 +181,6 @@ export function parseCargoCommand(
     }
   }
   return { args: selection, profile, ...(manifestPath ? { manifestPath } : {}) };
-}
-
-/** The nearest directory from `start` up that holds a Cargo.lock: the workspace root. */
-export function workspaceRootFrom(start: string): string | undefined {
-  for (let dir = start;; dir = dirname(dir)) {
-    try {
-      if (Deno.statSync(join(dir, "Cargo.lock")).isFile) return dir;
-    } catch {
-      // not here
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
 }
 
 function readRecord(dir: string): ProjectRecord | undefined {

@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { warmDir } from "./warm_dir.ts";
 import { cargoEnv } from "./_cargo.ts";
-import { WARMING_ENV } from "./project_graphs.ts";
+import { WARMING_ENV } from "../config/config.ts";
 
 /** What to tell the user about `release`, if it is new to this cache. */
 export type ToolchainNotice = { message: string } | undefined;

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { warmDir } from "./warm_dir.ts";
 import { recordedProjects } from "./project_graphs.ts";
+import { writeFileAtomicSync } from "../write_atomic.ts";
 
 interface WarmFor {
   tiers: number[];
@@ -42,8 +43,7 @@ export function markWarmFor(cacheDir: string, release: string, warmed: WarmFor):
   };
   const path = warmForPath(cacheDir, release);
   Deno.mkdirSync(join(warmDir(cacheDir), "warm-for"), { recursive: true });
-  Deno.writeTextFileSync(`${path}.tmp`, JSON.stringify(merged) + "\n");
-  Deno.renameSync(`${path}.tmp`, path);
+  writeFileAtomicSync(path, JSON.stringify(merged) + "\n");
 }
 
 /**

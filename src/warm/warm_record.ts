@@ -12,6 +12,7 @@ import type { WarmGroup } from "./plan.ts";
 import { warmDir } from "./warm_dir.ts";
 import { cargoHomeOf } from "../config/cargo_home.ts";
 import { askRustc } from "../rustc_version.ts";
+import { writeFileAtomic } from "../write_atomic.ts";
 
 /** Environment variables that change what cargo and rustc build. */
 const BUILD_ENV =
@@ -62,8 +63,7 @@ export async function recordWarmup(
   const path = recordPath(cacheDir, fingerprint);
   await Deno.mkdir(join(warmDir(cacheDir), "done"), { recursive: true });
   const record = { finishedAt: new Date().toISOString(), keys: [...keys].sort() };
-  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(record) + "\n");
-  await Deno.rename(`${path}.tmp`, path);
+  await writeFileAtomic(path, JSON.stringify(record) + "\n");
 }
 
 function recordPath(cacheDir: string, fingerprint: string): string {

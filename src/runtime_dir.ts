@@ -1,12 +1,13 @@
 /**
  * Where the daemon and its front door meet: a runtime directory only this user can enter, and in
  * it one socket, lock, record and log per version tag. The front door (src/frontdoor/) computes
- * the same directory; a client and a daemon of different versions never share a socket.
+ * the same directory; a client and a daemon of different versions never share a socket. Below
+ * every layer: the cache keeps its warn-once markers here too.
  * @module
  */
 
 import { join } from "node:path";
-import { VERSION } from "../version.ts";
+import { VERSION } from "./version.ts";
 
 /**
  * The runtime directory: `CARGO_WARMUP_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/cargo-warmup`, else
@@ -14,7 +15,7 @@ import { VERSION } from "../version.ts";
  *
  * @example
  * ```ts
- * import { runtimeDirOf } from "./paths.ts";
+ * import { runtimeDirOf } from "./runtime_dir.ts";
  * console.log(runtimeDirOf({ CARGO_WARMUP_RUNTIME_DIR: "/run/w" })); // "/run/w"
  * ```
  */
@@ -26,7 +27,7 @@ export function runtimeDirOf(env: Record<string, string | undefined>): string {
 
 /** The longest path a Unix socket can be bound to on Linux (sun_path less its NUL). */
 const MAX_SOCKET_PATH = 107;
-/** Length of a version tag (versionTag in frontdoor/build.ts: the version and 12 hex digits). */
+/** Length of a version tag (versionTag in version.ts: the version and 12 hex digits). */
 const TAG_LENGTH = `${VERSION}-`.length + 12;
 
 /** The files of the daemon with version tag `tag` in `runtimeDir`. */
@@ -78,7 +79,7 @@ export function ensurePrivateDir(dir: string): void {
  *
  * @example
  * ```ts
- * import { whyRuntimeDirRefused } from "./paths.ts";
+ * import { whyRuntimeDirRefused } from "./runtime_dir.ts";
  * console.log(whyRuntimeDirRefused("/nonexistent/cargo-warmup")); // undefined
  * console.log(whyRuntimeDirRefused("/tmp") !== undefined); // true: open to everyone
  * ```

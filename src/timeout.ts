@@ -1,7 +1,8 @@
 /**
- * The one timer the store clients use: a callback after a delay unless cancelled, built on
+ * The one timer: a callback after a delay unless cancelled, for every one-shot wait of the
+ * program (the stores' clients, staging, the daemon, the cache's batches). Built on
  * `AbortSignal.timeout` because Deno's first `setTimeout` loads its Node-compatible timers for
- * ~5 ms, a tax on every rustc call that talks to a remote.
+ * ~5 ms, a tax on every rustc call that talks to a remote. Repeating work uses `setInterval`.
  * @module
  */
 
@@ -10,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { afterTimeout } from "./_timeout.ts";
+ * import { afterTimeout } from "./timeout.ts";
  * const cancel = afterTimeout(10_000, () => console.log("too slow"));
  * cancel(); // nothing is printed, and the timer no longer keeps the process alive
  * ```

@@ -5,16 +5,11 @@
  * @module
  */
 
-import { delimiter, dirname, isAbsolute, join } from "node:path";
-import { sha256Hex, statSignature } from "../digest.ts";
-import type { RustcIdentityRow } from "../index/index_db.ts";
-import { askRustc, parseRustcVersion } from "../rustc_version.ts";
-
-/** Where identities are remembered between dispatcher runs (the index). */
-export interface RustcIdentityMemo {
-  lookup(probe: string): RustcIdentityRow | undefined;
-  remember(probe: string, row: RustcIdentityRow): void;
-}
+import { dirname, join } from "node:path";
+import { findProgram } from "./processes.ts";
+import { sha256Hex, statSignature } from "./digest.ts";
+import type { RustcIdentityMemo, RustcIdentityRow } from "./index/index_db.ts";
+import { askRustc, parseRustcVersion } from "./rustc_version.ts";
 
 /**
  * The identity of the rustc at `rustc`, from the index when the binary has not changed.
@@ -31,7 +26,8 @@ export async function rustcIdentity(
   env: Record<string, string>,
   memo?: RustcIdentityMemo,
 ): Promise<RustcIdentityRow> {
-  const path = resolveExecutable(rustc, env.PATH ?? "");
+  // A path is taken as cargo gave it; a bare name is looked up as the compile will run it.
+  const path = rustc.includes("/") ? rustc : findProgram(rustc, env) ?? rustc;
   const info = Deno.statSync(path);
   // A rustup proxy stays the same file while the toolchain behind it is updated, so its stat
   // says nothing: ask it every time. Cargo run through rustup passes the real toolchain rustc.
@@ -65,17 +61,4 @@ function isRustupProxy(path: string, info: Deno.FileInfo): boolean {
   } catch {
     return false;
   }
-}
-
-function resolveExecutable(program: string, pathList: string): string {
-  if (isAbsolute(program) || program.includes("/")) return program;
-  for (const dir of pathList.split(delimiter)) {
-    const candidate = join(dir, program);
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return program;
 }

@@ -34,6 +34,19 @@ export interface InputContext {
   memo: DigestMemo;
 }
 
+/**
+ * An environment input as an entry records it: its value templated (a path of this build reads
+ * the same in every build), or no value when it was unset; {@linkcode whyInputsDiffer} compares
+ * a call's environment with it.
+ */
+export function recordedEnvDep(
+  name: string,
+  value: string | undefined,
+  roots: PathRoots,
+): VariantInputs["envDeps"][number] {
+  return value === undefined ? { name } : { name, value: toTemplate(value, roots) };
+}
+
 /** The identity of a variant: a digest of the inputs it was compiled from. */
 export function variantIdOf(inputs: VariantInputs): string {
   return sha256Hex(JSON.stringify([inputs.sources, inputs.envDeps]));

@@ -11,16 +11,17 @@
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { sha256Hex } from "../digest.ts";
-import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../daemon/paths.ts";
-import { type DispatchRequest, writeText } from "./request.ts";
+import { ensurePrivateDir, runtimeDirOf, whyRuntimeDirRefused } from "../runtime_dir.ts";
+import { type CacheCall, writeText } from "./call.ts";
 
 /** Writes `warning: cargo-warmup: …` to the call's stderr unless its build already saw `topic`. */
-export function warnOncePerBuild(request: DispatchRequest, topic: string, message: string): void {
+export function warnOncePerBuild(request: CacheCall, topic: string, message: string): void {
   const dir = markerDir(request.env);
   try {
     if (dir !== undefined) {
-      sweepOldMarkers(dir);
-      Deno.writeFileSync(markerPath(dir, request.buildId, topic), new Uint8Array(0), {
+      if (!request.builds.markersSwept) sweepOldMarkers(dir);
+      request.builds.markersSwept = true;
+      Deno.writeFileSync(markerPath(dir, request, topic), new Uint8Array(0), {
         createNew: true,
       });
     }
@@ -33,11 +34,11 @@ export function warnOncePerBuild(request: DispatchRequest, topic: string, messag
 }
 
 /** Whether a call of this build already warned about `topic`. */
-export function warnedThisBuild(request: DispatchRequest, topic: string): boolean {
+export function warnedThisBuild(request: CacheCall, topic: string): boolean {
   const dir = markerDir(request.env);
   try {
     if (dir === undefined) return false;
-    Deno.statSync(markerPath(dir, request.buildId, topic));
+    Deno.statSync(markerPath(dir, request, topic));
     return true;
   } catch {
     return false;
@@ -65,49 +66,15 @@ function markerDir(env: Record<string, string>): string | undefined {
   return undefined;
 }
 
-function markerPath(dir: string, buildId: string, topic: string): string {
-  const build = `${buildId}\0${processStart(buildId)}`;
+function markerPath(dir: string, request: CacheCall, topic: string): string {
+  const build = `${request.buildId}\0${request.builds.startOf(request.buildId)}`;
   return join(dir, `warned-${sha256Hex(build + "\0" + topic).slice(0, 24)}`);
-}
-
-/**
- * Builds' start times by build id: a build asks for its own many times. Remembered only briefly:
- * a daemon outlives many builds, and a pid cargo had may be another cargo's by the next build.
- */
-const starts = new Map<string, { start: string; at: number }>();
-const START_MEMO_MS = 10_000;
-
-/**
- * When the process `buildId` names (cargo's pid) started, in clock ticks since boot, from
- * `/proc/<pid>/stat`; empty where that cannot be read (another OS, a build id that is no pid).
- */
-export function processStart(buildId: string): string {
-  const now = Date.now();
-  const known = starts.get(buildId);
-  if (known !== undefined && now - known.at < START_MEMO_MS) return known.start;
-  let start = "";
-  if (/^\d+$/.test(buildId)) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${buildId}/stat`);
-      // Fields after the command name (which may hold spaces), the 22nd of all is the start.
-      start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-    } catch {
-      // the process is gone or this is no Linux: the pid alone names the build
-    }
-  }
-  if (starts.size >= 256) starts.clear();
-  starts.set(buildId, { start, at: now });
-  return start;
 }
 
 /** Markers older than this belong to builds long over. */
 const MARKER_MAX_AGE_MS = 24 * 60 * 60 * 1000;
-let swept = false;
-
-/** Removes old markers, once per process (the daemon: once per start). */
+/** Removes old markers (once per session: the daemon's, once per start). */
 function sweepOldMarkers(dir: string): void {
-  if (swept) return;
-  swept = true;
   const now = Date.now();
   for (const entry of Deno.readDirSync(dir)) {
     if (!entry.name.startsWith("warned-")) continue;

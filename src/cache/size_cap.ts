@@ -2,15 +2,16 @@
  * Keeping a store under its size cap: least recently used entries go first. `gc` does it on
  * demand; the daemon does it by itself, in the background, when what it stored may have pushed
  * the local level over the cap, down to a little under the cap so that it does not run per store.
- * The local level's unpacked hot copies have a budget of their own inside the cap: at rest, the
- * cache is its compressed bundles plus a bounded hot set.
+ * The local level's hot copies have a budget of their own inside the cap (hot_copy.ts): at rest,
+ * the cache is its compressed bundles plus a bounded hot set.
  * @module
  */
 
 import { join } from "node:path";
-import type { LocalStore } from "../backends/local.ts";
-import type { Store, StoredEntry } from "../backends/store.ts";
-import { errorMessage } from "./error_message.ts";
+import type { Store } from "../../backends/store.ts";
+import { hotBudgetOf, hotCapOf, trimHotCopies } from "./hot_copy.ts";
+import { errorMessage } from "../error_message.ts";
+import { afterTimeout } from "../timeout.ts";
 
 /** What one pass did to a store. */
 export interface EvictionResult {
@@ -25,7 +26,7 @@ export interface EvictionResult {
  *
  * @example
  * ```ts
- * import { createLocalStore } from "../backends/local.ts";
+ * import { createLocalStore } from "../../backends/local.ts";
  * import { evictToCap } from "./size_cap.ts";
  * const store = createLocalStore({ dir: await Deno.makeTempDir() });
  * await store.put("a".repeat(64), new Uint8Array(100));
@@ -76,62 +77,6 @@ export function indexBytes(dir: string): number {
   return total;
 }
 
-/**
- * Without a `hot-size`, hot copies may take 0.6 times the bytes of the bundles: the cache then
- * stays within 1.6 times its compressed size, about 0.3 times the target dirs it serves (bundles
- * are about a fifth of them).
- */
-const DEFAULT_HOT_SHARE = 0.6;
-/**
- * Entries whose outputs are smaller than this get no hot copy: they decompress in about a
- * millisecond, so a copy would cost disk and save nothing.
- */
-export const MIN_HOT_BYTES = 512 * 1024;
-
-/** The hot copies' budget for a level whose bundles take `bundleBytes`. */
-export function hotCapOf(hotSize: number | undefined, bundleBytes: number): number {
-  return hotSize ?? Math.floor(bundleBytes * DEFAULT_HOT_SHARE);
-}
-
-/** What a local level's listing says of its bundles and hot copies, and the copies' budget. */
-export function hotBudgetOf(
-  hotSize: number | undefined,
-  entries: ReadonlyArray<StoredEntry>,
-): { bundleBytes: number; hotBytes: number; hotCap: number } {
-  const hotBytes = entries.reduce((sum, entry) => sum + (entry.hotSize ?? 0), 0);
-  const bundleBytes = entries.reduce((sum, entry) => sum + entry.size, 0) - hotBytes;
-  return { bundleBytes, hotBytes, hotCap: hotCapOf(hotSize, bundleBytes) };
-}
-
-/**
- * Removes the least recently used hot copies of `store` until they take at most `hotCap` bytes
- * (the bundles stay: a hit on them decompresses instead), never one in `protect`.
- */
-export function trimHotCopies(
-  store: LocalStore,
-  entries: ReadonlyArray<StoredEntry>,
-  hotCap: number,
-  options: { dryRun?: boolean; protect?: ReadonlySet<string> } = {},
-): EvictionResult {
-  // One copy larger than the whole budget goes first: least recently used order would otherwise
-  // remove every other copy before it, and then it too.
-  const hot = entries.filter((entry) => (entry.hotSize ?? 0) > 0)
-    .sort((a, b) =>
-      Number(b.hotSize! > hotCap) - Number(a.hotSize! > hotCap) || a.lastUsed - b.lastUsed
-    );
-  const before = hot.reduce((sum, entry) => sum + entry.hotSize!, 0);
-  let total = before;
-  let evicted = 0;
-  for (const entry of hot) {
-    if (total <= hotCap) break;
-    if (options.protect?.has(entry.key)) continue;
-    if (!options.dryRun) store.removeMirror(entry.key);
-    total -= entry.hotSize!;
-    evicted++;
-  }
-  return { before, after: total, evicted };
-}
-
 /** A pass brings the store down to this share of the cap, so the next stores fit without one. */
 const LOW_WATER = 0.9;
 /** Between two looks at the store's size, at least this much time passes. */
@@ -162,7 +107,7 @@ export interface SizeKeeper {
    */
   admitsHot(bytes: number): boolean;
   /** Says a hot copy of `bytes` was just written. */
-  mirrored(bytes: number): void;
+  hotCopyWritten(bytes: number): void;
   /** Settles when no pass is running. */
   idle(): Promise<void>;
 }
@@ -172,7 +117,7 @@ export interface SizeKeeper {
  * have passed its cap: the size is learnt from a listing (which also counts the hot copies),
  * then kept up to date from what is stored, and looked at again at most every two seconds.
  */
-export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions): SizeKeeper {
+export function createSizeKeeper(store: Store, options: SizeKeeperOptions): SizeKeeper {
   let knownBundles: number | undefined;
   let knownHot = 0;
   let knownIndex = 0;
@@ -180,7 +125,8 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
   let hotAddedSinceLook = 0;
   let lastLook = 0;
   let running: Promise<void> | undefined;
-  let later: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the pass that waits for the interval to pass, if one waits. */
+  let later: (() => void) | undefined;
   const hotBudget = () => hotCapOf(options.hotSize, (knownBundles ?? 0) + addedSinceLook);
 
   const pass = async () => {
@@ -197,7 +143,7 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
       const { bundleBytes, hotCap } = hotBudgetOf(options.hotSize, entries);
       knownBundles = bundleBytes;
       // Over budget only when the budget shrank (evicted bundles, a lower hot-size).
-      knownHot = trimHotCopies(store, entries, hotCap, { protect: options.busy() }).after;
+      knownHot = trimHotCopies(store.location, entries, hotCap, { protect: options.busy() }).after;
     } catch (error) {
       options.log?.(`cannot keep ${store.location} under its cap: ${errorMessage(error)}`);
     }
@@ -218,7 +164,7 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
     if (estimate <= options.cap && knownHot + hotAddedSinceLook <= hotBudget()) return;
     const wait = lastLook + MIN_INTERVAL_MS - Date.now();
     if (wait <= 0) start();
-    else later = setTimeout(start, wait);
+    else later = afterTimeout(wait, start);
   };
 
   return {
@@ -235,14 +181,14 @@ export function createSizeKeeper(store: LocalStore, options: SizeKeeperOptions):
       }
       return knownHot + hotAddedSinceLook + bytes <= hotBudget();
     },
-    mirrored(bytes) {
+    hotCopyWritten(bytes) {
       hotAddedSinceLook += bytes;
       check();
     },
     async idle() {
       while (running || later) {
         if (later) {
-          clearTimeout(later);
+          later();
           start();
         }
         await running;

@@ -1,0 +1,82 @@
+/**
+ * `cargo warmup prepare [cargo build flags]`: before a build in a new target dir (a CI step, a
+ * Dockerfile, a new worktree), places the registry units the last build of the same Cargo.lock
+ * left, so that cargo finds them fresh (src/place/).
+ * @module
+ */
+
+import { errorMessage } from "../error_message.ts";
+import { formatBytes } from "../units.ts";
+import { CacheSession } from "../cache/session.ts";
+import { buildDirsOf } from "../place/build_dirs.ts";
+import { cargoVersionOf } from "../place/cargo_version.ts";
+import { placeForBuild } from "../place/prepare.ts";
+import { placingRequest } from "../place/place.ts";
+import { settleDaemons } from "../daemon/settle.ts";
+import { cargoCommandOf } from "../place/captured_build.ts";
+import { UsageError } from "./usage_error.ts";
+import { rustcIdentity } from "../rustc_identity.ts";
+import { runtimeDirOf } from "../runtime_dir.ts";
+
+export const PREPARE_HELP =
+  `Place the dependencies an earlier build of this Cargo.lock used in this build's target dir.
+
+Usage: cargo-warmup prepare [COMMAND] [cargo flags]
+
+COMMAND is the cargo command to come (build, the default; check, test, run, bench, clippy).
+Takes the flags the build will get (--release, --profile, --target, --target-dir,
+--manifest-path, --features ...): cargo then finds those units fresh and compiles only the rest.
+Nothing already in the target dir is replaced. Off with [warmup] place = false
+(CARGO_WARMUP_PLACE=0).`;
+
+/** Runs `prepare`; resolves to the exit code. */
+export async function runPrepare(argv: string[]): Promise<number> {
+  if (argv.includes("-h") || argv.includes("--help")) {
+    console.log(PREPARE_HELP);
+    return 0;
+  }
+  const env = Deno.env.toObject();
+  const cwd = Deno.cwd();
+  const cargo = env.CARGO ?? "cargo";
+  // A build that just ended is captured by the daemon when asked to settle.
+  await settleDaemons(runtimeDirOf(env));
+  const invocation = cargoCommandOf(argv[0]?.startsWith("-") === false ? argv : ["build", ...argv]);
+  if (invocation === undefined) {
+    throw new UsageError(`prepare: not a cargo build command: ${argv[0]}`);
+  }
+  const dirs = await buildDirsOf(cargo, invocation.flags, cwd, env);
+  const session = new CacheSession();
+  const request = placingRequest(env, dirs.workspaceRoot, `prepare-${Deno.pid}`, session.builds);
+  try {
+    const configured = await session.cacheFor(request);
+    if ("reason" in configured) {
+      console.error(`cargo-warmup prepare: nothing placed: ${configured.reason}`);
+      return 0;
+    }
+    if (!configured.config.place) {
+      console.error("cargo-warmup prepare: placing is off ([warmup] place = false)");
+      return 0;
+    }
+    const version = await cargoVersionOf(cargo);
+    if (version === undefined) throw new Error(`cannot run "${cargo} -V"`);
+    const rustc = await rustcIdentity(env.RUSTC ?? "rustc", env, configured.cache.rustcMemo);
+    const versions = { cargo: version, rustc: rustc.release };
+    const placed = await placeForBuild(dirs, invocation, versions, configured.cache, request);
+    if (placed.refused) console.error(`cargo-warmup prepare: nothing placed: ${placed.refused}`);
+    else if (placed.predicted === undefined) {
+      console.error("cargo-warmup prepare: no earlier build of this Cargo.lock to place from");
+    } else {
+      console.error(
+        `cargo-warmup prepare: placed ${placed.placed} units (${formatBytes(placed.bytes)}) in ` +
+          `${placed.ms} ms into ${dirs.buildDir}; ${placed.skipped} left to the build`,
+      );
+    }
+    return 0;
+  } catch (error) {
+    console.error(`cargo-warmup prepare: nothing placed: ${errorMessage(error)}`);
+    return 0;
+  } finally {
+    session.release(request);
+    await session.close();
+  }
+}
