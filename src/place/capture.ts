@@ -13,8 +13,7 @@ import type { Cache } from "../cache/cache.ts";
 import { TARGET_ROOT } from "../cache/path_roots.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 import type { Unit } from "../dispatch/unit.ts";
-import { unitKindOf } from "../dispatch/outputs.ts";
-import { depInfoPath } from "../dispatch/outputs.ts";
+import { depInfoPath, outputStem, unitKindOf } from "../dispatch/outputs.ts";
 import {
   type CapturedBuild,
   type CapturedUnit,
@@ -110,7 +109,7 @@ function noteCompile(unit: Unit, cache: Cache, request: DispatchRequest): void {
       "",
     crateName: unit.args.crateName,
     extraFilename: unit.args.extraFilename,
-    stem: unit.args.crateName + unit.args.extraFilename,
+    stem: outputStem(unit.args),
     externStems: unit.args.externs.flatMap((extern) => {
       const stem = extern.path && /^lib(.+)\.(rlib|rmeta|so)$/.exec(basename(extern.path))?.[1];
       return stem ? [stem] : [];
