@@ -22,6 +22,12 @@ packages=(
   librust-serde-json-dev
   librust-anyhow-dev
   librust-thiserror-dev
+  # The C-library fixtures (tests/fixtures/crates/cmath-sys-*, zprobe-sys-*): the cc and
+  # pkg-config crates, and a system zlib for pkg-config to find.
+  librust-cc-dev
+  librust-pkg-config-dev
+  pkg-config
+  zlib1g-dev
   redis-server
   sccache
   xfsprogs

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { daemonRecords, isDaemonProcess } from "../src/runtime_dir.ts";
 import { ROOT, WARMUP_BIN } from "./_fixtures.ts";
+import { waitUntil } from "./_wait.ts";
 
 /** The front door the tests point RUSTC_WRAPPER at, built once from this checkout. */
 export const FRONT_DOOR: string = join(ROOT, ".tools", "frontdoor", "cargo-warmup");
@@ -52,20 +53,58 @@ function runtimeDirsUnder(dir: string): string[] {
   return found;
 }
 
-/** Stops every daemon whose runtime dir is under `dir` (see {@linkcode stopDaemons}). */
+/**
+ * The daemon processes whose runtime directory is under `dir`, found by their command line: also
+ * one still starting, which has written no record yet (a build's last call may have started it).
+ * Missed, it would make its removed directory again and outlive its test by its idle timeout.
+ */
+function daemonProcessesUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let args: string[];
+    try {
+      args = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const runtimeDir = args[args.indexOf("--runtime-dir") + 1];
+    const isDaemon = args.includes("daemon") && args.includes("run");
+    if (isDaemon && runtimeDir?.startsWith(`${dir}/`)) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
+/** Whether process `pid` is stopped (SIGSTOP): nothing in it can finish until it is resumed. */
+export function isStopped(pid: number): boolean {
+  try {
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return /^[tT]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+  } catch {
+    return false;
+  }
+}
+
+/** Stops every daemon whose runtime dir is under `dir`, started or starting; resolves to how many. */
 export function stopDaemonsUnder(dir: string): Promise<number> {
-  return stopDaemons(runtimeDirsUnder(dir));
+  const pids = new Set([
+    ...runtimeDirsUnder(dir).flatMap(liveDaemons),
+    ...daemonProcessesUnder(dir),
+  ]);
+  return stopPids([...pids]);
 }
 
 /** Stops (SIGTERM, then SIGKILL after 10 s) the daemons of `runtimeDirs`; resolves to how many. */
-export async function stopDaemons(runtimeDirs: string[]): Promise<number> {
-  const pids = runtimeDirs.flatMap(liveDaemons);
+export function stopDaemons(runtimeDirs: string[]): Promise<number> {
+  return stopPids(runtimeDirs.flatMap(liveDaemons));
+}
+
+async function stopPids(pids: number[]): Promise<number> {
   for (const pid of pids) signal(pid, "SIGTERM");
-  for (let waited = 0; waited < 10_000; waited += 50) {
-    if (!pids.some(isDaemonProcess)) return pids.length;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  for (const pid of pids.filter(isDaemonProcess)) signal(pid, "SIGKILL");
+  const stopped = await waitUntil(() => !pids.some(isDaemonProcess), { timeoutMs: 10_000 })
+    .then(() => true, () => false);
+  if (!stopped) { for (const pid of pids.filter(isDaemonProcess)) signal(pid, "SIGKILL"); }
   return pids.length;
 }
 

@@ -7,3 +7,4 @@ export * from "./_run.ts";
 export * from "./_daemons.ts";
 export * from "./_dispatch_log.ts";
 export * from "./_shared_warm_cache.ts";
+export * from "./_wait.ts";

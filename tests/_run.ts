@@ -3,7 +3,13 @@
 
 import { WARMUP_BIN } from "./_fixtures.ts";
 import { settleDaemons } from "../src/daemon/settle.ts";
-import { buildFrontDoorForTests, FRONT_DOOR, runtimeDirFor } from "./_daemons.ts";
+import {
+  buildFrontDoorForTests,
+  FRONT_DOOR,
+  isStopped,
+  liveDaemons,
+  runtimeDirFor,
+} from "./_daemons.ts";
 
 // Cached builds run the native front door, as installed users do; it is built once per checkout.
 await buildFrontDoorForTests();
@@ -89,9 +95,13 @@ async function run(command: string, args: string[], options: RunOptions): Promis
   }).output();
   const seconds = (performance.now() - started) / 1000;
   // The daemon stores a build's misses after the build: wait for it, so that what a test reads
-  // next (the cache, status, another build) sees all of them.
+  // next (the cache, status, another build) sees all of them. The deadline only bounds a hang: a
+  // cold build's stores take well over 5 s on a busy machine. A daemon the test has stopped
+  // (SIGSTOP) cannot answer until resumed: it is not waited for.
   const runtimeDir = options.env?.CARGO_WARMUP_RUNTIME_DIR;
-  if (runtimeDir) await settleDaemons(runtimeDir, 5_000);
+  if (runtimeDir && !liveDaemons(runtimeDir).some(isStopped)) {
+    await settleDaemons(runtimeDir, 120_000);
+  }
   const decoder = new TextDecoder();
   return {
     code: output.code,

@@ -4,34 +4,27 @@ import { createHash, createHmac } from "node:crypto";
 import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { type Bundle, BundleError, openBundle, packBundle } from "../src/bundle/bundle.ts";
 import { packTar, unpackTar } from "../src/bundle/_tar.ts";
+import { SAMPLE_KEY as KEY, sampleBundle as aSampleBundle } from "./_sample_bundle.ts";
 
-const KEY = "ab".repeat(32);
-
+/** The sample entry with two outputs (one large enough to compress), a source and a template. */
 function sampleBundle(key = KEY): Bundle {
-  return {
+  return aSampleBundle({
     meta: {
-      format: 1,
       key,
-      crate: "itoa",
-      version: "1.0.1",
-      kind: "lib",
       outputs: [{ role: "rlib", digest: "00".repeat(32) }, {
         role: "rmeta",
         digest: "11".repeat(32),
       }],
       sources: [{ path: "@@WARMUP_PKG@@/src/lib.rs", digest: "22".repeat(32) }],
       envDeps: [{ name: "CARGO_PKG_NAME", value: "itoa" }],
-      compileMs: 120,
-      createdAt: "2026-11-22T00:00:00.000Z",
     },
     files: new Map([["rlib", new Uint8Array([1, 2, 3])], [
       "rmeta",
       new Uint8Array(70_000).fill(7),
     ]]),
     depInfo: "@@WARMUP_OUT@@/@@WARMUP_STEM@@.d: @@WARMUP_PKG@@/src/lib.rs\n",
-    stdout: "",
     stderr: '{"$message_type":"artifact","artifact":"@@WARMUP_OUT@@/lib@@WARMUP_STEM@@.rmeta"}\n',
-  };
+  });
 }
 
 Deno.test("a bundle survives packing and opening unchanged", async () => {

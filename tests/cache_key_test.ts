@@ -218,6 +218,31 @@ Deno.test("OUT_DIR's files stay out of the key, except static libraries an rlib 
   assert.equal(new Set([withLibrary, libraryOne, libraryTwo]).size, 3);
 });
 
+// Cargo passes every dependency's build-script output dir as `-L native=<target>/…/out`: the
+// target dir is templated (a second checkout is served), and what rustc or the linker may take
+// from there is keyed by content (a different library behind the same path is another key).
+Deno.test("another package's OUT_DIR in -L is templated, its libraries keyed by content", async () => {
+  await using dir = await tempDir();
+  const builds = [join(dir.path, "a"), join(dir.path, "checkouts/b")];
+  const keys = [];
+  for (const root of builds) {
+    const build = await layout(root);
+    const sysOut = join(root, "project/target/debug/build/cmath-sys-1f2e/out");
+    await Deno.mkdir(join(sysOut, "include"), { recursive: true });
+    await Deno.writeTextFile(join(sysOut, "libcmath.a"), "!<arch>\ncmath");
+    await Deno.writeTextFile(join(sysOut, "include/cmath.h"), `/* from ${sysOut} */`);
+    const linked = { args: ["-L", `native=${sysOut}`] };
+    const { key, recipe } = cacheKeyOf(build.inputs(linked));
+    assert.ok(!JSON.stringify(recipe).includes(dir.path), JSON.stringify(recipe));
+    await Deno.writeTextFile(join(sysOut, "libcmath.a"), "!<arch>\ncmath built otherwise");
+    const changed = cacheKeyOf(build.inputs(linked)).key;
+    assert.notEqual(changed, key);
+    await Deno.writeTextFile(join(sysOut, "libcmath.a"), "!<arch>\ncmath");
+    keys.push(key);
+  }
+  assert.equal(keys[0], keys[1]);
+});
+
 // cargo's order of --extern and --cfg flags carries no meaning and is not stable across versions.
 Deno.test("the order of externs and of --cfg flags does not change the key", async () => {
   await using dir = await tempDir();

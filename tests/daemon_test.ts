@@ -17,6 +17,7 @@ import {
   runtimeDirFor,
   runWarmup,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 
@@ -49,11 +50,10 @@ const registryUnits = (entries: DispatchLogEntry[]) =>
  * runs no code any more, so it writes no more log lines.
  */
 async function gone(runtimeDir: string, pid: number): Promise<void> {
-  for (let waited = 0; waited < 15_000; waited += 5) {
-    if (!liveDaemons(runtimeDir).includes(pid)) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`daemon ${pid} outlived its SIGKILL`);
+  await waitUntil(() => !liveDaemons(runtimeDir).includes(pid), {
+    what: `daemon ${pid} to die of its SIGKILL`,
+    everyMs: 5,
+  });
 }
 
 /** The dispatch log once `ready` holds for it; the deadline only bounds a hang. */
@@ -61,22 +61,15 @@ async function waitForLog(
   log: string,
   ready: (entries: DispatchLogEntry[]) => boolean,
 ): Promise<DispatchLogEntry[]> {
-  for (let waited = 0; waited < 30_000; waited += 50) {
+  return await waitUntil(async () => {
     const entries = await readDispatchLog(log);
-    if (ready(entries)) return entries;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return await readDispatchLog(log);
+    return ready(entries) && entries;
+  }, { what: `the dispatch log ${log}` });
 }
 
 /** Waits until the daemon of `runtimeDir` runs (a build starts it without waiting for it). */
 async function daemonUp(runtimeDir: string): Promise<number> {
-  for (let waited = 0; waited < 15_000; waited += 50) {
-    const [pid] = liveDaemons(runtimeDir);
-    if (pid !== undefined) return pid;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no daemon started in ${runtimeDir}`);
+  return await waitUntil(() => liveDaemons(runtimeDir)[0], { what: `a daemon in ${runtimeDir}` });
 }
 
 Deno.test("daemon: the first build starts it, later builds are served by it", async () => {
@@ -132,14 +125,12 @@ Deno.test("daemon: killed -9 in the middle of a warm build, the build succeeds",
   const log = join(w.dir.path, "killed.jsonl");
   const env = warmupEnv({ cacheDir: w.cacheDir, cargoHome: w.cargoHome, log });
   const building = runCargo(["build", "--locked"], { cwd: project, env });
-  let linesAtKill = -1;
-  for (let waited = 0; waited < 60_000 && linesAtKill < 0; waited += 5) {
+  const beforeKill = await waitUntil(async () => {
     const entries = await readDispatchLog(log);
-    if (entries.some((entry) => entry.via === "daemon" && entry.outcome === "hit")) {
-      Deno.kill(pid, "SIGKILL");
-      linesAtKill = entries.length;
-    } else await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+    return entries.some((entry) => entry.via === "daemon" && entry.outcome === "hit") && entries;
+  }, { what: "a unit the daemon served", everyMs: 5 });
+  Deno.kill(pid, "SIGKILL");
+  const linesAtKill = beforeKill.length;
   const result = await building;
   assert.equal(result.code, 0, result.stderr);
   assert.ok(linesAtKill > 0, "the daemon served a unit before it was killed");
@@ -208,11 +199,11 @@ Deno.test({
       const building = runCargo(["build", "--locked"], { cwd: project, env }).finally(() => {
         finished = true;
       });
-      let beforeKill: DispatchLogEntry[] = [];
-      while ((beforeKill = await readDispatchLog(log)).length < killAfter) {
+      const beforeKill = await waitUntil(async () => {
+        const entries = await readDispatchLog(log);
+        if (entries.length >= killAfter) return entries;
         assert.ok(!finished, `round ${round}: the build ended before call ${killAfter}`);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
+      }, { what: `call ${killAfter} of round ${round}`, everyMs: 2 });
       Deno.kill(pid, "SIGKILL");
       await gone(w.runtimeDir, pid);
       // Every line after this one was written once the daemon was dead.

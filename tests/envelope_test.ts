@@ -2,7 +2,7 @@
 // trusted keys accepts, and that format 1 stays as it was for everyone without an Ed25519 key.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Bundle, BundleError, openBundle, packBundle } from "../src/bundle/bundle.ts";
+import { BundleError, openBundle, packBundle } from "../src/bundle/bundle.ts";
 import { openEnvelope, sealEnvelope, verifySigner } from "../src/bundle/envelope.ts";
 import {
   type BundleSigner,
@@ -12,29 +12,9 @@ import {
   readTrustedKeys,
   type TrustedKeys,
 } from "../src/bundle/keys.ts";
+import { SAMPLE_KEY as KEY, sampleBundle } from "./_sample_bundle.ts";
 
-const KEY = "ab".repeat(32);
 const OTHER_KEY = "cd".repeat(32);
-
-function sampleBundle(key = KEY): Bundle {
-  return {
-    meta: {
-      format: 1,
-      key,
-      crate: "itoa",
-      version: "1.0.1",
-      kind: "lib",
-      outputs: [{ role: "rlib", digest: "00".repeat(32) }],
-      sources: [],
-      envDeps: [],
-      compileMs: 120,
-      createdAt: "2026-11-22T00:00:00.000Z",
-    },
-    files: new Map([["rlib", new Uint8Array([1, 2, 3])]]),
-    stdout: "",
-    stderr: "",
-  };
-}
 
 /** A writer's key pair as the cache reads it: the signer, and readers' trusted keys for it. */
 async function writer(): Promise<{ signer: BundleSigner; trusted: TrustedKeys; pub: string }> {

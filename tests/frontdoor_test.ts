@@ -219,7 +219,8 @@ Deno.test("front door: a build-script run gives up on a silent daemon after the 
     const seconds = (performance.now() - started) / 1000;
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
     assert.equal(new TextDecoder().decode(output.stdout), "cargo:rustc-cfg=ran_for_real\n");
-    assert.ok(seconds < 10, `the run waited ${seconds.toFixed(1)} s for a 0.3 s timeout`);
+    // Ended by the setting, not the 60 s default: half of that is leeway no machine needs.
+    assert.ok(seconds < 30, `the run waited ${seconds.toFixed(1)} s for a 0.3 s timeout`);
   } finally {
     daemon.stop();
     await daemon.reported.catch(() => {});

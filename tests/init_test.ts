@@ -15,6 +15,7 @@ import {
   runCargo,
   runWarmup,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 import { warmupStatusLines } from "../src/warm/background.ts";
@@ -146,9 +147,17 @@ Deno.test("init --tier=1 fills the cache, serves a new project and is a no-op th
     const before = (await readDispatchLog(initLog)).length;
     const again = await runWarmup(["init", "--tier=1", "--profile", "dev"], { env });
     assert.equal(again.code, 0, again.stderr);
+    // No unit looked up or compiled, only rustc asked its version: the warm-up record says every
+    // unit is stored, so no build runs (what a bound on its time stood for, without the clock).
     const after = (await readDispatchLog(initLog)).slice(before);
-    assert.deepEqual(registryMisses(after), []);
-    assert.ok(again.seconds < 30, `second init took ${again.seconds.toFixed(1)} s`);
+    assert.deepEqual(
+      after.filter((entry) => entry.key !== undefined || entry.kind !== "other"),
+      [],
+    );
+    assert.match(
+      again.stdout,
+      /^already warm: \d+ units cached for rustc .*, nothing to build( \(\d+ skipped\))?$/m,
+    );
   });
 });
 
@@ -214,24 +223,23 @@ Deno.test("init --background returns at once and status reports the warm-up", as
     env,
   });
   assert.equal(init.code, 0, init.stderr);
-  assert.ok(init.seconds < 5, `--background took ${init.seconds.toFixed(1)} s`);
   assert.match(init.stdout, /started in the background \(pid \d+\)/);
+  // Returned at once, without the clock: the warm-up it started is still running.
   const running = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
     "\n",
   );
   assert.match(running, /warm-up +running \(pid \d+, init --tier-file/);
   assert.match(running, /log: .*init-.*\.log/);
 
-  let state = await readWarmState(cacheDir);
-  for (let waited = 0; state?.phase !== "done" && waited < 240; waited++) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    state = await readWarmState(cacheDir);
-  }
-  assert.equal(state?.phase, "done", state?.log && await Deno.readTextFile(state.log));
+  const state = await waitUntil(async () => {
+    const state = await readWarmState(cacheDir);
+    return (state?.phase === "done" || state?.phase === "failed") && state;
+  }, { what: "the background warm-up to end", everyMs: 500, timeoutMs: 600_000 });
+  assert.equal(state.phase, "done", state.log && await Deno.readTextFile(state.log));
   const finished = (await warmupStatusLines(cacheDir, { ...Deno.env.toObject(), ...env })).join(
     "\n",
   );
   assert.match(finished, /last warm-up init --tier-file .*finished .*warmed \d+ units/);
-  const log = await Deno.readTextFile(state!.log!);
+  const log = await Deno.readTextFile(state.log!);
   assert.match(log, /warmed \d+ units/);
 });

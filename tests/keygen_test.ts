@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { WARMUP_BIN } from "./_fixtures.ts";
 import { openBundle, packBundle } from "../src/bundle/bundle.ts";
 import { readCacheKeys } from "../src/bundle/keys.ts";
+import { sampleBundle } from "./_sample_bundle.ts";
 
 async function keygen(args: string[], cwd: string) {
   const output = await new Deno.Command(WARMUP_BIN, { args: ["keygen", ...args], cwd }).output();
@@ -36,23 +37,7 @@ Deno.test("keygen: writes a private key only its owner reads and the public key 
     const reader = await readCacheKeys({ signingKeyFile: undefined, trustedKeys: [publicPath] });
     assert.equal(writer.signer?.publicKey, publicKey);
     const key = "ef".repeat(32);
-    const bytes = await packBundle({
-      meta: {
-        format: 1,
-        key,
-        crate: "itoa",
-        version: "1.0.1",
-        kind: "lib",
-        outputs: [],
-        sources: [],
-        envDeps: [],
-        compileMs: 1,
-        createdAt: new Date().toISOString(),
-      },
-      files: new Map(),
-      stdout: "",
-      stderr: "",
-    }, { signer: writer.signer });
+    const bytes = await packBundle(sampleBundle({ meta: { key } }), { signer: writer.signer });
     assert.equal((await openBundle(bytes, key, { trustedKeys: reader.trustedKeys })).meta.key, key);
 
     // Without --out: the current directory.

@@ -16,6 +16,7 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { skipUnless } from "./_skip.ts";
 
 /** Makes an XFS image of `megabytes` and loop-mounts it at `dir`; false where that is refused. */
 async function mountXfs(image: string, dir: string, megabytes: number): Promise<boolean> {
@@ -49,9 +50,14 @@ async function sharesAllBlocks(path: string): Promise<boolean> {
   return extents.length > 0 && extents.every((line) => line.includes("shared"));
 }
 
+const CLONES = "on XFS a hit from a hot copy clones the rlib instead of copying it";
 Deno.test({
-  name: "on XFS a hit from a hot copy clones the rlib instead of copying it",
-  ignore: !canMountXfs,
+  name: CLONES,
+  ignore: skipUnless(
+    canMountXfs,
+    CLONES,
+    "it mounts an XFS image with reflinks (mkfs.xfs, a loop device, root), refused here",
+  ),
   async fn() {
     await using dir = await tempDir();
     const mnt = join(dir.path, "xfs");

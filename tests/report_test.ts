@@ -12,10 +12,12 @@ import {
   copyFixture,
   copySharedWarmCache,
   createCargoHome,
+  exists,
   removeAll,
   runCargo,
   runWarmup,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 import { openIndex } from "../src/index/index_db.ts";
@@ -168,15 +170,15 @@ Deno.test("--open starts $BROWSER on the page's file URL, and finding none is no
   await using dir = await tempDir();
   const opened = join(dir.path, "opened");
   const browser = join(dir.path, "fake-browser");
-  await Deno.writeTextFile(browser, `#!/bin/sh\nprintf '%s\\n' "$@" > '${opened}'\n`);
+  // Written aside and renamed: the file is there only once all of it is (no sleep to guess by).
+  await Deno.writeTextFile(
+    browser,
+    `#!/bin/sh\nprintf '%s\\n' "$@" > '${opened}.part' && mv '${opened}.part' '${opened}'\n`,
+  );
   await Deno.chmod(browser, 0o755);
   const page = join(dir.path, "a page #1.html");
   assert.equal(openInBrowser(page, { BROWSER: `${browser} --new-window %s` }), browser);
-  for (let waited = 0; !(await Deno.stat(opened).catch(() => undefined)); waited += 50) {
-    assert.ok(waited < 10_000, "the browser never ran");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitUntil(() => exists(opened), { what: "the browser to run" });
   assert.equal(
     await Deno.readTextFile(opened),
     `--new-window\n${pathToFileURL(page).href}\n`,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { daemonFiles, whyRuntimeDirRefused } from "../src/runtime_dir.ts";
 import { versionTag } from "../src/version.ts";
-import { tempDir } from "./_harness.ts";
+import { tempDir } from "./_fixtures.ts";
 
 Deno.test("a runtime directory too deep for the socket is refused, saying why", async () => {
   await using dir = await tempDir();

@@ -19,6 +19,7 @@ import {
   tempDir,
   warmupEnv,
 } from "./_harness.ts";
+import { sampleMeta } from "./_sample_bundle.ts";
 
 /** What the entries of a cache take: bundles and their hot copies. */
 async function entryBytes(cacheDir: string): Promise<number> {
@@ -112,18 +113,7 @@ Deno.test("hot copies go least recently used first, within their budget, bundles
   // Written last used first: only the last use set below orders them.
   for (const key of [c, b, a]) {
     await store.put(key, new Uint8Array(100));
-    const meta = {
-      format: 1 as const,
-      key,
-      crate: "x",
-      version: "1.0.0",
-      kind: "lib" as const,
-      outputs: [{ role: "rlib" as const, digest: "0" }],
-      sources: [],
-      envDeps: [],
-      compileMs: 1,
-      createdAt: "2026-11-23T00:00:00Z",
-    };
+    const meta = sampleMeta({ key });
     writeHotCopy(dir.path, key, { meta, stdout: "", stderr: "" }, [
       { role: "rlib", bytes: new Uint8Array(10_000) },
     ], "unsigned");

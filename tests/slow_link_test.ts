@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startSlowLink } from "./_slow_link.ts";
+import { waitUntil } from "./_wait.ts";
 
 /** A byte and when it reached the other side (performance.now()). */
 interface Arrival {
@@ -82,7 +83,7 @@ Deno.test("slow link: a new connection waits a round trip, then each byte the la
     // On an open connection, only the latency.
     const sentAt = performance.now();
     await writeAll(conn, new TextEncoder().encode("again"));
-    while (server.arrivals.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitUntil(() => server.arrivals.length >= 2, { what: "the second write", everyMs: 5 });
     const second = server.arrivals[1]!;
     assert.ok(second.at - sentAt >= latencyMs, `${second.at - sentAt} ms`);
     assert.equal(new TextDecoder().decode(server.received()), "pingagain");

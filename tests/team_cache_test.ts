@@ -16,6 +16,7 @@ import {
   runtimeDirFor,
   runWarmup,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 import { S3RVER_CREDENTIALS, startNginx, startRedis, startS3 } from "./backends/_servers.ts";
@@ -167,23 +168,22 @@ Deno.test("redis: a server that dies in the middle of a build does not fail it",
   cargo.status.then(() => exited = true);
 
   let linesAtKill: number | undefined;
-  for (const deadline = Date.now() + 600_000; !exited && Date.now() < deadline;) {
-    const entries = await readDispatchLog(log);
-    if (entries.some((entry) => entry.outcome === "hit")) {
-      // Paused, cargo starts no new unit while Redis goes; the calls in flight carry on.
-      const paused = signal(cargo.pid, "SIGSTOP");
-      try {
-        await redis.stop();
-        linesAtKill = (await readDispatchLog(log)).length;
-      } finally {
-        if (paused) signal(cargo.pid, "SIGCONT");
-      }
-      break;
+  const served = await waitUntil(async () => {
+    if (exited) return "exited";
+    return (await readDispatchLog(log)).some((entry) => entry.outcome === "hit") && "hit";
+  }, { what: "a hit from Redis", everyMs: 5, timeoutMs: 600_000 });
+  if (served === "hit") {
+    // Paused, cargo starts no new unit while Redis goes; the calls in flight carry on.
+    const paused = signal(cargo.pid, "SIGSTOP");
+    try {
+      await redis.stop();
+      linesAtKill = (await readDispatchLog(log)).length;
+    } finally {
+      if (paused) signal(cargo.pid, "SIGCONT");
     }
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const result = await finished;
-  await settleDaemons(runtimeDirFor(cacheDir), 5_000);
+  await settleDaemons(runtimeDirFor(cacheDir), 120_000);
   const stderr = new TextDecoder().decode(result.stderr);
   assert.equal(result.code, 0, stderr);
   assert.equal(await runBinary(join(project, "target/debug/template")), SEED003_OUTPUT);

@@ -16,21 +16,19 @@ import {
   runOldCargo,
   stopDaemons,
   tempDir,
+  waitUntil,
   warmupEnv,
 } from "./_harness.ts";
 import { runtimeDirFor } from "./_daemons.ts";
 import { recordedProjects } from "../src/warm/project_graphs.ts";
 import { readWarmState } from "../src/warm/progress.ts";
 
-/** Waits until the background warm-up has finished; throws after `seconds`. */
+/** Waits until the background warm-up has finished; throws after `seconds` (a hang). */
 async function backgroundWarmupFinished(cacheDir: string, seconds: number) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
+  return await waitUntil(async () => {
     const state = await readWarmState(cacheDir);
-    if (state?.phase === "done" || state?.phase === "failed") return state;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`the background re-warm did not finish in ${seconds} s`);
+    return (state?.phase === "done" || state?.phase === "failed") && state;
+  }, { what: "the background re-warm", everyMs: 500, timeoutMs: seconds * 1000 });
 }
 
 Deno.test("after a rustc upgrade, the re-warm from the remembered project serves a fresh copy", async (t) => {

@@ -15,24 +15,17 @@ import {
   whyInputsDiffer,
 } from "../src/cache/variants.ts";
 import { tempDir } from "./_fixtures.ts";
+import { sampleMeta } from "./_sample_bundle.ts";
 
 function metaWith(greeting: string, variants?: BundleMeta["variants"]): BundleMeta {
-  return {
-    format: 1,
-    key: "k".repeat(64),
-    crate: "outdir-probe",
-    version: "0.1.0",
-    kind: "lib",
-    outputs: [],
+  return sampleMeta({
     sources: [{
       path: "@@WARMUP_OUT_DIR_ENV@@/greeting.rs",
       digest: sha256Hex(new TextEncoder().encode(greeting)),
     }],
     envDeps: [{ name: "GREETING_STYLE", value: "plain" }],
-    compileMs: 10,
-    createdAt: "2026-11-23T00:00:00Z",
     ...(variants ? { variants } : {}),
-  };
+  });
 }
 
 const recordOf = (meta: BundleMeta) => ({

@@ -1,9 +1,15 @@
 /**
  * The directories that differ between two builds of the same crate (this build's output dir, the
- * package's source dir, its OUT_DIR, CARGO_HOME, the workspace root of a workspace crate) and the placeholders that stand for them, so
- * that no path enters a cache key and restored files point at this build's own directories.
+ * package's source dir, its OUT_DIR, CARGO_HOME, the target dir, the workspace root of a workspace
+ * crate) and the placeholders that stand for them, so that no path enters a cache key and restored
+ * files point at this build's own directories.
  * @module
  */
+
+import { basename, dirname } from "node:path";
+
+/** The placeholder of the target dir (see {@linkcode targetDirOf}). */
+export const TARGET_ROOT = "@@WARMUP_TARGET@@";
 
 /** The directories of one invocation, by placeholder. */
 export type PathRoots = ReadonlyArray<readonly [placeholder: string, path: string]>;
@@ -19,6 +25,8 @@ export interface RootSources {
   cargoHome?: string | undefined;
   /** Set for workspace and path crates only: for a registry crate it is the package dir. */
   workspaceRoot?: string | undefined;
+  /** The `--target` triple, which names a directory of the target dir. */
+  target?: string | undefined;
 }
 
 /**
@@ -43,10 +51,38 @@ export function pathRootsOf(sources: RootSources): PathRoots {
   add("@@WARMUP_OUT_DIR_ENV@@", sources.outDirEnv);
   add("@@WARMUP_CARGO_HOME@@", sources.cargoHome);
   add("@@WARMUP_WORKSPACE@@", sources.workspaceRoot);
+  add(TARGET_ROOT, targetDirOf(sources.outDir, sources.target));
   roots.sort((a, b) => b[1].length - a[1].length);
   // Without an extra filename the stem is the crate name alone, the same in every build.
   if (sources.extraFilename !== "") roots.push(["@@WARMUP_STEM@@", sources.outputStem]);
   return roots;
+}
+
+/**
+ * The target dir a compile writes into, from its `--out-dir` as cargo lays it out:
+ * `<target>[/<triple>]/<profile>/deps` for crates, `…/<profile>/build/<pkg>-<hash>` for build
+ * scripts. Other build scripts' OUT_DIRs (`-L native=…/build/<pkg>-<hash>/out`) lie in it, host
+ * and target ones alike. Undefined for another layout, or a target dir that is `/`.
+ *
+ * @example
+ * ```ts
+ * import { targetDirOf } from "./path_roots.ts";
+ * console.log(targetDirOf("/p/target/x86_64-unknown-linux-gnu/debug/deps", "x86_64-unknown-linux-gnu")); // "/p/target"
+ * ```
+ */
+export function targetDirOf(outDir: string, target?: string): string | undefined {
+  const trimmed = outDir.replace(/\/+$/, "");
+  const profileDir = basename(trimmed) === "deps"
+    ? dirname(trimmed)
+    : basename(dirname(trimmed)) === "build"
+    ? dirname(dirname(trimmed))
+    : undefined;
+  if (profileDir === undefined) return undefined;
+  let targetDir = dirname(profileDir);
+  if (target !== undefined && basename(targetDir) === target) targetDir = dirname(targetDir);
+  return targetDir === "/" || targetDir === "." || !targetDir.startsWith("/")
+    ? undefined
+    : targetDir;
 }
 
 /** Replaces every root in `text` by its placeholder (also in the `\ `-escaped form of .d files). */

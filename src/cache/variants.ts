@@ -11,9 +11,10 @@
  */
 
 import { sha256Hex } from "../digest.ts";
-import { digestFile, type DigestMemo } from "../index/file_digest.ts";
+import type { DigestMemo } from "../index/file_digest.ts";
 import type { BundleMeta } from "../bundle/bundle.ts";
 import { fromTemplate, type PathRoots, toTemplate } from "./path_roots.ts";
+import { currentDigest } from "./input_identity.ts";
 
 /** How many variants a key keeps; an older one beyond this is forgotten (and evicted by LRU). */
 export const MAX_VARIANTS = 4;
@@ -64,13 +65,8 @@ export function variantKeyOf(key: string, id: string): string {
 export function whyInputsDiffer(inputs: VariantInputs, context: InputContext): string | undefined {
   for (const source of inputs.sources) {
     const path = fromTemplate(source.path, context.roots);
-    let digest: string | undefined;
-    try {
-      digest = digestFile(path, context.memo);
-    } catch {
-      // a source that is gone has changed
-    }
-    if (digest !== source.digest) return `source changed: ${path}`;
+    // A source that is gone has changed, unless it was recorded missing (input_identity.ts).
+    if (currentDigest(path, context.memo) !== source.digest) return `source changed: ${path}`;
   }
   for (const dep of inputs.envDeps) {
     const value = context.env[dep.name];

@@ -5,11 +5,12 @@
  * and stores what it printed and wrote (a miss): one kind of call on the one path through the
  * cache (through_cache.ts), which supplies its key, its restore and what a run leaves to store.
  *
- * Never a wrong replay: a run whose directives point outside OUT_DIR and the package (a
- * `rustc-link-search` into /usr/lib found by pkg-config, an absolute include dir) depends on the
- * machine and is not cached; a failed run is not cached; what the script declared with
- * `rerun-if-env-changed` and `rerun-if-changed` is recorded and must still match on a hit; a
- * replay that cannot restore everything runs the real script instead.
+ * Never a wrong replay: what a run's directives name outside OUT_DIR and the package (a
+ * `rustc-link-search` into /usr/lib found by pkg-config and the libraries it links there, an
+ * absolute include dir) is recorded by identity (system_inputs.ts) and must still resolve the same
+ * on a hit; a failed run is not cached; what the script declared with `rerun-if-env-changed` and
+ * `rerun-if-changed` is recorded and must still match on a hit; a replay that cannot restore
+ * everything runs the real script instead.
  * @module
  */
 
@@ -44,6 +45,7 @@ import { sourceIdentity } from "./source_identity.ts";
 import { type HitOutcome, refuseIfAbandoned } from "./serve_hit.ts";
 import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
+import { systemInputsOf } from "./system_inputs.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
 import { noteRunForPlacing } from "../place/capture.ts";
 
@@ -109,21 +111,29 @@ function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKi
     holds: () => true,
     collect: (run, cache, result, stale) => {
       const snapshot = result.code === 0 ? snapshotOutDir(run.outDir, run.roots) : undefined;
+      const system = result.code === 0
+        ? systemInputsOf(result.stdout, run.roots, cache.memo)
+        : undefined;
       const uncacheable = snapshot && "uncacheable" in snapshot
         ? snapshot.uncacheable
-        : result.code === 0
-        ? whyDirectivesUncacheable(result.stdout, run)
-        : "build script failed";
-      if (uncacheable !== undefined || !snapshot || !("blob" in snapshot)) {
+        : system === undefined
+        ? "build script failed"
+        : "uncacheable" in system
+        ? system.uncacheable
+        : undefined;
+      if (
+        uncacheable !== undefined || !snapshot || !("blob" in snapshot) || !system ||
+        !("sources" in system)
+      ) {
         return uncacheable === undefined ? {} : { reason: uncacheable };
       }
+      const stored = { blob: snapshot.blob, systemInputs: system.sources };
       return {
         store: () => {
           noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
           return cache.using(
             run.key,
-            () =>
-              cache.storing(run.key, storeRun(run, result, snapshot.blob, cache, request, stale)),
+            () => cache.storing(run.key, storeRun(run, result, stored, cache, request, stale)),
           );
         },
       };
@@ -230,39 +240,26 @@ function notARun(content: EntryContent): string | undefined {
 }
 
 /**
- * Why a successful run's directives make it machine-specific: a path they name that is outside
- * OUT_DIR, the package and the build dir once templated. Undefined when none does.
- */
-function whyDirectivesUncacheable(stdout: string, run: Run): string | undefined {
-  for (const match of toTemplate(stdout, run.roots).matchAll(/^cargo::?([\w-]+)=(.*)$/gm)) {
-    if (match[1] === "warning") continue; // printed, not used
-    const absolute = /(?:^|[=\s:,;])(\/[^\s,;:]*)/.exec(match[2]!);
-    if (absolute) return `build script output names ${absolute[1]} (machine-specific)`;
-  }
-  return undefined;
-}
-
-/**
- * The miss path: records what the run declared it depends on and stores the run; with
- * `replacesStale`, the run it replaces stays as an older variant (variants.ts).
+ * The miss path: records what the run declared it depends on and what it names outside the build
+ * (`systemInputs`), and stores the run with its OUT_DIR (`blob`); with `replacesStale`, the run
+ * it replaces stays as an older variant (variants.ts).
  */
 function storeRun(
   run: Run,
   result: RustcRun,
-  blob: Uint8Array,
+  { blob, systemInputs }: { blob: Uint8Array; systemInputs: BundleMeta["sources"] },
   cache: Cache,
   request: DispatchRequest,
   replacesStale: boolean,
 ): Promise<void> {
   const collect = () => {
     const directives = [...result.stdout.matchAll(/^cargo::?(rerun-if-[\w-]+)=(.*)$/gm)];
-    const sources: BundleMeta["sources"] = [];
+    const sources: BundleMeta["sources"] = [...systemInputs];
     for (const [, kind, value] of directives) {
       if (kind !== "rerun-if-changed") continue;
+      // A file of the machine (a system header) is kept by its absolute path, like the inputs.
       for (const file of filesUnder(resolve(run.manifestDir, value!), MAX_WATCHED_FILES)) {
-        const path = toTemplate(file, run.roots);
-        if (path.startsWith("/")) return Promise.resolve(undefined); // a file of the machine
-        sources.push({ path, digest: digestFile(file, cache.memo) });
+        sources.push({ path: toTemplate(file, run.roots), digest: digestFile(file, cache.memo) });
       }
     }
     const envDeps = directives

@@ -251,6 +251,7 @@ async function prepareUnit(
       outDirEnv: env.OUT_DIR,
       cargoHome,
       workspaceRoot: published === undefined ? request.cwd : undefined,
+      target: args.target,
     });
     const buildScript = published === undefined
       ? buildScriptInputs(env.OUT_DIR, manifestDir, roots, cache.memo)

@@ -80,14 +80,7 @@ fn main() {
     }
     let args: Vec<OsString> = env::args_os().skip(1).collect();
     // A compiler call by the rule of isCompiler in src/cli/main.ts.
-    let is_compiler = args
-        .first()
-        .and_then(|a| a.to_str())
-        .map_or(false, |first| {
-            let name = first.rsplit('/').next().unwrap_or(first);
-            !first.starts_with('-')
-                && (first.contains('/') || name.contains("rustc") || name.contains("clippy-driver"))
-        });
+    let is_compiler = args.first().and_then(|a| a.to_str()).map_or(false, is_compiler_call);
     if !is_compiler {
         // Manager commands (`cargo warmup status` …) belong to the program itself; without it,
         // saying so is all a front door can do.
@@ -119,6 +112,14 @@ fn main() {
         None => serve_in_process(&args), // not UTF-8: the daemon speaks JSON
     };
     talk(stream, &args, request.as_bytes());
+}
+
+/// Whether a wrapper's first argument is a compiler (cargo runs `RUSTC_WRAPPER <rustc> args…`)
+/// rather than a manager command (`cargo-warmup status`): a path, or a rustc or clippy-driver.
+fn is_compiler_call(first: &str) -> bool {
+    let name = first.rsplit('/').next().unwrap_or(first);
+    !first.starts_with('-')
+        && (first.contains('/') || name.contains("rustc") || name.contains("clippy-driver"))
 }
 
 /// Whether CARGO_WARMUP_DAEMON turns the daemon off, by the words every switch uses
@@ -507,9 +508,16 @@ fn start_daemon(dir: &PathBuf) -> Option<Spawn> {
 
 /// The file descriptors of a pipe jobserver (`--jobserver-auth=R,W`), if cargo passed one.
 fn jobserver_fds() -> Vec<i32> {
-    ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
-        .iter()
-        .filter_map(|name| env::var(name).ok())
+    jobserver_fds_in(
+        ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"]
+            .iter()
+            .filter_map(|name| env::var(name).ok()),
+    )
+}
+
+/// The pipe jobserver's file descriptors named in make flags; never stdin, stdout or stderr.
+fn jobserver_fds_in(makeflags: impl Iterator<Item = String>) -> Vec<i32> {
+    makeflags
         .flat_map(|flags| {
             flags
                 .split_whitespace()
@@ -573,7 +581,7 @@ fn quote(text: &str) -> String {
     quoted
 }
 
-fn write_frame(stream: &mut UnixStream, kind: u8, payload: &[u8]) -> io::Result<()> {
+fn write_frame(stream: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
     let mut frame = Vec::with_capacity(5 + payload.len());
     frame.push(kind);
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -592,4 +600,103 @@ fn read_frame(reader: &mut impl Read) -> Option<(u8, Vec<u8>)> {
     let mut payload = vec![0u8; length];
     reader.read_exact(&mut payload).ok()?;
     Some((header[0], payload))
+}
+
+// The pure functions, as `cargo test` would run them: tests/cargo_warmup_rs_test.ts compiles this
+// file with `rustc --test` and runs the result.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn quote_escapes_what_json_must_and_keeps_the_rest() {
+        assert_eq!(quote("plain -C opt-level=2"), r#""plain -C opt-level=2""#);
+        assert_eq!(quote(r#"say "hi"\now"#), r#""say \"hi\"\\now""#);
+        assert_eq!(quote("a\tb\nc\u{1}\u{1f}"), r#""a\u0009b\u000ac\u0001\u001f""#);
+        // Not a control character for JSON, and any other text stays as it is.
+        assert_eq!(quote("\u{7f} é ✓ 🦀 /"), "\"\u{7f} é ✓ 🦀 /\"");
+        assert_eq!(quote(""), r#""""#);
+    }
+
+    #[test]
+    fn jobserver_fds_come_from_either_spelling_and_never_name_stdio() {
+        let fds = |flags: &[&str]| jobserver_fds_in(flags.iter().map(|flag| flag.to_string()));
+        assert_eq!(fds(&["-j8 --jobserver-auth=3,4"]), vec![3, 4]);
+        assert_eq!(fds(&["--jobserver-fds=7,8 -j --"]), vec![7, 8]);
+        assert_eq!(fds(&["", "--jobserver-auth=5,6"]), vec![5, 6]);
+        // A fifo jobserver holds no descriptor; stdio is never one to close in the daemon.
+        assert_eq!(fds(&["--jobserver-auth=fifo:/tmp/GMfifo1"]), Vec::<i32>::new());
+        assert_eq!(fds(&["--jobserver-auth=0,1", "--jobserver-fds=2,9"]), vec![9]);
+        assert_eq!(fds(&["-j4", "--jobserver-authx=3,4"]), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn a_frame_is_a_kind_a_big_endian_length_and_the_payload() {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, FRAME_REQUEST, b"{}").unwrap();
+        assert_eq!(bytes, [FRAME_REQUEST, 0, 0, 0, 2, b'{', b'}']);
+        write_frame(&mut bytes, FRAME_STDERR, &[]).unwrap();
+        let mut reader = Cursor::new(bytes);
+        assert_eq!(read_frame(&mut reader), Some((FRAME_REQUEST, b"{}".to_vec())));
+        assert_eq!(read_frame(&mut reader), Some((FRAME_STDERR, Vec::new())));
+        assert_eq!(read_frame(&mut reader), None, "the end of the stream");
+    }
+
+    #[test]
+    fn a_truncated_or_oversized_frame_reads_as_none() {
+        let short_header = [FRAME_STDOUT, 0, 0];
+        assert_eq!(read_frame(&mut Cursor::new(short_header)), None, "a short header");
+        let short_body = [FRAME_STDOUT, 0, 0, 0, 3, 1, 2];
+        assert_eq!(read_frame(&mut Cursor::new(short_body)), None, "a short body");
+        // Over the largest payload: refused from its header, before a byte of it is read.
+        struct Endless(usize);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+        }
+        let over = (MAX_PAYLOAD as u32 + 1).to_be_bytes();
+        let mut body = Endless(0);
+        let header = [FRAME_STDOUT, over[0], over[1], over[2], over[3]];
+        let mut frame = Cursor::new(header).chain(&mut body);
+        assert_eq!(read_frame(&mut frame), None, "over the largest payload");
+        assert_eq!(body.0, 0, "read from a frame over the largest payload");
+    }
+
+    #[test]
+    fn a_compiler_call_is_a_path_or_a_rustc_not_a_command_or_a_flag() {
+        for compiler in ["rustc", "/usr/bin/rustc", "./rustc-wrapped", "clippy-driver", "/x/y"] {
+            assert!(is_compiler_call(compiler), "{compiler}");
+        }
+        for command in ["status", "init", "daemon", "--version", "-vV", "-/rustc", ""] {
+            assert!(!is_compiler_call(command), "{command}");
+        }
+    }
+
+    #[test]
+    fn only_an_artifact_notice_for_metadata_is_the_rmeta_notice() {
+        let rmeta = br#"{"$message_type":"artifact","artifact":"/t/libx.rmeta","emit":"metadata"}"#;
+        let rlib = br#"{"$message_type":"artifact","artifact":"/t/libx.rlib","emit":"link"}"#;
+        let diagnostic = br#"{"$message_type":"diagnostic","message":"\"emit\":\"metadata\""}"#;
+        assert!(is_rmeta_notice(rmeta));
+        assert!(!is_rmeta_notice(rlib));
+        assert!(!is_rmeta_notice(diagnostic));
+    }
+
+    #[test]
+    fn an_exit_code_is_the_code_or_128_plus_the_signal() {
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(101 << 8)), 101);
+        assert_eq!(exit_code(ExitStatus::from_raw(9)), 128 + 9, "killed by SIGKILL");
+    }
+
+    #[test]
+    fn tee_copies_every_byte_and_keeps_them() {
+        let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sink = Vec::new();
+        assert_eq!(tee(Cursor::new(input.clone()), &mut sink), input);
+        assert_eq!(sink, input);
+    }
 }

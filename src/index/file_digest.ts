@@ -20,7 +20,10 @@ import { sha256Hex, statSignature } from "../digest.ts";
 export function digestFile(path: string, memo?: DigestMemo): string {
   // Synchronous: it runs for every dependency on every hit, where an async stat's thread-pool
   // round trip costs more than the stat.
-  const signature = statSignature(Deno.statSync(path));
+  const info = Deno.statSync(path);
+  // A device or FIFO (a hostile entry's recorded source) would be read forever.
+  if (!info.isFile) throw new Deno.errors.InvalidData(`${path} is not a regular file`);
+  const signature = statSignature(info);
   const known = memo?.lookup(path, signature);
   if (known !== undefined) return known;
   const digest = sha256Hex(Deno.readFileSync(path));

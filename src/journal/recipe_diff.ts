@@ -33,6 +33,7 @@ const RULES: Record<string, (now: unknown, then: unknown) => Difference[]> = {
   libc: () => [{ text: "the C library differs" }],
   buildScript: () => [{ text: "what the package's build script left (OUT_DIR, watched files)" }],
   bundledLibraries: () => [{ text: "a static library the build script left differs" }],
+  targetFiles: () => [{ text: "a library in another package's build output (OUT_DIR) differs" }],
 };
 
 /**

@@ -10,10 +10,10 @@
 
 import { basename, dirname, join, relative } from "node:path";
 import type { Cache } from "../cache/cache.ts";
+import { TARGET_ROOT } from "../cache/path_roots.ts";
 import type { DispatchRequest } from "../dispatch/request.ts";
 import type { Unit } from "../dispatch/unit.ts";
-import { unitKindOf } from "../dispatch/outputs.ts";
-import { depInfoPath } from "../dispatch/outputs.ts";
+import { depInfoPath, outputStem, unitKindOf } from "../dispatch/outputs.ts";
 import {
   type CapturedBuild,
   type CapturedUnit,
@@ -21,7 +21,6 @@ import {
   cargoSetEnv,
   encodeBase64,
   isTemplated,
-  TARGET_ROOT,
   writeCapture,
 } from "./captured_build.ts";
 import { cargoVersionOf } from "./cargo_version.ts";
@@ -110,7 +109,7 @@ function noteCompile(unit: Unit, cache: Cache, request: DispatchRequest): void {
       "",
     crateName: unit.args.crateName,
     extraFilename: unit.args.extraFilename,
-    stem: unit.args.crateName + unit.args.extraFilename,
+    stem: outputStem(unit.args),
     externStems: unit.args.externs.flatMap((extern) => {
       const stem = extern.path && /^lib(.+)\.(rlib|rmeta|so)$/.exec(basename(extern.path))?.[1];
       return stem ? [stem] : [];

@@ -11,9 +11,6 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { sha256Hex } from "../digest.ts";
 
-/** Stands for the target dir in every captured path and text. */
-export const TARGET_ROOT = "@@WARMUP_TARGET@@";
-
 /** One unit as cargo left it: enough to put it back in another target dir. */
 export interface CapturedUnit {
   /** Its fingerprint directory's name, `<package>-<hash>`: the unit's name in cargo's layout. */

@@ -33,7 +33,7 @@ import { type EntryContent, lookup } from "../cache/lookup.ts";
 import { type DispatchRequest, processSink } from "../dispatch/request.ts";
 import { PhaseClock } from "../cache/call.ts";
 import type { Builds } from "../cache/build_of.ts";
-import { fromTemplate, type PathRoots, pathRootsOf } from "../cache/path_roots.ts";
+import { fromTemplate, type PathRoots, pathRootsOf, TARGET_ROOT } from "../cache/path_roots.ts";
 import { runRootsOf } from "../dispatch/run_key.ts";
 import { restoreOutDir } from "../dispatch/out_dir_snapshot.ts";
 import { errorMessage } from "../error_message.ts";
@@ -42,7 +42,6 @@ import {
   type CapturedUnit,
   decodeBase64,
   isTemplated,
-  TARGET_ROOT,
 } from "./captured_build.ts";
 
 /** What placing may spend; what does not fit is left to the build's calls. */
@@ -310,6 +309,8 @@ function rootsOf(unit: CapturedUnit, profileDir: string): PathRoots {
     manifestDir: unit.manifestDir,
     outDirEnv: unit.runDir ? join(profileDir, unit.runDir, "out") : undefined,
     cargoHome: unit.cargoHome,
+    // `x86_64-unknown-linux-gnu/release`: the triple's dir is inside the target dir.
+    target: unit.profile.includes("/") ? unit.profile.split("/")[0] : undefined,
   });
 }
 

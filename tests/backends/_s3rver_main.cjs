@@ -1,6 +1,6 @@
 // Runs s3rver (the @20minutes fork: a fake S3 that checks SigV4 signatures server, credentials S3RVER/S3RVER) on loopback for the tests, with one
 // bucket. Started by _servers.ts under Node; prints "ready <port>" once listening.
-// Usage: node _s3rver_main.cjs <s3rver module dir> <port> <data dir> <bucket>
+// Usage: node _s3rver_main.cjs <s3rver module dir> <port, 0 for a free one> <data dir> <bucket>
 "use strict";
 const [moduleDir, port, directory, bucket] = process.argv.slice(2);
 const S3rver = require(require.resolve("@20minutes/s3rver", { paths: [moduleDir] }));

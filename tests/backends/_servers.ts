@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { waitUntil } from "../_wait.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /**
@@ -77,10 +78,13 @@ export function freePort(): number {
  * console.log(redis.url); // "redis://:secret@127.0.0.1:40123/0"
  * ```
  */
-export async function startRedis(
+export function startRedis(
   options: { password?: string; port?: number } = {},
 ): Promise<RedisServer> {
-  const port = options.port ?? freePort();
+  return onFreePort(options.port, (port) => startRedisOn(port, options));
+}
+
+async function startRedisOn(port: number, options: { password?: string }): Promise<RedisServer> {
   const dir = await Deno.makeTempDir({ prefix: "warmup-redis-" });
   const args = [
     "--port",
@@ -151,17 +155,21 @@ export async function ensureS3rver(): Promise<string> {
 export async function startS3(options: { bucket?: string; port?: number } = {}): Promise<S3Server> {
   const moduleDir = await ensureS3rver();
   const bucket = options.bucket ?? "warmup-test";
-  const port = options.port ?? freePort();
+  // Port 0 unless asked: s3rver binds a free one itself and says which, so no other process can
+  // take it between a choice and the bind.
+  const asked = options.port ?? 0;
   const dir = await Deno.makeTempDir({ prefix: "warmup-s3-" });
   const main = join(ROOT, "tests", "backends", "_s3rver_main.cjs");
   const child = new Deno.Command("node", {
-    args: [main, moduleDir, String(port), dir, bucket],
+    args: [main, moduleDir, String(asked), dir, bucket],
     stdout: "piped",
     stderr: "null",
   }).spawn();
   const stop = stopperOf(child, dir);
+  let port: number;
   try {
-    await waitForLine(child.stdout, /^ready /, 15_000, "s3rver");
+    // The deadline only bounds a hang: Node and s3rver start slowly on a busy machine.
+    port = Number((await waitForLine(child.stdout, /^ready (\d+)$/, 60_000, "s3rver"))[1]);
   } catch (error) {
     await stop();
     throw error;
@@ -198,7 +206,15 @@ export async function startNginx(
   for (const value of [token, user, password]) {
     if (!/^[\w.~+/=-]+$/.test(value)) throw new TypeError(`Unusable test credential "${value}"`);
   }
-  const port = options.port ?? freePort();
+  return await onFreePort(options.port, (port) => startNginxOn(port, token, user, password));
+}
+
+async function startNginxOn(
+  port: number,
+  token: string,
+  user: string,
+  password: string,
+): Promise<NginxServer> {
   const dir = await Deno.makeTempDir({ prefix: "warmup-nginx-" });
   const root = join(dir, "www");
   await Deno.mkdir(root);
@@ -264,39 +280,62 @@ function once(action: () => Promise<void>): () => Promise<void> {
   return () => running ??= action();
 }
 
+/** A server that exited before it listened: most likely, another process took its port. */
+class ExitedBeforeListening extends Error {}
+
+/**
+ * Runs `start` on `port`, or on a free port; should that port be taken between the choice and the
+ * server binding it (by another process on the machine), on another one, up to three times.
+ */
+async function onFreePort<T>(
+  port: number | undefined,
+  start: (port: number) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await start(port ?? freePort());
+    } catch (error) {
+      const retry = port === undefined && attempt < 3 && error instanceof ExitedBeforeListening;
+      if (!retry) throw error;
+    }
+  }
+}
+
 async function waitForPort(port: number, child: Deno.ChildProcess, name: string): Promise<void> {
   let exited = false;
   child.status.then(() => exited = true);
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`${name} exited before listening on port ${port}`);
+  await waitUntil(async () => {
+    if (exited) throw new ExitedBeforeListening(`${name} exited before listening on port ${port}`);
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.close();
-      return;
+      return true;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      return false;
     }
-  }
-  throw new Error(`${name} did not listen on port ${port} within 10 s`);
+  }, { what: `${name} to listen on port ${port}` });
 }
 
-/** Reads `stream` until a line matches; the rest of the stream is drained in the background. */
+/**
+ * Reads `stream` until a line matches, and returns the match; the rest of the stream is drained
+ * in the background.
+ */
 async function waitForLine(
   stream: ReadableStream<Uint8Array>,
   pattern: RegExp,
   timeoutMs: number,
   name: string,
-): Promise<void> {
+): Promise<RegExpMatchArray> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
+  let match: RegExpMatchArray | undefined;
   const timer = setTimeout(() => reader.cancel(), timeoutMs);
   try {
-    while (true) {
+    while (match === undefined) {
       const { value, done } = await reader.read();
       if (done) throw new Error(`${name} did not start: ${text.trim() || "no output"}`);
       text += value;
-      if (text.split("\n").some((line) => pattern.test(line))) break;
+      match = text.split("\n").map((line) => line.match(pattern)).find((found) => found !== null);
     }
   } finally {
     clearTimeout(timer);
@@ -308,6 +347,7 @@ async function waitForLine(
       // Stream closed with the process.
     }
   })();
+  return match;
 }
 
 /** Stops a test server once (however often it is asked) and removes its data directory. */

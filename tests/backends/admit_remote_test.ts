@@ -5,29 +5,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { createStoreLevels } from "../../backends/levels.ts";
-import { type Bundle, BundleError, packBundle } from "../../src/bundle/bundle.ts";
+import { BundleError, packBundle } from "../../src/bundle/bundle.ts";
 import { verifySigner } from "../../src/bundle/envelope.ts";
 import { generateKeyPair, readCacheKeys } from "../../src/bundle/keys.ts";
+import { sampleBundle } from "../_sample_bundle.ts";
 
-function bundleFor(key: string): Bundle {
-  return {
-    meta: {
-      format: 1,
-      key,
-      crate: "itoa",
-      version: "1.0.1",
-      kind: "lib",
-      outputs: [],
-      sources: [],
-      envDeps: [],
-      compileMs: 1,
-      createdAt: "2026-11-22T00:00:00.000Z",
-    },
-    files: new Map(),
-    stdout: "",
-    stderr: "",
-  };
-}
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
+const bundleFor = (key: string) => sampleBundle({ meta: { key } });
 
 /** A signer as the cache reads it from a key file `keygen` wrote. */
 async function keysOf(dir: string, name: string) {

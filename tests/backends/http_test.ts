@@ -7,9 +7,12 @@ import { StoreUnavailableError } from "../../backends/store.ts";
 import { startNginx } from "./_servers.ts";
 import { testKey, testOutages, testStore } from "./store_suite.ts";
 
-// The shared suite against one nginx that its test starts and stops, through the cache that
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
+// The shared suite against one nginx that outlives its cases, through the cache that
 // lists its entries (nginx's JSON autoindex), each case in its own directory.
-testStore("http", async () => {
+await testStore("http", async () => {
   const server = await startNginx();
   return {
     open: (namespace) => createHttpStore({ url: `${server.openUrl}${namespace}/` }),
@@ -37,11 +40,8 @@ testOutages("http", {
   secrets: [TOKEN, WRONG_TOKEN],
 });
 
-const options = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "http: bundles are plain files at <url><key>, markers at <url>used/<key>",
-  options,
   async () => {
     await using nginx = await startNginx();
     const store = createHttpStore({ url: `${nginx.openUrl}team/rust` });
@@ -58,7 +58,7 @@ Deno.test(
   },
 );
 
-Deno.test("http: basic credentials from the URL are sent, and never shown", options, async () => {
+Deno.test("http: basic credentials from the URL are sent, and never shown", async () => {
   const password = "basic-Passw0rd";
   await using nginx = await startNginx({ basicUser: "ci", basicPassword: password });
   const withPassword = (secret: string) => nginx.basicUrl.replace("//", `//ci:${secret}@`);
@@ -93,7 +93,6 @@ Deno.test("http: basic credentials from the URL are sent, and never shown", opti
 
 Deno.test(
   "http: a server without a listing lists nothing, and health says so",
-  options,
   async () => {
     await using nginx = await startNginx();
     const store = createHttpStore({ url: nginx.unlistedUrl });
@@ -119,7 +118,7 @@ Deno.test(
   },
 );
 
-Deno.test("http: read-only use records no last use", options, async () => {
+Deno.test("http: read-only use records no last use", async () => {
   await using nginx = await startNginx();
   const writer = createHttpStore({ url: nginx.openUrl });
   const reader = createHttpStore({ url: nginx.openUrl, recordUse: false });
@@ -197,7 +196,6 @@ Deno.test("http: bad settings are clear errors that keep the secrets", () => {
 
 Deno.test(
   "openStore: backend http behind local disk, with the token of the environment given",
-  options,
   async () => {
     const token = "env-t0ken";
     await using nginx = await startNginx({ bearerToken: token });

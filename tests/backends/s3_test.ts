@@ -4,6 +4,9 @@ import { StoreUnavailableError } from "../../backends/store.ts";
 import { S3RVER_CREDENTIALS, type S3Server, startS3 } from "./_servers.ts";
 import { testKey, testOutages, testStore } from "./store_suite.ts";
 
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
 /** A store on `server` under `prefix`, with the server's credentials unless `extra` says. */
 const open = (
   server: S3Server,
@@ -20,8 +23,8 @@ const open = (
     ...extra,
   });
 
-// The shared suite against one server that its test starts and stops.
-testStore("s3", async () => {
+// The shared suite against one server that outlives its cases (so a leaked socket fails one).
+await testStore("s3", async () => {
   const server = await startS3();
   return { open: (namespace) => open(server, `test/${namespace}/`), close: () => server.stop() };
 });
@@ -56,10 +59,8 @@ testOutages("s3", {
   secrets: [WRONG_SECRET],
 });
 
-const options = { sanitizeOps: false, sanitizeResources: false };
-
 // The access key id is checked too, not only the signature made with the secret.
-Deno.test("s3: an unknown access key is refused too", options, async () => {
+Deno.test("s3: an unknown access key is refused too", async () => {
   await using s3 = await startS3();
   const unknownId = open(s3, "creds/", {
     credentials: { accessKeyId: "NOBODY", secretAccessKey: "x" },
@@ -77,7 +78,7 @@ Deno.test("s3: an unknown access key is refused too", options, async () => {
 });
 
 // A bucket that does not exist is a broken setting: unavailable (and warned about), not a miss.
-Deno.test("s3: a missing bucket is unavailable, not a miss", options, async () => {
+Deno.test("s3: a missing bucket is unavailable, not a miss", async () => {
   await using s3 = await startS3();
   const store = open(s3, "x/", { bucket: "no-such-bucket" });
   const error = await store.get(testKey()).then(

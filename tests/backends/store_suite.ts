@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createLocalStore } from "../../backends/local.ts";
 import { type Store, StoreUnavailableError } from "../../backends/store.ts";
 import { createStoreLevels, type StoreLevels } from "../../backends/levels.ts";
+import { waitUntil } from "../_wait.ts";
 
 /** Opens a store on `namespace`; the same namespace reaches the same bundles. */
 export type StoreFactory = (namespace: string) => Promise<Store> | Store;
@@ -27,43 +28,55 @@ export function testKey(c?: string): string {
 }
 
 /**
- * Registers one `Deno.test` named `store: <name>` with a step per case. `setUp` runs inside that
- * test, so the fixture (a server, a directory) belongs to it and is closed when it ends.
+ * Registers one `Deno.test` per case, named `store: <name>: <case>`, with the op and resource
+ * sanitizers on, and a last one that closes the fixture. The fixture (a server, a directory) is set
+ * up once, before the cases, so it outlives each of them: a connection, a timer or a response body
+ * that a store's `close()` leaves behind fails its case, rather than being closed for it by a
+ * server that stops. Await it at the top of the test module. Should the closing test be filtered
+ * out, the module's unload stops the server (its kill is the synchronous first step of `close`).
  *
  * @example
  * ```ts ignore
- * testStore("redis", async () => {
+ * await testStore("redis", async () => {
  *   const server = await startRedis();
  *   return { open: (namespace) => createRedisStore({ url: server.url, prefix: `${namespace}:` }), close: server.stop };
  * });
  * ```
  */
-export function testStore(name: string, setUp: () => Promise<StoreFixture> | StoreFixture): void {
+export async function testStore(
+  name: string,
+  setUp: () => Promise<StoreFixture> | StoreFixture,
+): Promise<void> {
+  const fixture = await setUp();
+  let closing: Promise<void> | undefined;
+  const close = () => closing ??= fixture.close?.() ?? Promise.resolve();
+  globalThis.addEventListener("unload", () => void close());
+  for (const [caseName, run] of Object.entries(CASES)) {
+    Deno.test({
+      name: `store: ${name}: ${caseName}`,
+      ...SANITIZED,
+      async fn() {
+        const namespace = `${caseName.replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
+        const store = await fixture.open(namespace);
+        try {
+          await run(store, () => fixture.open(namespace));
+        } finally {
+          await store.close();
+        }
+      },
+    });
+  }
+  // Unsanitized: it ends what was started before any test (the server, its pipes).
   Deno.test({
-    name: `store: ${name}`,
-    // Stores arm unref'd timeout signals that may outlive a case.
+    name: `store: ${name}: the fixture closes`,
     sanitizeOps: false,
     sanitizeResources: false,
-    async fn(t) {
-      const fixture = await setUp();
-      try {
-        for (const [caseName, run] of Object.entries(CASES)) {
-          await t.step(caseName, async () => {
-            const namespace = `${caseName.replace(/\W+/g, "-")}-${crypto.randomUUID().slice(0, 8)}`;
-            const store = await fixture.open(namespace);
-            try {
-              await run(store, () => fixture.open(namespace));
-            } finally {
-              await store.close();
-            }
-          });
-        }
-      } finally {
-        await fixture.close?.();
-      }
-    },
+    fn: close,
   });
 }
+
+/** Every backend test runs with both sanitizers: a leaked timer, op or socket is a failure. */
+export const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
 
 type Case = (store: Store, reopen: () => Promise<Store> | Store) => Promise<void>;
 
@@ -127,18 +140,17 @@ const CASES: Record<string, Case> = {
     // Read the older one until what the store records says it was used after the newer one was
     // written: at once where last use is kept to the millisecond, within a second on S3 (to the
     // second). A store that records no read, or a stale time, never gets there.
-    let reading = store;
-    for (const deadline = Date.now() + HANG_BOUND_MS;;) {
+    let reading: Store | undefined = store;
+    await waitUntil(async () => {
+      reading ??= await reopen();
       assert.deepEqual(await reading.get(older), new Uint8Array([1]));
       await reading.close(); // waits for last-use records written in the background
+      reading = undefined;
       const again = await reopen();
       const listed = await again.list().finally(() => again.close());
       const lastUsed = (key: string) => listed.find((entry) => entry.key === key)!.lastUsed;
-      if (lastUsed(older) > lastUsed(newer)) break;
-      assert.ok(Date.now() < deadline, `${lastUsed(older)} <= ${lastUsed(newer)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      reading = await reopen();
-    }
+      return lastUsed(older) > lastUsed(newer);
+    }, { what: "a last use after the newer put", everyMs: 50, timeoutMs: HANG_BOUND_MS });
   },
 
   async "health reports a working store"(store) {
@@ -251,7 +263,7 @@ export interface OutageSetup {
  * ```
  */
 export function testOutages(name: string, setup: OutageSetup): void {
-  const options = { sanitizeOps: false, sanitizeResources: false };
+  const options = SANITIZED;
   const operations = (store: Store): Record<string, () => Promise<unknown>> => ({
     get: () => store.get(testKey()),
     put: () => store.put(testKey(), new Uint8Array([1])),

@@ -9,13 +9,15 @@ import { loadConfig } from "../../src/config/config.ts";
 import { startRedis } from "./_servers.ts";
 import { testKey, testStore } from "./store_suite.ts";
 
-const options = { sanitizeOps: false, sanitizeResources: false };
+// A timer, an op or a socket a test leaves behind fails it (see store_suite.ts).
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const root = await Deno.makeTempDir({ prefix: "warmup-tiered-test-" });
 const dirOf = (name: string) => join(root, `${name}-${crypto.randomUUID().slice(0, 8)}`);
 
 // The shared store suite against two levels on local disk. Outages of a real remote behind local
 // disk are the shared outage suite's (store_suite.ts testOutages), run by redis_test and s3_test.
-testStore("tiered (local + local)", () => ({
+await testStore("tiered (local + local)", () => ({
   open: (namespace) =>
     createStoreLevels(
       createLocalStore({ dir: join(root, namespace, "near") }),
@@ -68,7 +70,7 @@ Deno.test("tiered: a local hit never opens a lazy remote", async () => {
   await store.close();
 });
 
-Deno.test("tiered: processes of one build share the outage record", options, async () => {
+Deno.test("tiered: processes of one build share the outage record", async () => {
   const redis = await startRedis();
   await redis.stop();
   const outageFile = join(dirOf("state"), "outage.json");
@@ -90,7 +92,7 @@ Deno.test("tiered: processes of one build share the outage record", options, asy
   await second.close();
 });
 
-Deno.test("tiered: read-only writes nothing to the remote", options, async () => {
+Deno.test("tiered: read-only writes nothing to the remote", async () => {
   await using redis = await startRedis();
   const remote = createRedisStore({ url: redis.url });
   await remote.put(testKey("a"), new Uint8Array([1]));
