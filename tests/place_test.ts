@@ -73,6 +73,18 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
       assert.deepEqual(unitsOf(result.stderr).compiled, [...REGISTRY_CRATES, "tiny"].sort());
     });
 
+    await t.step(
+      "right after it, without prepare, cargo's first rustc -vV has them placed",
+      async () => {
+        const next = await copyFixture("tiny", join(dir.path, "next"));
+        const result = await build(next);
+        const units = unitsOf(result.stderr);
+        assert.deepEqual(units.fresh, REGISTRY_CRATES, result.stderr);
+        assert.deepEqual(units.compiled, ["tiny"], result.stderr);
+        assert.equal(await runBinary(join(next, "target/debug/tiny")), expected);
+      },
+    );
+
     await t.step("prepare places them; cargo finds them Fresh, compiles only tiny", async () => {
       const second = await copyFixture("tiny", join(dir.path, "second"));
       const said = await prepare(second);
@@ -89,15 +101,6 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
       const again = await build(second);
       assert.deepEqual(unitsOf(again.stderr).compiled, []);
       assert.equal(await runBinary(join(second, "target/debug/tiny")), expected);
-    });
-
-    await t.step("without prepare, cargo's first rustc -vV has them placed", async () => {
-      const fifth = await copyFixture("tiny", join(dir.path, "fifth"));
-      const result = await build(fifth);
-      const units = unitsOf(result.stderr);
-      assert.deepEqual(units.fresh, REGISTRY_CRATES, result.stderr);
-      assert.deepEqual(units.compiled, ["tiny"], result.stderr);
-      assert.equal(await runBinary(join(fifth, "target/debug/tiny")), expected);
     });
 
     await t.step("status counts the placed units", async () => {

@@ -15,7 +15,7 @@ import { workspaceRootFrom } from "../workspace_root.ts";
 import { errorMessage } from "../error_message.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
 import { capturesDir } from "./captured_build.ts";
-import { cargoInvocationOf } from "./capture.ts";
+import { captureFinishedBuilds, cargoInvocationOf } from "./capture.ts";
 import { buildDirsOf } from "./build_dirs.ts";
 import { cargoVersionOf } from "./cargo_version.ts";
 import { placeForBuild } from "./prepare.ts";
@@ -40,6 +40,9 @@ export async function placeOnProbe(session: CacheSession, request: DispatchReque
     const configured = await session.cacheFor(request);
     if ("reason" in configured || !configured.config.place) return;
     const { cache } = configured;
+    // A build that ended a moment ago (a script's next cargo, a worktree hook) may not have been
+    // captured by the ticker yet: capture it first, or its sibling would find nothing to place.
+    await captureFinishedBuilds();
     const lockfile = lockfileDigest(join(root, "Cargo.lock"));
     if (lockfile === "" || !hasEntries(capturesDir(cache.dir, lockfile))) return;
     const cargo = cargoOf(request);
