@@ -11,7 +11,7 @@ import {
   writeCapture,
 } from "../src/place/captured_build.ts";
 import { profileDirOf } from "../src/place/build_dirs.ts";
-import { tempDir } from "./_harness.ts";
+import { tempDir } from "./_fixtures.ts";
 
 const capture = (overrides: Partial<CapturedBuild>): CapturedBuild => ({
   format: 1,
