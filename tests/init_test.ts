@@ -240,6 +240,10 @@ Deno.test("init --background returns at once and status reports the warm-up", as
     "\n",
   );
   assert.match(finished, /last warm-up init --tier-file .*finished .*warmed \d+ units/);
-  const log = await Deno.readTextFile(state.log!);
+  // The child records "done" before init prints its summary to the log: wait for the line.
+  const log = await waitUntil(async () => {
+    const text = await Deno.readTextFile(state.log!);
+    return /warmed \d+ units/.test(text) && text;
+  }, { what: "the warm-up's summary in its log", everyMs: 200, timeoutMs: 60_000 });
   assert.match(log, /warmed \d+ units/);
 });
