@@ -61,8 +61,9 @@ export async function storeEntry(
       signer: cache.signer,
     });
     request.phases.done("packed");
-    // The slot's hot copy is of the entry this one replaces.
-    if (displaced) removeHotCopy(cache.dir, entry.key);
+    // A hot copy already in the slot is of the entry this one replaces (stale, or stored in
+    // another diagnostic rendering): it would go on serving that one.
+    removeHotCopy(cache.dir, entry.key);
     await cache.put(entry.key, bytes, entry.rowOf(bundle.meta, bytes.length), request);
     if (entry.hotCopyFrom) cache.writeHotCopy(entry.key, bundle, entry.hotCopyFrom());
   } catch (error) {
