@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DeferredWarnings, serveConnection } from "../src/daemon/connection.ts";
 import { encodeFrame, FRAME, type Frame, FrameReader } from "../src/daemon/frames.ts";
 import { CacheSession } from "../src/cache/session.ts";
+import { Placing } from "../src/place/placing.ts";
 import { tempDir } from "./_fixtures.ts";
 
 const TAG = "test-tag";
@@ -40,10 +41,12 @@ async function serve(sent: Uint8Array, hangUp = false): Promise<Served> {
     status: () => Promise.resolve({ pid: 42, requests: 7 }),
   };
   const session = new CacheSession();
+  const placing = new Placing();
   const serving = listener.accept().then((conn) =>
     serveConnection(
       conn,
       session,
+      placing,
       TAG,
       (line) => logged.push(line),
       control,
@@ -60,6 +63,7 @@ async function serve(sent: Uint8Array, hangUp = false): Promise<Served> {
   } finally {
     client.close();
     await serving;
+    placing.close();
     await session.close();
   }
   return { frames, logged, settled };

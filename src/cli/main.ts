@@ -51,8 +51,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first !== undefined && isCompiler(first)) {
-    const { dispatchInProcess } = await import("../dispatch/dispatch.ts");
-    return await dispatchInProcess(first, rest);
+    const [{ dispatchInProcess }, { Placing }] = await Promise.all([
+      import("../dispatch/dispatch.ts"),
+      import("../place/placing.ts"),
+    ]);
+    return await dispatchInProcess(first, rest, new Placing());
   }
   // `cargo warmup status` runs `cargo-warmup warmup status`.
   return await manage(first === "warmup" ? rest : argv);

@@ -9,7 +9,7 @@ import { errorMessage } from "../error_message.ts";
 import { formatBytes } from "../units.ts";
 import { CacheSession } from "../cache/session.ts";
 import { buildDirsOf } from "../place/build_dirs.ts";
-import { cargoVersionOf } from "../place/cargo_version.ts";
+import { CargoVersions } from "../place/cargo_version.ts";
 import { placeForBuild } from "../place/prepare.ts";
 import { placingRequest } from "../place/place.ts";
 import { settleDaemons } from "../daemon/settle.ts";
@@ -57,7 +57,7 @@ export async function runPrepare(argv: string[]): Promise<number> {
       console.error("cargo-warmup prepare: placing is off ([warmup] place = false)");
       return 0;
     }
-    const version = await cargoVersionOf(cargo);
+    const version = await new CargoVersions().of(cargo);
     if (version === undefined) throw new Error(`cannot run "${cargo} -V"`);
     const rustc = await rustcIdentity(env.RUSTC ?? "rustc", env, configured.cache.rustcMemo);
     const versions = { cargo: version, rustc: rustc.release };

@@ -14,6 +14,7 @@ import type { Builds } from "../cache/build_of.ts";
 import { orderedSink, PhaseClock } from "../cache/call.ts";
 import type { RustcRun } from "../dispatch/run_rustc.ts";
 import type { CacheSession } from "../cache/session.ts";
+import type { PlacingHooks } from "../dispatch/placing_hooks.ts";
 import { errorMessage } from "../error_message.ts";
 import { encodeFrame, FRAME, type Frame, FrameReader } from "./frames.ts";
 import { afterTimeout } from "../timeout.ts";
@@ -64,10 +65,11 @@ export interface DaemonControl {
   status(): Promise<unknown>;
 }
 
-/** Serves one connection to its end; never throws. */
+/** Serves one connection to its end, with the daemon's session and placing; never throws. */
 export async function serveConnection(
   conn: Deno.Conn,
   session: CacheSession,
+  placing: PlacingHooks,
   tag: string,
   log: DaemonLog,
   control: DaemonControl,
@@ -140,8 +142,8 @@ export async function serveConnection(
       },
     };
     const code = isBuildScriptRun(request)
-      ? await dispatchRun(session, request, runner)
-      : await dispatch(session, request, runner);
+      ? await dispatchRun(session, placing, request, runner)
+      : await dispatch(session, placing, request, runner);
     if (!clientGone) await sendFrame(FRAME.served, String(code ?? 0));
     for (const task of request.afterReply.splice(0)) task();
   } catch (error) {

@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { CacheSession } from "../cache/session.ts";
 import { errorMessage } from "../error_message.ts";
-import { captureFinishedBuilds } from "../place/capture.ts";
+import { Placing } from "../place/placing.ts";
 import { DeferredWarnings, serveConnection } from "./connection.ts";
 import { type ProcessFootprint, processFootprint } from "./process_info.ts";
 import type { OpenCacheInfo } from "../cache/session.ts";
@@ -81,6 +81,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   log(`started, pid ${Deno.pid}, tag ${options.tag}`);
 
   const session = new CacheSession({ longLived: true });
+  // The builds' units noted for placing, captured as each build ends.
+  const placing = new Placing();
   let requests = 0;
   const status = async (): Promise<DaemonStatus> => {
     await session.sweep();
@@ -136,12 +138,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         }
         await session.settle();
         // A script that built and then prepares a copy finds its build captured.
-        await captureFinishedBuilds();
+        await placing.captures.captureFinished();
       };
       requests++;
       const served: Promise<void> = serveConnection(
         conn,
         session,
+        placing,
         options.tag,
         log,
         { settled, status },
@@ -167,6 +170,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     Promise.all(inFlight).then(() => session.heldStores.storeAll()),
     new Promise<void>((resolve) => afterTimeout(DRAIN_MS, resolve)),
   ]);
+  placing.close();
   await session.close().catch(() => {});
   if (socketStillOurs(files.socket, socketIno)) await Deno.remove(files.socket).catch(() => {});
   removeRecordIfOurs(files.record);

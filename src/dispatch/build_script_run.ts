@@ -47,7 +47,7 @@ import { restoreOutDir, snapshotOutDir } from "./out_dir_snapshot.ts";
 import { filesUnder } from "./files_under.ts";
 import { systemInputsOf } from "./system_inputs.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
-import { noteRunForPlacing } from "../place/capture.ts";
+import type { PlacingHooks } from "./placing_hooks.ts";
 
 /** A watched directory with more files than this makes a run not worth caching. */
 const MAX_WATCHED_FILES = 5_000;
@@ -75,11 +75,12 @@ interface Run extends KeyedCall {
 
 /**
  * Serves a build-script run through the cache, or lets the client run it (`runner.compile`
- * runs the real script there) and stores it. Resolves to the exit code. A fault of the cache
- * runs the real script.
+ * runs the real script there) and stores it; what it served or stored is told to `placing`.
+ * Resolves to the exit code. A fault of the cache runs the real script.
  */
 export function dispatchRun(
   session: CacheSession,
+  placing: PlacingHooks,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
@@ -88,7 +89,7 @@ export function dispatchRun(
     request,
     runner,
     "running the build script",
-    (guarded) => throughCache(buildScriptRun(session, request), request, guarded),
+    (guarded) => throughCache(buildScriptRun(session, placing, request), request, guarded),
   );
 }
 
@@ -97,7 +98,11 @@ export function dispatchRun(
  * environment (run_key.ts), restored as its OUT_DIR and printed output, stored from a snapshot of
  * OUT_DIR taken before the client goes on.
  */
-function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKind<Run> {
+function buildScriptRun(
+  session: CacheSession,
+  placing: PlacingHooks,
+  request: DispatchRequest,
+): CallKind<Run> {
   return {
     kindOf: () => "build-run",
     countsNotCacheable: false,
@@ -105,8 +110,7 @@ function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKi
     row: () => ({ kind: "build-run" }),
     recipe: (run) => run.recipe,
     restore: (run, cache) => serveRun(run, cache, request),
-    served: (run, cache) =>
-      noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request),
+    served: (run, cache) => placing.ran(run, cache, request),
     // Held: OUT_DIR is read before the client goes, after which cargo may start using it.
     holds: () => true,
     collect: (run, cache, result, stale) => {
@@ -130,7 +134,7 @@ function buildScriptRun(session: CacheSession, request: DispatchRequest): CallKi
       const stored = { blob: snapshot.blob, systemInputs: system.sources };
       return {
         store: () => {
-          noteRunForPlacing(run, cargoHomeOf(request.env), request.rustc, cache, request);
+          placing.ran(run, cache, request);
           return cache.using(
             run.key,
             () => cache.storing(run.key, storeRun(run, result, stored, cache, request, stale)),

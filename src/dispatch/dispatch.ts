@@ -43,10 +43,17 @@ import type { WarmupConfig } from "../config/warmup_config.ts";
 import { recordProjectOfBuild } from "../warm/project_graphs.ts";
 import { noticeNewToolchain } from "../warm/toolchain_change.ts";
 import { buildScriptInputs, workspacePolicyOf, workspaceSourceOf } from "./workspace_unit.ts";
-import { noteCompileForPlacing } from "../place/capture.ts";
+import type { PlacingHooks } from "./placing_hooks.ts";
 
-/** Serves one call from this process: the dispatcher when no daemon serves it. */
-export async function dispatchInProcess(rustc: string, argv: string[]): Promise<number> {
+/**
+ * Serves one call from this process: the dispatcher when no daemon serves it; `placing` is the
+ * launcher's (cli/main.ts).
+ */
+export async function dispatchInProcess(
+  rustc: string,
+  argv: string[],
+  placing: PlacingHooks,
+): Promise<number> {
   const session = new CacheSession();
   const request = requestOfThisProcess(rustc, argv, session.builds);
   const runner: RustcRunner = {
@@ -54,7 +61,7 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
     compile: () => runRustcRecorded(rustc, argv, request),
   };
   try {
-    return await dispatch(session, request, runner) ?? 0;
+    return await dispatch(session, placing, request, runner) ?? 0;
   } finally {
     for (const task of request.afterReply.splice(0)) task();
     await session.close().catch(() => {});
@@ -63,11 +70,13 @@ export async function dispatchInProcess(rustc: string, argv: string[]): Promise<
 }
 
 /**
- * Runs one call through the cache: served, or compiled by `runner` and stored. Resolves to the
- * exit code (undefined when the runner could not tell it, i.e. the client ran rustc itself).
+ * Runs one call through the cache: served, or compiled by `runner` and stored; what it served or
+ * stored is told to `placing`. Resolves to the exit code (undefined when the runner could not
+ * tell it, i.e. the client ran rustc itself).
  */
 export function dispatch(
   session: CacheSession,
+  placing: PlacingHooks,
   request: DispatchRequest,
   runner: RustcRunner,
 ): Promise<number | undefined> {
@@ -76,7 +85,7 @@ export function dispatch(
     request,
     runner,
     "compiling without the cache",
-    (guarded) => throughCache(crateCompile(session, request), request, guarded),
+    (guarded) => throughCache(crateCompile(session, placing, request), request, guarded),
   );
 }
 
@@ -85,7 +94,11 @@ export function dispatch(
  * by serve_hit.ts, stored by store_miss.ts (a deterministic failure too); an incremental
  * workspace library's store held back until the builds are over (settled_store.ts).
  */
-function crateCompile(session: CacheSession, request: DispatchRequest): CallKind<Unit> {
+function crateCompile(
+  session: CacheSession,
+  placing: PlacingHooks,
+  request: DispatchRequest,
+): CallKind<Unit> {
   /** The build's `auto-rewarm` setting, once the call is keyed. */
   let autoRewarm = false;
   return {
@@ -93,9 +106,7 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
     countsNotCacheable: true,
     notCacheable: async () => {
       // Cargo asks this before it looks at a new target dir: its units are placed first.
-      if (isVersionProbe(request)) {
-        await (await import("../place/on_probe.ts")).placeOnProbe(session, request);
-      }
+      if (isVersionProbe(request)) await placing.probed(session, request);
     },
     prepare: async () => {
       const prepared = await prepareUnit(session, request);
@@ -119,7 +130,7 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
     served: (unit, cache, hit) => {
       installReplayer(unit, cache.dir);
       if (unit.fromWorkspace) cache.count({ workspace_hits: 1 }, request);
-      if (!hit.exitCode) noteCompileForPlacing(unit, cache, request);
+      if (!hit.exitCode) placing.compiled(unit, cache, request);
     },
     beforeRun: async (unit, cache) => {
       const notice = await noticeNewToolchain(cache.dir, unit.rustcRelease, request, autoRewarm);
@@ -151,7 +162,7 @@ function crateCompile(session: CacheSession, request: DispatchRequest): CallKind
       };
       return {
         store: () => {
-          noteCompileForPlacing(unit, cache, request);
+          placing.compiled(unit, cache, request);
           return session.heldStores.storeWhenSettled(
             heldStoreOf(unit, request),
             cache,

@@ -4,16 +4,16 @@
  * directory, its build-script run's files) into the lockfile's capture (captured_build.ts), from
  * which place.ts fills a later build's new target dir. Only registry units: their fingerprints
  * hold nothing of the project (cargo's `-C metadata` of a registry unit is the same in every
- * project that resolves it the same way), and their sources never change.
+ * project that resolves it the same way), and their sources never change. It takes what it needs
+ * of a compile, a run and their call in its own terms ({@linkcode CompileToCapture}), which
+ * placing.ts makes from the dispatcher's; its state is a {@linkcode Captures}, the daemon's.
  * @module
  */
 
 import { basename, dirname, join, relative } from "node:path";
 import type { Cache } from "../cache/cache.ts";
+import type { CacheCall } from "../cache/call.ts";
 import { TARGET_ROOT } from "../cache/path_roots.ts";
-import type { DispatchRequest } from "../dispatch/request.ts";
-import type { Unit } from "../dispatch/unit.ts";
-import { depInfoPath, outputStem, unitKindOf } from "../dispatch/outputs.ts";
 import {
   type CapturedBuild,
   type CapturedUnit,
@@ -23,11 +23,57 @@ import {
   isTemplated,
   writeCapture,
 } from "./captured_build.ts";
-import { cargoVersionOf } from "./cargo_version.ts";
+import type { CargoVersions } from "./cargo_version.ts";
 
 /** A file cargo keeps about a unit larger than this is not captured (they are bytes, not KB). */
 const MAX_FILE_BYTES = 256 * 1024;
 const TICK_MS = 250;
+
+/** What capture needs of a registry crate compile the cache served or stored. */
+export interface CompileToCapture {
+  /** The cache entry that holds its outputs. */
+  key: string;
+  crate: string;
+  version: string;
+  /** `lib`, `check`, `proc-macro`, `bin` or `build-script`. */
+  kind: string;
+  /** rustc's `--out-dir`, `--crate-name`, `-C extra-filename` and `--target`. */
+  outDir: string;
+  crateName: string;
+  extraFilename: string;
+  target?: string;
+  /** Its outputs' stem (`<crate name><extra filename>`): dependents' `--extern` paths name it. */
+  stem: string;
+  /** Where rustc writes its dep-info, when it writes one. */
+  depInfo?: string;
+  /** The paths its `--extern`s name: what it was compiled against. */
+  externs: string[];
+  outputs: Array<{ role: string; path: string }>;
+  /** The environment cargo gave the call. */
+  env: Record<string, string>;
+  cargoHome: string;
+  /** The release of the rustc it was compiled with. */
+  rustcRelease: string;
+}
+
+/** What capture needs of a registry build-script run the cache served or stored. */
+export interface RunToCapture {
+  key: string;
+  crate: string;
+  version: string;
+  /** The run's OUT_DIR. */
+  outDir: string;
+  manifestDir: string;
+  cargoHome: string;
+  /** The build script's binary (in the script compile's `build/<package>-<hash>/`). */
+  scriptBinary: string;
+}
+
+/** What capture needs of the call that served or stored a unit: its build and environment. */
+export type CallToCapture = Pick<CacheCall, "buildId" | "builds" | "cargoCwd" | "env">;
+
+/** What capture needs of the cache a unit's entry is in: where to keep the capture. */
+export type CacheToCapture = Pick<Cache, "dir" | "closed">;
 
 /** A unit as noted during the build, with absolute paths; read at the build's end. */
 interface NotedUnit extends Omit<CapturedUnit, "files" | "profile" | "outputs" | "depInfo"> {
@@ -44,7 +90,7 @@ interface NotedUnit extends Omit<CapturedUnit, "files" | "profile" | "outputs" |
 }
 
 interface NotedBuild {
-  cache: Cache;
+  cache: CacheToCapture;
   build: string;
   project: string;
   lockfile: string;
@@ -56,152 +102,157 @@ interface NotedBuild {
   units: Map<string, NotedUnit>;
 }
 
-const noted = new Map<string, NotedBuild>();
-let ticker: ReturnType<typeof setInterval> | undefined;
-
 /**
- * Notes a registry crate compile the cache served or stored in `request`'s build (daemon only:
- * the capture is read once cargo is gone, which only the daemon outlives).
+ * The builds being noted, each captured once its cargo is gone: one per daemon, which outlives
+ * the builds it serves (a call in a process of its own never sees its build end). Nothing of it
+ * is module-level, so two of them in one process share nothing.
  */
-export function noteCompileForPlacing(unit: Unit, cache: Cache, request: DispatchRequest): void {
-  if (request.via !== "daemon" || unit.fromWorkspace) return;
-  try {
-    noteCompile(unit, cache, request);
-  } catch {
-    // A capture is worth having, never the call's failure: this unit is just not placed.
+export class Captures {
+  readonly #noted = new Map<string, NotedBuild>();
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  readonly #cargoVersions: CargoVersions;
+
+  constructor(cargoVersions: CargoVersions) {
+    this.#cargoVersions = cargoVersions;
+  }
+
+  /** Builds noted and not captured yet. */
+  get pending(): number {
+    return this.#noted.size;
+  }
+
+  /** Notes a registry crate compile the cache served or stored in `call`'s build. */
+  noteCompile(compile: CompileToCapture, cache: CacheToCapture, call: CallToCapture): void {
+    try {
+      noteCompile(compile, this.#buildOf(call, cache));
+    } catch {
+      // A capture is worth having, never the call's failure: this unit is just not placed.
+    }
+  }
+
+  /** Notes a registry build-script run the cache served or stored in `call`'s build. */
+  noteRun(run: RunToCapture, cache: CacheToCapture, call: CallToCapture): void {
+    try {
+      noteRun(run, call.env, this.#buildOf(call, cache));
+    } catch {
+      // as above: not placed, never the call's failure
+    }
+  }
+
+  /** Captures every noted build whose cargo is gone now (the daemon's settle asks for this). */
+  async captureFinished(): Promise<void> {
+    for (const [buildId, build] of this.#noted) {
+      if (running(buildId)) continue;
+      this.#noted.delete(buildId);
+      try {
+        await captureBuild(build, this.#cargoVersions);
+      } catch {
+        // A capture is worth having, never a failure: the next build captures again.
+      }
+    }
+    if (this.#noted.size === 0) this.#stopTicker();
+  }
+
+  /** Stops watching for builds' ends; what is noted and not captured is dropped. */
+  close(): void {
+    this.#noted.clear();
+    this.#stopTicker();
+  }
+
+  #buildOf(call: CallToCapture, cache: CacheToCapture): NotedBuild {
+    let build = this.#noted.get(call.buildId);
+    if (build === undefined) {
+      const journal = call.builds.journalBuildOf(call);
+      build = {
+        cache,
+        build: journal.build,
+        project: journal.project,
+        lockfile: journal.lockfile,
+        cargo: call.env.CARGO ?? "cargo",
+        rustc: "",
+        invocation: cargoInvocationOf(call.buildId),
+        units: new Map(),
+      };
+      this.#noted.set(call.buildId, build);
+    }
+    if (this.#ticker === undefined) {
+      this.#ticker = setInterval(() => void this.captureFinished(), TICK_MS);
+      Deno.unrefTimer(this.#ticker);
+    }
+    return build;
+  }
+
+  #stopTicker(): void {
+    if (this.#ticker === undefined) return;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
   }
 }
 
-function noteCompile(unit: Unit, cache: Cache, request: DispatchRequest): void {
-  const build = buildOf(request, cache);
-  build.rustc ||= unit.rustcRelease;
-  const kind = unitKindOf(unit.args);
-  const outDir = unit.args.outDir;
-  const pkg = unit.env.CARGO_PKG_NAME;
-  if (pkg === undefined || unit.args.extraFilename === "") return;
+function noteCompile(compile: CompileToCapture, build: NotedBuild): void {
+  build.rustc ||= compile.rustcRelease;
+  const { kind, outDir } = compile;
+  const pkg = compile.env.CARGO_PKG_NAME;
+  if (pkg === undefined || compile.extraFilename === "") return;
   // deps/ for a library, build/<package>-<hash>/ for a build script.
   const profileDir = kind === "build-script" ? dirname(dirname(outDir)) : dirname(outDir);
-  const targetDir = targetDirOf(profileDir, unit.args.target);
-  const id = kind === "build-script" ? basename(outDir) : `${pkg}${unit.args.extraFilename}`;
-  const outDirEnv = unit.env.OUT_DIR;
+  const targetDir = targetDirOf(profileDir, compile.target);
+  const id = kind === "build-script" ? basename(outDir) : `${pkg}${compile.extraFilename}`;
+  const outDirEnv = compile.env.OUT_DIR;
   const deps = outDirEnv ? [basename(dirname(outDirEnv))] : [];
-  const bin = unit.outputs.find((output) => output.role === "bin");
-  const depInfo = depInfoPath(unit.args);
+  const bin = compile.outputs.find((output) => output.role === "bin");
   build.units.set(id, {
     id,
     kind,
-    crate: unit.crate,
-    version: unit.version,
-    key: unit.key,
+    crate: compile.crate,
+    version: compile.version,
+    key: compile.key,
     deps,
     targetDir,
     profileDir,
-    outputs: unit.outputs.map((output) => ({ role: output.role, path: output.path })),
-    ...(depInfo ? { depInfo } : {}),
+    outputs: compile.outputs.map((output) => ({ role: output.role, path: output.path })),
+    ...(compile.depInfo ? { depInfo: compile.depInfo } : {}),
     ...(outDirEnv ? { runDirAbs: dirname(outDirEnv) } : {}),
     // Cargo runs a build script by this name, a hard link it makes after the compile.
     ...(kind === "build-script" && bin
       ? { links: [{ path: join(outDir, "build-script-build"), to: bin.path }] }
       : {}),
-    env: cargoSetEnv(unit.env),
-    manifestDir: unit.env.CARGO_MANIFEST_DIR ?? "",
-    cargoHome: unit.roots.find(([placeholder]) => placeholder === "@@WARMUP_CARGO_HOME@@")?.[1] ??
-      "",
-    crateName: unit.args.crateName,
-    extraFilename: unit.args.extraFilename,
-    stem: outputStem(unit.args),
-    externStems: unit.args.externs.flatMap((extern) => {
-      const stem = extern.path && /^lib(.+)\.(rlib|rmeta|so)$/.exec(basename(extern.path))?.[1];
+    env: cargoSetEnv(compile.env),
+    manifestDir: compile.env.CARGO_MANIFEST_DIR ?? "",
+    cargoHome: compile.cargoHome,
+    crateName: compile.crateName,
+    extraFilename: compile.extraFilename,
+    stem: compile.stem,
+    externStems: compile.externs.flatMap((path) => {
+      const stem = /^lib(.+)\.(rlib|rmeta|so)$/.exec(basename(path))?.[1];
       return stem ? [stem] : [];
     }),
   });
 }
 
-/** Notes a registry build-script run the cache served or stored (its OUT_DIR is `outDir`). */
-export function noteRunForPlacing(
-  run: { key: string; crate: string; version: string; outDir: string; manifestDir: string },
-  cargoHome: string,
-  scriptBinary: string,
-  cache: Cache,
-  request: DispatchRequest,
-): void {
-  if (request.via !== "daemon") return;
-  try {
-    noteRun(run, cargoHome, scriptBinary, cache, request);
-  } catch {
-    // as above: not placed, never the call's failure
-  }
-}
-
-function noteRun(
-  run: { key: string; crate: string; version: string; outDir: string; manifestDir: string },
-  cargoHome: string,
-  scriptBinary: string,
-  cache: Cache,
-  request: DispatchRequest,
-): void {
+function noteRun(run: RunToCapture, env: Record<string, string>, build: NotedBuild): void {
   const runDirAbs = dirname(run.outDir);
   const profileDir = dirname(dirname(runDirAbs));
   const id = basename(runDirAbs);
-  buildOf(request, cache).units.set(id, {
+  build.units.set(id, {
     id,
     kind: "build-run",
     crate: run.crate,
     version: run.version,
     key: run.key,
-    deps: [basename(dirname(scriptBinary))],
-    env: cargoSetEnv(request.env),
-    targetDir: targetDirOf(profileDir, request.env.TARGET),
+    deps: [basename(dirname(run.scriptBinary))],
+    env: cargoSetEnv(env),
+    targetDir: targetDirOf(profileDir, env.TARGET),
     profileDir,
     outputs: [],
     manifestDir: run.manifestDir,
-    cargoHome,
+    cargoHome: run.cargoHome,
     runDirAbs,
     externStems: [],
   });
 }
 
-/** Captures every noted build whose cargo is gone now (the daemon's settle asks for this). */
-export async function captureFinishedBuilds(): Promise<void> {
-  for (const [buildId, build] of noted) {
-    if (running(buildId)) continue;
-    noted.delete(buildId);
-    try {
-      await captureBuild(build);
-    } catch {
-      // A capture is worth having, never a failure: the next build captures again.
-    }
-  }
-  if (noted.size === 0 && ticker !== undefined) {
-    clearInterval(ticker);
-    ticker = undefined;
-  }
-}
-
-function buildOf(request: DispatchRequest, cache: Cache): NotedBuild {
-  let build = noted.get(request.buildId);
-  if (build === undefined) {
-    const journal = request.builds.journalBuildOf(request);
-    build = {
-      cache,
-      build: journal.build,
-      project: journal.project,
-      lockfile: journal.lockfile,
-      cargo: request.env.CARGO ?? "cargo",
-      rustc: "",
-      invocation: cargoInvocationOf(request.buildId),
-      units: new Map(),
-    };
-    noted.set(request.buildId, build);
-  }
-  if (ticker === undefined) {
-    ticker = setInterval(() => void captureFinishedBuilds(), TICK_MS);
-    Deno.unrefTimer(ticker);
-  }
-  return build;
-}
-
-async function captureBuild(build: NotedBuild): Promise<void> {
+async function captureBuild(build: NotedBuild, cargoVersions: CargoVersions): Promise<void> {
   if (build.lockfile === "" || build.cache.closed || build.invocation === undefined) return;
   if (build.rustc === "") return;
   const all = [...build.units.values()];
@@ -215,7 +266,7 @@ async function captureBuild(build: NotedBuild): Promise<void> {
     if (captured !== undefined) units.push(captured);
   }
   if (units.length === 0) return;
-  const cargo = await cargoVersionOf(build.cargo);
+  const cargo = await cargoVersions.of(build.cargo);
   if (cargo === undefined) return;
   const capture: CapturedBuild = {
     format: 1,

@@ -1,20 +1,24 @@
 /**
- * Which cargo laid a target dir out: its `cargo -V` line, asked once per binary. A capture is
- * placed only for the same cargo, whose fingerprints and layout it was read from.
+ * Which cargo laid a target dir out: its `cargo -V` line, asked once per binary by whoever holds
+ * the {@linkcode CargoVersions} (the daemon's placing, one `prepare`). A capture is placed only
+ * for the same cargo, whose fingerprints and layout it was read from.
  * @module
  */
 
-const known = new Map<string, Promise<string | undefined>>();
+/** Cargo's version lines by binary, each asked once. */
+export class CargoVersions {
+  readonly #known = new Map<string, Promise<string | undefined>>();
 
-/** `cargo 1.95.0 (f2d3ce0bd 2026-03-21)` for the cargo at `cargo`; undefined when it cannot say. */
-export function cargoVersionOf(cargo: string): Promise<string | undefined> {
-  let version = known.get(cargo);
-  if (version === undefined) {
-    version = new Deno.Command(cargo, { args: ["-V"], stdout: "piped", stderr: "null" })
-      .output()
-      .then((out) => out.success ? new TextDecoder().decode(out.stdout).trim() : undefined)
-      .catch(() => undefined);
-    known.set(cargo, version);
+  /** `cargo 1.95.0 (f2d3ce0bd 2026-03-21)` for the cargo at `cargo`; undefined when it cannot say. */
+  of(cargo: string): Promise<string | undefined> {
+    let version = this.#known.get(cargo);
+    if (version === undefined) {
+      version = new Deno.Command(cargo, { args: ["-V"], stdout: "piped", stderr: "null" })
+        .output()
+        .then((out) => out.success ? new TextDecoder().decode(out.stdout).trim() : undefined)
+        .catch(() => undefined);
+      this.#known.set(cargo, version);
+    }
+    return version;
   }
-  return version;
 }

@@ -15,23 +15,23 @@ import { workspaceRootFrom } from "../workspace_root.ts";
 import { errorMessage } from "../error_message.ts";
 import { warnOncePerBuild } from "../cache/warn_once.ts";
 import { capturesDir } from "./captured_build.ts";
-import { captureFinishedBuilds, cargoInvocationOf } from "./capture.ts";
+import { type Captures, cargoInvocationOf } from "./capture.ts";
 import { buildDirsOf } from "./build_dirs.ts";
-import { cargoVersionOf } from "./cargo_version.ts";
+import type { CargoVersions } from "./cargo_version.ts";
 import { placeForBuild } from "./prepare.ts";
 import { rustcIdentity } from "../rustc_identity.ts";
 
-/** Builds (cargo's pids) already placed for: cargo asks `-vV` once, but a pid is worth a guard. */
-const placedFor = new Set<string>();
-
 /**
- * Places the build's predicted units before its probe is answered. Never throws, and costs a
- * build with nothing captured for its Cargo.lock two stats and a read.
+ * Places the build's predicted units before its probe is answered, capturing first what
+ * `captures` holds of builds that are over. Never throws, and costs a build with nothing
+ * captured for its Cargo.lock two stats and a read.
  */
-export async function placeOnProbe(session: CacheSession, request: DispatchRequest): Promise<void> {
-  if (placedFor.has(request.buildId)) return;
-  if (placedFor.size > 256) placedFor.clear();
-  placedFor.add(request.buildId);
+export async function placeOnProbe(
+  session: CacheSession,
+  request: DispatchRequest,
+  captures: Captures,
+  cargoVersions: CargoVersions,
+): Promise<void> {
   try {
     const root = workspaceRootFrom(request.cargoCwd);
     if (root === undefined) return;
@@ -42,11 +42,11 @@ export async function placeOnProbe(session: CacheSession, request: DispatchReque
     const { cache } = configured;
     // A build that ended a moment ago (a script's next cargo, a worktree hook) may not have been
     // captured by the ticker yet: capture it first, or its sibling would find nothing to place.
-    await captureFinishedBuilds();
+    await captures.captureFinished();
     const lockfile = lockfileDigest(join(root, "Cargo.lock"));
     if (lockfile === "" || !hasEntries(capturesDir(cache.dir, lockfile))) return;
     const cargo = cargoOf(request);
-    const version = await cargoVersionOf(cargo);
+    const version = await cargoVersions.of(cargo);
     if (version === undefined) return;
     const rustc = await rustcIdentity(request.rustc, request.env, cache.rustcMemo);
     // Its own probe, if it makes one, must not place again.
