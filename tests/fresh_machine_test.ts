@@ -23,6 +23,7 @@ import {
 } from "./_harness.ts";
 import { S3RVER_CREDENTIALS, startNginx, startRedis, startS3 } from "./backends/_servers.ts";
 import { createHttpStore } from "../backends/http.ts";
+import { createLocalStore } from "../backends/local.ts";
 import { createRedisStore } from "../backends/redis.ts";
 import { createS3Store } from "../backends/s3.ts";
 import type { Store } from "../backends/store.ts";
@@ -35,23 +36,41 @@ interface Build {
   stderr: string;
   entries: DispatchLogEntry[];
   output: string;
+  /** With `prepare`: its stderr, and the bundles the local level held when it returned. */
+  prepared?: { stderr: string; local: string[] };
 }
 
-/** Builds a fresh copy of seed001 with a new, empty local level (so no journal) and `env`. */
-async function buildSeed001(work: string, env: Record<string, string>): Promise<Build> {
+/**
+ * Builds a fresh copy of seed001 with a new, empty local level (so no journal) and `env`; with
+ * `prepare`, runs `cargo-warmup prepare` in it first, and builds with `buildEnv` on top of `env`.
+ */
+async function buildSeed001(
+  work: string,
+  env: Record<string, string>,
+  options: { prepare?: boolean; buildEnv?: Record<string, string> } = {},
+): Promise<Build> {
   const id = crypto.randomUUID().slice(0, 8);
   const project = await copyFixture("seed001", join(work, `seed001-${id}`));
   const log = join(work, `dispatch-${id}.jsonl`);
   const cacheDir = join(work, `local-${id}`);
   const cargoHome = await createCargoHome(join(work, "cargo-home"));
+  const baseEnv = { ...warmupEnv({ cacheDir, cargoHome, log }), ...env };
+  let prepared: Build["prepared"];
+  if (options.prepare) {
+    const run = await runWarmup(["prepare"], { cwd: project, env: baseEnv });
+    assert.equal(run.code, 0, run.stderr);
+    const local = (await createLocalStore({ dir: cacheDir }).list()).map((entry) => entry.key);
+    prepared = { stderr: run.stderr, local };
+  }
   const result = await runCargo(["build", "--locked"], {
     cwd: project,
-    env: { ...warmupEnv({ cacheDir, cargoHome, log }), ...env },
+    env: { ...baseEnv, ...options.buildEnv },
   });
   // Its calls settle: a writer's daemon publishes now rather than a moment after cargo exits.
   await settleDaemons(runtimeDirFor(cacheDir), 10_000);
   const output = result.code === 0 ? await runBinary(join(project, "target/debug/server")) : "";
-  return { code: result.code, stderr: result.stderr, entries: await readDispatchLog(log), output };
+  const entries = await readDispatchLog(log);
+  return { code: result.code, stderr: result.stderr, entries, output, ...prepared && { prepared } };
 }
 
 function assertBuilt(build: Build, expectedOutput: string): void {
@@ -133,6 +152,18 @@ Deno.test("a fresh machine stages the entries of its build's team manifest", asy
     assert.deepEqual(manifestWarnings(read), [], read.stderr);
     // A keyless reader publishes nothing: the manifest is CI's as it was.
     assert.deepEqual((await contentsOf(redisStore())).manifests, stored.manifests);
+  });
+
+  await t.step("prepare on a fresh machine fetches them into the local level", async () => {
+    // The build after it reads a remote that is gone: every entry is served from local disk.
+    const read = await buildSeed001(dir.path, reader, {
+      prepare: true,
+      buildEnv: { CARGO_WARMUP_REDIS_URL: "redis://127.0.0.1:1/0" },
+    });
+    assert.deepEqual(read.prepared!.local.sort(), [...stored.bundles.keys()].sort());
+    assert.match(read.prepared!.stderr, /fetched (\d+) of the \1 entries of the team manifest/);
+    assertBuilt(read, expectedOutput);
+    assert.equal(countOutcomes(read.entries).miss, 0, JSON.stringify(read.entries));
   });
 
   // What a hostile or broken writer leaves under the manifest's name: each is ignored with one

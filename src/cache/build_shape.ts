@@ -22,6 +22,27 @@ export interface BuildShape {
   env: Record<string, string>;
 }
 
+/**
+ * The shape of a build of the Cargo.lock whose digest is `lockfile`, by the rustc of identity
+ * `rustc`, cargo run as `argv` (program first) in `env`: what a build's first call and
+ * `cargo warmup prepare` before it both work out.
+ *
+ * @example
+ * ```ts
+ * import { buildShapeOf } from "./build_shape.ts";
+ * const shape = buildShapeOf("ab", "cd", ["cargo", "b", "-r"], { RUSTFLAGS: "-Dwarnings", HOME: "/h" });
+ * console.log(shape.cargo, shape.env); // ["build", "--release"] { RUSTFLAGS: "-Dwarnings" }
+ * ```
+ */
+export function buildShapeOf(
+  lockfile: string,
+  rustc: string,
+  argv: readonly string[],
+  env: Record<string, string>,
+): BuildShape {
+  return { lockfile, rustc, cargo: cargoShapeOf(argv), env: shapingEnvOf(env) };
+}
+
 /** Cargo's short subcommands, as cargo resolves them. */
 const ALIASES: Record<string, string> = { b: "build", c: "check", t: "test", r: "run", d: "doc" };
 /** Flags that choose units and take no value. */

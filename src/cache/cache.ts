@@ -31,7 +31,8 @@ import { warnOncePerBuild } from "./warn_once.ts";
 import { fileIdentity, type GuardedIndex, guardedIndex } from "./guarded_index.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
 import { type Prediction, type StagedEntry, Stager } from "./staging.ts";
-import { TeamManifests } from "./team_manifests.ts";
+import { type FetchedManifest, fetchManifest, TeamManifests } from "./team_manifests.ts";
+import type { BuildShape } from "./build_shape.ts";
 import { afterTimeout } from "../timeout.ts";
 
 /** Counters of a warm-up's own calls start with this (see {@linkcode Cache.count}). */
@@ -46,7 +47,7 @@ export interface CacheOff {
  * Fetches in flight at once when staging from a team manifest: every entry comes over the
  * network, and a Redis connection pipelines them, an S3 or HTTP server answers them in parallel.
  */
-const MANIFEST_PARALLEL_FETCHES = 16;
+export const MANIFEST_PARALLEL_FETCHES = 16;
 
 /** How long a long-lived cache gathers index writes before it commits them in one go. */
 const BATCH_MS = 250;
@@ -174,7 +175,7 @@ export class Cache {
         remote: () => levels.openRemote(),
         writable: !levels.readOnly,
         flush: () => levels.flush(),
-        keys: { signer: keys.signer, signingKey: keys.signingKey, trustedKeys: keys.trustedKeys },
+        keys: this.#manifestKeys,
         rustcMemo: this.rustcMemo,
       })
       : undefined;
@@ -305,6 +306,20 @@ export class Cache {
     if (!this.#stager || request.env[WARMING_ENV]) return Promise.resolve();
     this.#manifests?.begin(request);
     return this.#stager.startFor(request);
+  }
+
+  /**
+   * The team manifest of `shape` on the shared level, verified as staging's is, for a command that
+   * fetches a build's entries ahead of it (`prepare`); undefined without a shared level or one.
+   */
+  async teamManifestOf(shape: BuildShape): Promise<FetchedManifest | undefined> {
+    const remote = await this.#levels.openRemote().catch(() => undefined);
+    return remote && await fetchManifest(remote, shape, this.#manifestKeys);
+  }
+
+  /** What team manifests are signed with (a writer's) and checked with (every reader's). */
+  get #manifestKeys() {
+    return { signer: this.signer, signingKey: this.signingKey, trustedKeys: this.trustedKeys };
   }
 
   /**

@@ -15,7 +15,7 @@ import type { CacheCall } from "./call.ts";
 import type { RustcIdentityMemo } from "../index/index_db.ts";
 import { rustcIdentity } from "../rustc_identity.ts";
 import type { JournalCall } from "../index/journal_tables.ts";
-import { type BuildShape, cargoArgvOf, cargoShapeOf, shapingEnvOf } from "./build_shape.ts";
+import { type BuildShape, buildShapeOf, cargoArgvOf } from "./build_shape.ts";
 import {
   type ManifestEntry,
   manifestNameOf,
@@ -92,14 +92,9 @@ export class TeamManifests {
   async fetchFor(request: CacheCall): Promise<FetchedManifest | undefined> {
     try {
       const shape = await this.#recordOf(request).shape;
-      if (shape === undefined) return undefined;
-      const remote = await this.#level.remote();
-      const bytes = await remote?.get(manifestNameOf(shape));
-      if (bytes === undefined) return undefined;
-      const manifest = await openManifest(bytes, shape, this.#level.keys);
-      return { entries: manifest.entries };
-    } catch (error) {
-      if (error instanceof BundleError) return { refused: error.message };
+      const remote = shape && await this.#level.remote();
+      return remote ? await fetchManifest(remote, shape!, this.#level.keys) : undefined;
+    } catch {
       return undefined;
     }
   }
@@ -204,6 +199,26 @@ export class TeamManifests {
   }
 }
 
+/**
+ * The manifest of `shape` on `remote`, verified with `keys`: its entries, why it was refused, or
+ * undefined when there is none or the remote cannot be read (whoever reads entries meets that).
+ * Never rejects.
+ */
+export async function fetchManifest(
+  remote: Store,
+  shape: BuildShape,
+  keys: EnvelopeOptions,
+): Promise<FetchedManifest | undefined> {
+  try {
+    const bytes = await remote.get(manifestNameOf(shape));
+    if (bytes === undefined) return undefined;
+    return { entries: (await openManifest(bytes, shape, keys)).entries };
+  } catch (error) {
+    if (error instanceof BundleError) return { refused: error.message };
+    return undefined;
+  }
+}
+
 /** The shape of `request`'s build (build_shape.ts); undefined without a Cargo.lock. */
 async function shapeOf(
   request: CacheCall,
@@ -212,12 +227,7 @@ async function shapeOf(
   const { lockfile, warming } = request.builds.journalBuildOf(request);
   if (lockfile === "" || warming) return undefined;
   const rustc = await rustcIdentity(request.rustc, request.env, memo);
-  return {
-    lockfile,
-    rustc: rustc.identity,
-    cargo: cargoShapeOf(cargoArgvOf(request.buildId) ?? []),
-    env: shapingEnvOf(request.env),
-  };
+  return buildShapeOf(lockfile, rustc.identity, cargoArgvOf(request.buildId) ?? [], request.env);
 }
 
 /** Whether two manifests' entries are the same, in the same order: then there is none to write. */
