@@ -145,5 +145,9 @@ Deno.test("stored diagnostics are never replayed in another rendering", async ()
   // The same rendering again: served, in its own form.
   const shortAgain = await check(["--message-format=short"]);
   assert.match(shortAgain.stderr, shortForm);
-  assert.equal(ownCrate(shortAgain.entries)?.outcome, "hit", JSON.stringify(ownCrate(shortAgain.entries)));
+  assert.equal(
+    ownCrate(shortAgain.entries)?.outcome,
+    "hit",
+    JSON.stringify(ownCrate(shortAgain.entries)),
+  );
 });

@@ -28,6 +28,18 @@ function unitsOf(stderr: string): { fresh: string[]; compiled: string[] } {
   return { fresh: names(/^\s*Fresh (\S+) v/gm), compiled: names(/^\s*Compiling (\S+) v/gm) };
 }
 
+/** The inode of `crate`'s rlib in `project`'s target/debug/deps. */
+async function rlibInode(project: string, crate: string): Promise<number | null> {
+  const deps = join(project, "target/debug/deps");
+  const prefix = `lib${crate.replaceAll("-", "_")}-`;
+  for await (const entry of Deno.readDir(deps)) {
+    if (entry.name.startsWith(prefix) && entry.name.endsWith(".rlib")) {
+      return (await Deno.stat(join(deps, entry.name))).ino;
+    }
+  }
+  throw new Error(`no ${prefix}*.rlib in ${deps}`);
+}
+
 Deno.test("a second copy finds its registry units placed and Fresh", async (t) => {
   await using dir = await tempDir("cargo-warmup-place-");
   const cargoHome = await createCargoHome(join(dir.path, "cargo-home"));
@@ -100,6 +112,15 @@ Deno.test("a second copy finds its registry units placed and Fresh", async (t) =
       assert.equal(ran.length, 1, result.stderr);
       assert.match(ran[0]!, /--crate-name tiny /);
       assert.equal(await runBinary(join(second, "target/debug/tiny")), expected);
+      // Placed by link: each library's rlib is the inode the first copy's build wrote (its hot
+      // copy), and cargo found it fresh all the same (the mtimes placed keep cargo's order).
+      for (const crate of REGISTRY_CRATES) {
+        assert.equal(
+          await rlibInode(second, crate),
+          await rlibInode(join(dir.path, "first"), crate),
+          crate,
+        );
+      }
       const again = await build(second);
       assert.deepEqual(unitsOf(again.stderr).compiled, []);
       assert.equal(await runBinary(join(second, "target/debug/tiny")), expected);

@@ -15,12 +15,12 @@
  * file holds the hash cargo computes now (rustc, profile, features, flags, the package's source
  * path, its dependencies' fingerprints: a unit of another feature set or profile has another
  * directory name and is simply not looked at), its outputs exist and no dependency's output is
- * newer than its own. Registry units' dep-info lists no sources, so no source mtime is compared;
- * a run's `rerun-if-changed` files (in the registry) are older than its `output`. Units are
- * written in dependency order, each file new (a copy), so no dependency's output is newer than a
- * dependent's. A unit cargo finds dirty anyway is compiled
- * through the wrapper as before; one cut short (the daemon killed while placing) has no
- * fingerprint file, which is written last, and is dirty.
+ * newer than its own. Registry units' dep-info lists no sources, so no source mtime is compared.
+ * Outputs are hard links to their hot copies where they can be (nothing copied, a few
+ * microseconds a file), and units are placed in dependency order with mtimes that keep cargo's
+ * order (output_times.ts). A unit cargo finds dirty anyway is compiled through the wrapper as
+ * before; one cut short (the daemon killed while placing) has no fingerprint file, which is
+ * written last, and is dirty.
  *
  * Cargo's own lock (`<profile>/.cargo-lock`, flock) is held while placing, so a cargo starting
  * in the same target dir waits, and two placings never interleave.
@@ -38,13 +38,20 @@ import { runRootsOf } from "../dispatch/run_key.ts";
 import { restoreOutDir } from "../dispatch/out_dir_snapshot.ts";
 import { errorMessage } from "../error_message.ts";
 import {
+  floorOf,
+  type OutputToPlace,
+  planOutputs,
+  runOutputMtime,
+  setMtime,
+} from "./output_times.ts";
+import {
   type CapturedBuild,
   type CapturedUnit,
   decodeBase64,
   isTemplated,
 } from "./captured_build.ts";
 
-/** What placing may spend; what does not fit is left to the build's calls. */
+/** What placing may spend (bytes: copied; a link costs none); the rest is left to the calls. */
 export interface PlaceBudget {
   ms: number;
   bytes: number;
@@ -57,7 +64,10 @@ export interface Placed {
   placed: number;
   /** Units not placed: already there, not cached, or depending on one not placed. */
   skipped: number;
+  /** Bytes written by copy. */
   bytes: number;
+  /** Bytes placed as hard links to hot copies: no disk, no writes. */
+  linkedBytes: number;
   ms: number;
   /** Why nothing was placed, when nothing could be. */
   refused?: string;
@@ -83,12 +93,16 @@ export async function placeCapture(
 ): Promise<Placed> {
   const started = performance.now();
   const refused = whyLayoutUnknown(capture);
-  if (refused) return { placed: 0, skipped: capture.units.length, bytes: 0, ms: 0, refused };
+  if (refused) {
+    return { placed: 0, skipped: capture.units.length, bytes: 0, linkedBytes: 0, ms: 0, refused };
+  }
   const locks = await lockProfiles(targetDir, capture.profiles);
   try {
-    const placed = new Set<string>();
+    // Each placed unit's newest output (ms), what its dependents are compared with.
+    const placed = new Map<string, number>();
     const failed = new Set<string>();
     let bytes = 0;
+    let linkedBytes = 0;
     let progress = true;
     while (progress) {
       progress = false;
@@ -102,13 +116,16 @@ export async function placeCapture(
         if (!unit.deps.every((dep) => placed.has(dep))) continue;
         progress = true;
         const overBudget = performance.now() - started > budget.ms || bytes > budget.bytes;
-        const written = overBudget
-          ? undefined
-          : await cache.using(unit.key, () => placeUnit(unit, targetDir, cache, request));
+        const dependencyMs = Math.max(0, ...unit.deps.map((dep) => placed.get(dep)!));
+        const written = overBudget ? undefined : await cache.using(
+          unit.key,
+          () => placeUnit(unit, targetDir, dependencyMs, cache, request),
+        );
         if (written === undefined) failed.add(unit.id);
         else {
-          placed.add(unit.id);
-          bytes += written;
+          placed.set(unit.id, written.newestMs);
+          bytes += written.bytes;
+          linkedBytes += written.linkedBytes;
         }
       }
     }
@@ -116,6 +133,7 @@ export async function placeCapture(
       placed: placed.size,
       skipped: capture.units.length - placed.size,
       bytes,
+      linkedBytes,
       ms: Math.round(performance.now() - started),
     };
   } finally {
@@ -164,16 +182,26 @@ async function lockProfiles(targetDir: string, profiles: string[]): Promise<Deno
   }
 }
 
+/** What placing one unit wrote. */
+interface PlacedUnit {
+  bytes: number;
+  linkedBytes: number;
+  /** Its newest output's mtime (ms), as placed. */
+  newestMs: number;
+}
+
 /**
- * Places one unit; resolves to the bytes written, or undefined when it was not placed (anything
- * of it already there, its entry not served now, a write failing: what it wrote is removed).
+ * Places one unit whose dependencies' newest output is `dependencyMs`; resolves to what it wrote,
+ * or undefined when it was not placed (anything of it already there, its entry not served now, a
+ * write failing: what it wrote is removed).
  */
 async function placeUnit(
   unit: CapturedUnit,
   targetDir: string,
+  dependencyMs: number,
   cache: Cache,
   request: DispatchRequest,
-): Promise<number | undefined> {
+): Promise<PlacedUnit | undefined> {
   const profileDir = join(targetDir, unit.profile);
   const at = (path: string) => join(profileDir, path);
   const paths = [
@@ -202,7 +230,7 @@ async function placeUnit(
   if (!found || found.content.meta.exitCode !== undefined) return undefined;
   const written: string[] = [];
   try {
-    return writeUnit(unit, found.content, profileDir, roots, targetDir, written);
+    return writeUnit(unit, found.content, { profileDir, roots, targetDir, dependencyMs }, written);
   } catch (error) {
     for (const path of written.reverse()) {
       try {
@@ -222,29 +250,50 @@ async function placeUnit(
   }
 }
 
+/** Where a unit is placed, and its dependencies' newest output there (ms). */
+interface PlaceAt {
+  profileDir: string;
+  roots: PathRoots;
+  targetDir: string;
+  dependencyMs: number;
+}
+
 /** Writes a unit's files, its fingerprint hash last; `written` collects what it made. */
 function writeUnit(
   unit: CapturedUnit,
   content: EntryContent,
-  profileDir: string,
-  roots: PathRoots,
-  targetDir: string,
+  { profileDir, roots, targetDir, dependencyMs }: PlaceAt,
   written: string[],
-): number {
+): PlacedUnit {
   const at = (path: string) => join(profileDir, path);
   let bytes = 0;
+  let linkedBytes = 0;
   const makeDir = (dir: string) => {
     if (exists(dir)) return;
     makeDir(dirname(dir));
     Deno.mkdirSync(dir);
     written.push(dir);
   };
-  for (const output of unit.outputs) {
+  const outputs: OutputToPlace[] = unit.outputs.map((output) => {
     const source = content.files.get(output.role as never);
     if (source === undefined) throw new Error(`no ${output.role} in the cache entry`);
     makeDir(dirname(at(output.path)));
-    bytes += writeNewFile(at(output.path), source, output.role === "bin" ? 0o755 : 0o644);
-    written.push(at(output.path));
+    return { role: output.role, dest: at(output.path), source };
+  });
+  const floorMs = floorOf(unit.manifestDir);
+  const plan = planOutputs(outputs, dependencyMs, floorMs);
+  let newestMs = plan.newestMs;
+  for (const output of outputs) {
+    if (plan.linked.has(output.role)) {
+      // Fails rather than replace a file that appeared meanwhile.
+      Deno.linkSync(output.source as string, output.dest);
+      written.push(output.dest);
+      linkedBytes += Deno.statSync(output.dest).size;
+      continue;
+    }
+    const mode = output.role === "bin" ? 0o755 : 0o644;
+    bytes += writeNewFile(output.dest, output.source, mode, plan.copyMtimeMs);
+    written.push(output.dest);
   }
   if (unit.depInfo && content.depInfo !== undefined) {
     const text = fromTemplate(content.depInfo, roots, true);
@@ -273,10 +322,17 @@ function writeUnit(
       );
     }
     makeDir(dirname(at(path)));
-    writeNewFile(at(path), data, 0o644);
+    // A run's `output` is what cargo compares its dependencies and rerun-if-changed files with.
+    const isRunOutput = unit.kind === "build-run" && unit.runDir !== undefined &&
+      path === join(unit.runDir, "output");
+    const mtimeMs = isRunOutput
+      ? runOutputMtime(new TextDecoder().decode(data), unit.manifestDir, dependencyMs, floorMs)
+      : undefined;
+    writeNewFile(at(path), data, 0o644, mtimeMs);
     written.push(at(path));
+    if (mtimeMs !== undefined) newestMs = Math.max(newestMs, mtimeMs);
   }
-  return bytes;
+  return { bytes, linkedBytes, newestMs };
 }
 
 /**
@@ -316,17 +372,21 @@ function rootsOf(unit: CapturedUnit, profileDir: string): PathRoots {
 
 /**
  * Writes a file that must not exist yet: through a temporary file and a hard link, which fails
- * rather than replace a file that appeared meanwhile. The one place a placed output is written.
- * A copy, so its mtime is now: a hot copy linked instead keeps its own, which cargo may find older
- * than a dependency's output (dirty, compiled again), and setting it would change the hot copy.
- * Returns the bytes written.
+ * rather than replace a file that appeared meanwhile. The one place a placed file is copied;
+ * `mtimeMs` when its time matters to cargo (output_times.ts). Returns the bytes written.
  */
-function writeNewFile(path: string, source: Uint8Array | string, mode: number): number {
+function writeNewFile(
+  path: string,
+  source: Uint8Array | string,
+  mode: number,
+  mtimeMs?: number,
+): number {
   const temp = join(dirname(path), `.${crypto.randomUUID()}.warmup-tmp`);
   try {
     if (typeof source === "string") Deno.copyFileSync(source, temp);
     else Deno.writeFileSync(temp, source, { mode });
     Deno.chmodSync(temp, mode);
+    if (mtimeMs !== undefined) setMtime(temp, mtimeMs);
     Deno.linkSync(temp, path);
     return typeof source === "string" ? Deno.statSync(path).size : source.length;
   } finally {

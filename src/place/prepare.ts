@@ -31,7 +31,7 @@ export async function placeForBuild(
   const capture = lockfile === ""
     ? undefined
     : predictedBuild(cache.dir, { lockfile, profiles: dirs.profiles, ...invocation, ...versions });
-  if (capture === undefined) return { placed: 0, skipped: 0, bytes: 0, ms: 0 };
+  if (capture === undefined) return { placed: 0, skipped: 0, bytes: 0, linkedBytes: 0, ms: 0 };
   const placed = await placeCapture(capture, dirs.buildDir, cache, request);
   if (placed.placed > 0) {
     cache.count({ placed_units: placed.placed, placed_bytes: placed.bytes, placings: 1 }, request);
