@@ -16,12 +16,13 @@ import { createCargoHome, removeAll, stopDaemonsUnder, tempDir } from "../tests/
 import { type Measurement, type Way, WAYS } from "./ways.ts";
 import { REMOTE_WAYS } from "./remote_ways.ts";
 import { measureTierOne, type TierOneResult } from "./tier_one.ts";
-import { type HitLatency, measureHitLatency } from "./hit_latency.ts";
+import { type HitLatency, measureHitLatency, type ReplayPhases } from "./hit_latency.ts";
 import { measureNextCommit, nextCommitTable } from "./next_commit.ts";
 import { measureEditLoop, measureSecondWorktree, worktreeTables } from "./worktree.ts";
 import type { CaseResult } from "./case_table.ts";
 import { cBuildTable, measureCBuild } from "./c_build.ts";
 import { errorMessage } from "../src/error_message.ts";
+import { breakdownTable, type PhaseBreakdown } from "./phase_breakdown.ts";
 
 /** The result of one way on one fixture: the median of the repeats, or why it failed. */
 interface Cell {
@@ -79,20 +80,41 @@ async function main(): Promise<void> {
       if (hitMs !== undefined) {
         console.log(`${fixture} ${way.id}: per hit in the daemon (ms) ${JSON.stringify(hitMs)}`);
       }
+      const hitPhases = results[fixture]?.[way.id]?.details?.hitPhases as
+        | PhaseBreakdown[]
+        | undefined;
+      if (hitPhases !== undefined && hitPhases.length > 0) {
+        console.log(`\n${breakdownTable(`${fixture} ${way.id}: a hit's phases`, hitPhases)}\n`);
+      }
     }
   }
   const sizes = sizeTable(results, fixtures);
   if (sizes) console.log(`\n${sizes}`);
   const latencyRounds = Number(values["latency-rounds"]);
   let hitLatency: HitLatency | undefined;
+  let replayPhases: Record<string, ReplayPhases> | undefined;
   if (latencyRounds > 0) {
-    hitLatency = await measureHitLatency(scratch.path, cargoHome, "seed003", latencyRounds);
+    const replay = await measureHitLatency(scratch.path, cargoHome, "seed003", latencyRounds);
+    hitLatency = replay.latency;
+    replayPhases = replay.phases;
     console.log(
       "\n| per call, as cargo sees it (seed003's registry units) | p50 ms | p90 ms | calls |",
     );
     console.log("| --- | --- | --- | --- |");
     for (const [label, latency] of Object.entries(hitLatency)) {
       console.log(`| ${label} | ${latency.p50} | ${latency.p90} | ${latency.count} |`);
+    }
+    for (const [label, { breakdown, outsideDaemon }] of Object.entries(replayPhases)) {
+      console.log(`\n${breakdownTable(`replay, ${label}: a hit's phases`, breakdown)}`);
+      const outside = breakdown.map(({ kind }) => {
+        const spread = outsideDaemon[kind];
+        return spread ? `${spread.p50} / ${spread.p90}` : "";
+      });
+      console.log(
+        `| as cargo sees it, beyond \`ms\` (front door, socket, request) | ${
+          outside.join(" | ")
+        } |`,
+      );
     }
   }
   let nextCommit: CaseResult[] | undefined;
@@ -130,7 +152,7 @@ async function main(): Promise<void> {
       ways: describe(ways),
       results,
       ...(tierOne ? { tierOne } : {}),
-      ...(hitLatency ? { hitLatency } : {}),
+      ...(hitLatency ? { hitLatency, replayPhases } : {}),
       ...(nextCommit ? { nextCommit } : {}),
       ...(worktree ? { worktree } : {}),
       ...(cBuild ? { cBuild } : {}),

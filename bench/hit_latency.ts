@@ -6,6 +6,8 @@
 import { join } from "node:path";
 import { settleDaemons } from "../src/daemon/settle.ts";
 import { copyFixture, FRONT_DOOR, runCargo, runtimeDirFor, warmupEnv } from "../tests/_harness.ts";
+import { type DispatchLogEntry, readDispatchLog } from "../tests/_dispatch_log.ts";
+import { kindOfHit, type PhaseBreakdown, phaseBreakdown } from "./phase_breakdown.ts";
 
 /** Milliseconds at the 50th and 90th percentile, over `count` calls. */
 export interface Latency {
@@ -16,6 +18,17 @@ export interface Latency {
 
 /** Latency of each way of answering a call, keyed by label. */
 export type HitLatency = Record<string, Latency>;
+
+/**
+ * Where a replayed daemon hit's time went: the daemon's phases (its dispatch log), and what cargo
+ * waited beyond the daemon's `ms` (the front door's start and exit, the socket, the request frame
+ * read and parsed, the index write after the log line), by where the entry came from.
+ */
+export interface ReplayPhases {
+  breakdown: PhaseBreakdown[];
+  /** By {@linkcode PhaseBreakdown.kind}. */
+  outsideDaemon: Record<string, Latency>;
+}
 
 interface RecordedCall {
   args: string[];
@@ -29,7 +42,7 @@ export async function measureHitLatency(
   cargoHome: string,
   fixture: string,
   rounds: number,
-): Promise<HitLatency> {
+): Promise<{ latency: HitLatency; phases: Record<string, ReplayPhases> }> {
   const cacheDir = join(scratch, "latency-cache");
   const env = warmupEnv({ cacheDir, cargoHome });
   const sibling = await copyFixture(fixture, join(scratch, "latency-sibling"));
@@ -76,17 +89,34 @@ exec "${FRONT_DOOR}" "$@"
     if (!status.success) throw new Error(`"${program}" failed during the latency run`);
     return performance.now() - started;
   };
+  // The daemon's rows keep a dispatch log, read after each call (untimed): its line is written
+  // before the daemon answers.
+  const logged: Record<string, { entries: DispatchLogEntry[]; outside: number[] }> = {};
+  const timedDaemonHit = async (label: string, call: RecordedCall) => {
+    const log = join(scratch, "latency-replay.jsonl");
+    await Deno.remove(log).catch(() => {});
+    const ms = await timed(FRONT_DOOR, { ...call, env: { ...call.env, CARGO_WARMUP_LOG: log } });
+    const record = logged[label] ??= { entries: [], outside: [] };
+    for (const entry of await readDispatchLog(log)) {
+      record.entries.push(entry);
+      record.outside.push(ms - Number(entry.ms));
+    }
+    return ms;
+  };
+  const daemonHit = "front door + daemon hit";
   const allHot = "front door + daemon hit, every entry hot (hot-size=10G)";
+  const fromBundle = "front door + daemon hit from the bundle (hot copies removed first)";
   const samples: Record<string, number[]> = {
-    "front door + daemon hit": [],
+    [daemonHit]: [],
     [allHot]: [],
+    [fromBundle]: [],
     "in-process hit (CARGO_WARMUP_DAEMON=0)": [],
     "rustc -vV (reference)": [],
     "/bin/true (harness cost)": [],
   };
   for (let round = 0; round < rounds; round++) {
     for (const call of calls) {
-      samples["front door + daemon hit"]!.push(await timed(FRONT_DOOR, call));
+      samples[daemonHit]!.push(await timedDaemonHit(daemonHit, call));
       const first = call.args[0]!;
       samples["rustc -vV (reference)"]!.push(await timed(first, call, ["-vV"]));
       samples["/bin/true (harness cost)"]!.push(await timed("/bin/true", call, []));
@@ -101,7 +131,16 @@ exec "${FRONT_DOOR}" "$@"
   for (const call of calls) await timed(FRONT_DOOR, hotCall(call));
   await settleDaemons(runtimeDirFor(cacheDir));
   for (let round = 0; round < rounds; round++) {
-    for (const call of calls) samples[allHot]!.push(await timed(FRONT_DOOR, hotCall(call)));
+    for (const call of calls) samples[allHot]!.push(await timedDaemonHit(allHot, hotCall(call)));
+  }
+  // Every hit unpacks its bundle: the hot copies (the last hit's too, written after its answer)
+  // are removed before each call, untimed.
+  for (let round = 0; round < rounds; round++) {
+    for (const call of calls) {
+      await settleDaemons(runtimeDirFor(cacheDir));
+      await Deno.remove(join(cacheDir, "unpacked"), { recursive: true }).catch(() => {});
+      samples[fromBundle]!.push(await timedDaemonHit(fromBundle, call));
+    }
   }
   // In-process hits cost ~100 times more; a tenth of the rounds measures them well enough.
   for (let round = 0; round < Math.max(1, Math.round(rounds / 10)); round++) {
@@ -112,7 +151,25 @@ exec "${FRONT_DOOR}" "$@"
     }
   }
   await settleDaemons(runtimeDirFor(cacheDir));
-  return Object.fromEntries(Object.entries(samples).map(([label, ms]) => [label, summary(ms)]));
+  const phases = Object.fromEntries(
+    Object.entries(logged).map(([label, { entries, outside }]) => {
+      const bySource: Record<string, number[]> = {};
+      entries.forEach((entry, index) => {
+        if (entry.outcome !== "hit" || typeof entry.phases !== "object") return;
+        (bySource[kindOfHit(entry)] ??= []).push(outside[index]!);
+      });
+      const outsideDaemon = Object.fromEntries(
+        Object.entries(bySource).map(([source, ms]) => [source, summary(ms)]),
+      );
+      return [label, { breakdown: phaseBreakdown(entries), outsideDaemon }];
+    }),
+  );
+  return {
+    latency: Object.fromEntries(
+      Object.entries(samples).map(([label, ms]) => [label, summary(ms)]),
+    ),
+    phases,
+  };
 }
 
 /** Removes what the recorded call writes (`<out-dir>/[lib]<crate><extra-filename>.*`). */

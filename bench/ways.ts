@@ -22,6 +22,7 @@ import { settleDaemons } from "../src/daemon/settle.ts";
 import { freePort } from "../tests/backends/_servers.ts";
 import { createRegistryCargoHome, startSparseRegistry } from "../tests/_sparse_registry.ts";
 import { assertSameBinaries, compileCopyOnly, readCopyOnlyLog } from "./copy_only/copy_only.ts";
+import { phaseBreakdown } from "./phase_breakdown.ts";
 
 /** What a way gets to work with for one fixture. */
 export interface BenchContext {
@@ -99,7 +100,11 @@ export async function warmupBuild(
   const entries = await readDispatchLog(log);
   return {
     seconds: result.seconds,
-    details: { outcomes: countOutcomes(entries), hitMs: percentiles(entries) },
+    details: {
+      outcomes: countOutcomes(entries),
+      hitMs: percentiles(entries),
+      hitPhases: phaseBreakdown(entries),
+    },
   };
 }
 
